@@ -1,0 +1,5 @@
+import sys
+
+from kerastl.cli import main
+
+sys.exit(main())

@@ -1,0 +1,353 @@
+"""The model: headless encoder -> [CLS] hidden state -> dropout + dense head -> logits."""
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Optional, Sequence
+
+import tensorflow as tf
+
+from kerastl import backbone as backbone_lib
+from kerastl import data as data_lib
+from kerastl._keras import keras
+from kerastl.errors import DataError, ModelFileError
+
+CONFIG_FILE = "kerastl.json"
+WEIGHTS_FILE = "model.weights.h5"
+TOKENIZER_DIR = "tokenizer"
+FORMAT_VERSION = 1
+
+
+@keras.saving.register_keras_serializable(package="kerastl")
+class ClassificationHead(keras.layers.Layer):
+    """Dropout then a dense layer: pooled vector (batch, dim) -> logits (batch, num_labels).
+
+    Runs in float32 under every precision policy, so logits and loss stay float32.
+
+    Args:
+        num_labels: number of classes.
+        dropout: dropout rate on the pooled vector.
+
+    Example:
+    >>> head = ClassificationHead(num_labels=3)
+    >>> head(tf.zeros((2, 32))).shape
+    TensorShape([2, 3])
+    """
+
+    def __init__(self, num_labels: int, dropout: float = 0.1, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        if num_labels < 2:
+            raise ValueError(f"num_labels must be >= 2, received num_labels={num_labels}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), received dropout={dropout}")
+        self.num_labels = num_labels
+        self.dropout = dropout
+        self.head_dropout = keras.layers.Dropout(dropout, name="head_dropout", dtype="float32")
+        self.logits = keras.layers.Dense(num_labels, name="logits", dtype="float32")
+
+    def call(self, pooled, training=None):
+        pooled = self.head_dropout(tf.cast(pooled, tf.float32), training=training)
+        return self.logits(pooled)  # (batch, num_labels)
+
+    def get_config(self):
+        return {**super().get_config(), "num_labels": self.num_labels, "dropout": self.dropout}
+
+
+@keras.saving.register_keras_serializable(package="kerastl")
+class TextClassifier(keras.Model):
+    """A text classifier grafted onto a headless Hugging Face TF encoder.
+
+    `call` runs the encoder, takes the hidden state of the first token ([CLS]) and feeds it to
+    a dropout + dense head that outputs logits. The model knows its label names, tokenizer and
+    `max_length`, so it can build its own `tf.data` input (`make_dataset`) and be saved and
+    loaded as one folder (`save_pretrained`, `from_pretrained`).
+
+    Args:
+        backbone: a headless TF encoder (`TFDistilBertModel`, `TFBertModel`, ... ).
+        labels: the label names, in id order.
+        tokenizer: the encoder's tokenizer (needed for text input and saving).
+        max_length: longest token sequence fed to the encoder.
+        dropout: dropout rate of the head.
+
+    Example:
+    >>> model = TextClassifier.from_backbone("all-minilm-l6-v2", labels=["neg", "pos"])  # doctest: +SKIP
+    >>> model.compile()  # Adam 5e-5, sparse cross-entropy on logits, accuracy
+    >>> model.fit(model.make_dataset(texts, labels, shuffle=True), epochs=1)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        backbone,
+        labels: Sequence[str],
+        *,
+        tokenizer=None,
+        max_length: int = 128,
+        dropout: float = 0.1,
+        name: str = "text_classifier",
+        **kwargs,
+    ):
+        super().__init__(name=name, **kwargs)
+        labels = tuple(str(label) for label in labels)
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"labels must be distinct, received labels={list(labels)}")
+        limit = getattr(backbone.config, "max_position_embeddings", None)
+        if max_length < 2 or (limit is not None and max_length > limit):
+            raise ValueError(
+                f"max_length must be between 2 and the encoder's position limit {limit}, "
+                f"received max_length={max_length}"
+            )
+        self.backbone = backbone
+        self.tokenizer = tokenizer
+        self.labels = labels
+        self.max_length = int(max_length)
+        self.input_names_ = backbone_lib.encoder_inputs(backbone)
+        self.head = ClassificationHead(len(labels), dropout, name="head")
+        self._compiled_trainables = None
+        self.training_history = None
+        self(self._dummy_inputs(), training=False)  # build, so summary() and weights exist now
+
+    @classmethod
+    def from_backbone(
+        cls,
+        source=backbone_lib.DEFAULT_BACKBONE,
+        labels: Sequence[str] = ("0", "1"),
+        *,
+        tokenizer=None,
+        max_length: int = 128,
+        dropout: float = 0.1,
+    ) -> "TextClassifier":
+        """Load an encoder with `kerastl.load_backbone` and graft a new head on it.
+
+        Args:
+            source: hub name, local folder, preset name or config (see `load_backbone`).
+            labels: the label names, in id order.
+            tokenizer: optional tokenizer, required with a config object.
+            max_length: longest token sequence fed to the encoder.
+            dropout: dropout rate of the head.
+
+        Example:
+        >>> model = TextClassifier.from_backbone("all-minilm-l6-v2", labels=["neg", "pos"])  # doctest: +SKIP
+        """
+        encoder, tokenizer = backbone_lib.load_backbone(source, tokenizer=tokenizer)
+        return cls(encoder, labels, tokenizer=tokenizer, max_length=max_length, dropout=dropout)
+
+    @property
+    def training_history(self):
+        """`{"head": {...}, "fine_tune": {...}}` per-epoch metrics of `fine_tune`, or None."""
+        return self.__dict__.get("_history")
+
+    @training_history.setter
+    def training_history(self, history):
+        object.__setattr__(self, "_history", history)  # plain JSON data, not tracked by Keras
+
+    # -- forward pass -------------------------------------------------------------------------
+
+    def call(self, inputs, training=None):
+        features = {name: inputs[name] for name in self.input_names_}
+        # A frozen encoder runs in inference mode: its dropout is off.
+        encoder_training = training if self.backbone.trainable else False
+        hidden = self.backbone(**features, training=encoder_training).last_hidden_state  # (batch, seq, dim)
+        pooled = hidden[:, 0]  # (batch, dim): the [CLS] position
+        return self.head(pooled, training=training)  # (batch, num_labels)
+
+    def _dummy_inputs(self):
+        ids = tf.constant([[0, 1]], dtype=tf.int32)
+        return {"input_ids": ids, "attention_mask": tf.ones_like(ids)}
+
+    # -- freezing -----------------------------------------------------------------------------
+
+    def freeze_backbone(self) -> None:
+        """Freeze every encoder weight (recursively); the encoder then runs in inference mode."""
+        self.backbone.trainable = False
+
+    def unfreeze_backbone(self, top_k: Optional[int] = None) -> None:
+        """Make the whole encoder trainable, or only its top `top_k` transformer blocks.
+
+        Call `compile` again afterwards (the two-phase workflow does); `fit` refuses to run
+        on a stale compile.
+        """
+        self.backbone.trainable = True
+        if top_k is not None:
+            main, stack, blocks = _encoder_parts(self.backbone)
+            if not 0 <= top_k <= len(blocks):
+                raise ValueError(
+                    f"top_k must be between 0 and the {len(blocks)} transformer blocks, "
+                    f"received top_k={top_k}"
+                )
+            for layer in vars(main).values():  # embeddings and any other non-block layers
+                if isinstance(layer, keras.layers.Layer) and layer is not stack:
+                    layer.trainable = False
+            for i, block in enumerate(blocks):
+                block.trainable = i >= len(blocks) - top_k
+        pooler = getattr(getattr(self.backbone, self.backbone.base_model_prefix, None), "pooler", None)
+        if pooler is not None:  # BERT's pooler feeds nothing here; training it only warns
+            pooler.trainable = False
+
+    # -- compile and fit ----------------------------------------------------------------------
+
+    def compile(self, optimizer="auto", loss="auto", metrics="auto", **kwargs):
+        """`keras.Model.compile` with defaults for a logits classifier.
+
+        `"auto"` gives Adam at 5e-5, sparse categorical cross-entropy on logits and sparse
+        categorical accuracy reported as `accuracy`.
+        """
+        if optimizer == "auto":
+            optimizer = keras.optimizers.Adam(5e-5)
+        if loss == "auto":
+            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        if metrics == "auto":
+            metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+        self._compiled_trainables = self._trainable_ids()
+
+    def fit(self, *args, **kwargs):
+        if self._compiled_trainables is not None and self._trainable_ids() != self._compiled_trainables:
+            raise RuntimeError(
+                "the trainable weights changed since compile() (freeze_backbone / "
+                "unfreeze_backbone / trainable=): call compile() again, with a new optimizer, "
+                "before fit()"
+            )
+        return super().fit(*args, **kwargs)
+
+    def _trainable_ids(self):
+        return tuple(id(v) for v in self.trainable_variables)
+
+    # -- data ---------------------------------------------------------------------------------
+
+    def make_dataset(self, texts, labels=None, *, batch_size: int = 32, shuffle: bool = False, seed=None):
+        """A padded-per-batch `tf.data.Dataset` for this model's tokenizer and labels.
+
+        Args:
+            texts: a list of strings, or `TextExamples` (then `labels` is taken from it).
+            labels: one label per text, or `None` to get features only (for `predict`).
+            batch_size: examples per batch.
+            shuffle: reshuffle every epoch (training); otherwise the input order is kept.
+            seed: seed for the shuffle.
+        """
+        self._require_tokenizer()
+        examples = texts if isinstance(texts, data_lib.TextExamples) else data_lib.TextExamples(texts, labels)
+        return data_lib.make_dataset(
+            examples, self.tokenizer, label_names=self.labels, max_length=self.max_length,
+            batch_size=batch_size, shuffle=shuffle, seed=seed,
+        )
+
+    def _require_tokenizer(self):
+        if self.tokenizer is None:
+            raise ValueError("this model has no tokenizer: pass tokenizer= when creating it")
+
+    # -- saving -------------------------------------------------------------------------------
+
+    def get_config(self):
+        return {
+            "backbone": self.backbone.config.to_dict(),
+            "labels": list(self.labels),
+            "max_length": self.max_length,
+            "dropout": self.head.dropout,
+            "name": self.name,
+        }
+
+    @classmethod
+    def from_config(cls, config, tokenizer=None):
+        config = dict(config)
+        encoder = backbone_lib.encoder_from_config_dict(config.pop("backbone"))
+        labels = config.pop("labels")
+        return cls(encoder, labels, tokenizer=tokenizer, **config)
+
+    def save_pretrained(self, path, *, overwrite: bool = False) -> Path:
+        """Save config, tokenizer and weights to the folder `path`, atomically.
+
+        Everything is written to a temporary folder beside `path` and renamed into place, so a
+        crash never leaves a half-written model where a good one was.
+
+        Args:
+            path: the folder to create.
+            overwrite: replace a model already at `path`.
+        """
+        self._require_tokenizer()
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise ModelFileError(f"{path} already exists: choose another folder or pass overwrite=True")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        try:
+            (staging / CONFIG_FILE).write_text(
+                json.dumps({"format": FORMAT_VERSION, "config": self.get_config()}, indent=2)
+            )
+            self.tokenizer.save_pretrained(str(staging / TOKENIZER_DIR))
+            self.save_weights(str(staging / WEIGHTS_FILE))
+            history = self.training_history
+            if history is not None:
+                (staging / "history.json").write_text(json.dumps(history, indent=2))
+            _replace_dir(staging, path)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return path
+
+    @classmethod
+    def from_pretrained(cls, path) -> "TextClassifier":
+        """Load a model saved with `save_pretrained`; no network is needed.
+
+        Example:
+        >>> model = TextClassifier.from_pretrained("runs/emotion")  # doctest: +SKIP
+        """
+        path = Path(path)
+        config_file = path / CONFIG_FILE
+        if not config_file.is_file():
+            raise ModelFileError(
+                f"{path} is not a saved kerastl model (no {CONFIG_FILE}); give the --output "
+                f"folder of `kerastl train` or of save_pretrained()"
+            )
+        try:
+            saved = json.loads(config_file.read_text())
+            config = saved["config"]
+        except (ValueError, KeyError) as err:
+            raise ModelFileError(f"{config_file} is damaged ({err}): train or copy the model again") from None
+        weights = path / WEIGHTS_FILE
+        if not weights.is_file():
+            raise ModelFileError(f"{path} has no {WEIGHTS_FILE}: the model was not saved completely")
+        tokenizer = backbone_lib.load_tokenizer(path / TOKENIZER_DIR)
+        model = cls.from_config(config, tokenizer=tokenizer)
+        try:
+            model.load_weights(str(weights))
+        except (OSError, ValueError, KeyError) as err:
+            raise ModelFileError(
+                f"{weights} cannot be read ({str(err).splitlines()[0]}): train or copy the model again"
+            ) from None
+        history = path / "history.json"
+        if history.is_file():
+            model.training_history = json.loads(history.read_text())
+        return model
+
+
+def transformer_blocks(encoder) -> list:
+    """The encoder's transformer blocks, bottom to top (DistilBERT, BERT, RoBERTa, ...)."""
+    return _encoder_parts(encoder)[2]
+
+
+def _encoder_parts(encoder):
+    """(main layer, block stack, blocks) of a transformers TF encoder."""
+    main = getattr(encoder, encoder.base_model_prefix, None)
+    for name in ("transformer", "encoder"):  # DistilBERT; BERT, RoBERTa and most others
+        stack = getattr(main, name, None)
+        blocks = getattr(stack, "layer", None)
+        if blocks is not None and len(blocks) > 0:
+            return main, stack, list(blocks)
+    raise ValueError(
+        f"cannot find the transformer blocks of {type(encoder).__name__}: "
+        f"unfreeze it whole with unfreeze_backbone()"
+    )
+
+
+def _replace_dir(staging: Path, path: Path) -> None:
+    """Rename `staging` to `path`; an existing `path` is moved aside first and removed last."""
+    if not path.exists():
+        os.replace(staging, path)
+        return
+    retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+    os.replace(path, retired / "previous")
+    os.replace(staging, path)
+    shutil.rmtree(retired, ignore_errors=True)

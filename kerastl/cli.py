@@ -1,0 +1,151 @@
+"""The `kerastl` command: train, evaluate and predict, a thin layer over the library."""
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+DATA_OPTIONS = ("text_column", "label_column", "sep", "names")
+
+
+def main(argv=None) -> int:
+    """Run the command line; returns the exit status (0 ok, 2 bad input, 130 interrupted)."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="kerastl: %(message)s")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from kerastl.errors import KerastlError
+
+    try:
+        return args.run(args)
+    except (KerastlError, ValueError) as err:
+        print(f"kerastl {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"kerastl {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kerastl", description="Two-phase transfer learning for text classification."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = commands.add_parser("train", help="train the head, then fine-tune, then save the model")
+    train.add_argument("--model", default="distilbert-base-uncased",
+                       help="hub name, local folder, preset (all-minilm-l6-v2) (default: %(default)s)")
+    train.add_argument("--train", required=True, type=Path, help="training data file")
+    train.add_argument("--validation", type=Path, help="validation data file, scored every epoch")
+    train.add_argument("--output", required=True, type=Path, help="folder to save the trained model to")
+    train.add_argument("--overwrite", action="store_true", help="replace a model already at --output")
+    _data_options(train)
+    train.add_argument("--max-length", type=int, default=128, help="tokens per text (default: %(default)s)")
+    train.add_argument("--batch-size", type=int, default=32, help="(default: %(default)s)")
+    train.add_argument("--head-epochs", type=int, default=2, help="phase 1 epochs (default: %(default)s)")
+    train.add_argument("--epochs", type=int, default=3, help="phase 2 epochs (default: %(default)s)")
+    train.add_argument("--head-learning-rate", type=float, default=1e-3, help="(default: %(default)s)")
+    train.add_argument("--learning-rate", type=float, default=5e-5, help="phase 2 peak (default: %(default)s)")
+    train.add_argument("--warmup-ratio", type=float, default=0.1, help="(default: %(default)s)")
+    train.add_argument("--weight-decay", type=float, default=0.01, help="(default: %(default)s)")
+    train.add_argument("--dropout", type=float, default=0.1, help="head dropout (default: %(default)s)")
+    train.add_argument("--unfreeze-top-k", type=int, help="phase 2 trains only the top k blocks")
+    train.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
+    train.set_defaults(run=_train)
+
+    evaluate = commands.add_parser("evaluate", help="score a saved model on a labelled file")
+    evaluate.add_argument("--model", required=True, type=Path, help="folder of a saved model")
+    evaluate.add_argument("--data", required=True, type=Path, help="labelled data file")
+    _data_options(evaluate)
+    evaluate.add_argument("--batch-size", type=int, default=64, help="(default: %(default)s)")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.set_defaults(run=_evaluate)
+
+    predict = commands.add_parser("predict", help="classify texts given on the command line")
+    predict.add_argument("--model", required=True, type=Path, help="folder of a saved model")
+    predict.add_argument("--json", action="store_true", help="print one JSON object per text")
+    predict.add_argument("texts", nargs="+", metavar="TEXT")
+    predict.set_defaults(run=_predict)
+    return parser
+
+
+def _data_options(parser):
+    parser.add_argument("--text-column", default="text", help="(default: %(default)s)")
+    parser.add_argument("--label-column", default="label", help="(default: %(default)s)")
+    parser.add_argument("--sep", help="field separator of delimited text (default: from the extension)")
+    parser.add_argument("--names", type=lambda s: [n.strip() for n in s.split(",")],
+                        help="column names for a file without a header, e.g. text,label")
+
+
+def _read(path, args):
+    from kerastl.data import read_examples
+
+    return read_examples(path, **{key: getattr(args, key) for key in DATA_OPTIONS})
+
+
+def _train(args) -> int:
+    from kerastl import data as data_lib
+    from kerastl.classifier import TextClassifier
+    from kerastl.errors import ModelFileError
+    from kerastl.evaluation import evaluate
+    from kerastl.training import TrainingConfig, fine_tune
+
+    # Everything a user can get wrong is checked before the encoder loads or training starts.
+    if args.output.exists() and any(args.output.iterdir()) and not args.overwrite:
+        raise ModelFileError(f"--output {args.output} is not empty: choose a new folder or add --overwrite")
+    config = TrainingConfig(
+        batch_size=args.batch_size, head_epochs=args.head_epochs, epochs=args.epochs,
+        head_learning_rate=args.head_learning_rate, learning_rate=args.learning_rate,
+        warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay,
+        unfreeze_top_k=args.unfreeze_top_k, seed=args.seed,
+    )
+    train = _read(args.train, args)
+    labels = train.label_names()
+    validation = _read(args.validation, args) if args.validation else None
+    if validation is not None:
+        data_lib.encode_labels(validation.labels, labels, validation.source)
+    logging.info("%d training examples, labels %s", len(train), list(labels))
+
+    logging.info("loading %s", args.model)
+    model = TextClassifier.from_backbone(args.model, labels, max_length=args.max_length, dropout=args.dropout)
+    history = fine_tune(model, train, validation, config)
+    path = model.save_pretrained(args.output, overwrite=args.overwrite)
+    logging.info("saved the model to %s", path)
+    if validation is not None:
+        scores = evaluate(model, validation, batch_size=args.batch_size)
+        print(json.dumps({"validation": scores, "history": history}))
+    return 0
+
+
+def _evaluate(args) -> int:
+    from kerastl.classifier import TextClassifier
+    from kerastl.evaluation import evaluate
+
+    examples = _read(args.data, args)
+    model = TextClassifier.from_pretrained(args.model)
+    scores = evaluate(model, examples, batch_size=args.batch_size, verbose="auto")
+    if args.json:
+        print(json.dumps(scores))
+    else:
+        for key, value in scores.items():
+            print(f"{key:>12}: {value:.4f}" if isinstance(value, float) else f"{key:>12}: {value}")
+    return 0
+
+
+def _predict(args) -> int:
+    from kerastl.classifier import TextClassifier
+    from kerastl.evaluation import predict
+
+    model = TextClassifier.from_pretrained(args.model)
+    for text, record in zip(args.texts, predict(model, args.texts).records()):
+        if args.json:
+            print(json.dumps({"text": text, **record}))
+        else:
+            top = record["probabilities"][record["label"]]
+            print(f"{record['label']}\t{top:.3f}\t{text}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

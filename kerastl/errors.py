@@ -1,0 +1,17 @@
+"""Exceptions a user can cause, each with a message that names the input and the fix."""
+
+
+class KerastlError(Exception):
+    """Base class for every error kerastl raises on purpose."""
+
+
+class DataError(KerastlError, ValueError):
+    """A data file, column, text or label that kerastl cannot use."""
+
+
+class BackboneError(KerastlError, OSError):
+    """An encoder or tokenizer that cannot be found, reached or loaded."""
+
+
+class ModelFileError(KerastlError, OSError):
+    """A saved kerastl model that is missing, incomplete or in the way of a new one."""

@@ -1,0 +1,149 @@
+"""The two-phase workflow: train the head on a frozen encoder, then fine-tune everything."""
+
+import dataclasses
+import logging
+from typing import Optional, Sequence
+
+import tensorflow as tf
+
+from kerastl import data as data_lib
+from kerastl._keras import keras
+
+logger = logging.getLogger(__name__)
+
+# Parameters that AdamW leaves out of weight decay (LayerNorm scales and every bias).
+NO_DECAY = ("LayerNorm", "layer_norm", "bias")
+
+
+@dataclasses.dataclass
+class TrainingConfig:
+    """Every number of the two-phase workflow, with defaults that suit base-size encoders.
+
+    Args:
+        batch_size: examples per batch in both phases.
+        head_epochs: epochs of phase 1, the head alone on the frozen encoder (0 skips it).
+        head_learning_rate: Adam learning rate of phase 1.
+        epochs: epochs of phase 2, the whole model (0 skips it).
+        learning_rate: peak AdamW learning rate of phase 2.
+        warmup_ratio: share of phase-2 steps spent warming the learning rate up from 0;
+            the rest decays it along a cosine to 0.
+        weight_decay: AdamW decoupled weight decay (not on LayerNorm or biases).
+        unfreeze_top_k: in phase 2, train only the top k transformer blocks (None: all).
+        seed: seed for weight initialisation, dropout and shuffling.
+    """
+
+    batch_size: int = 32
+    head_epochs: int = 2
+    head_learning_rate: float = 1e-3
+    epochs: int = 3
+    learning_rate: float = 5e-5
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    unfreeze_top_k: Optional[int] = None
+    seed: Optional[int] = 0
+
+    def __post_init__(self):
+        for name in ("batch_size",):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, received {name}={getattr(self, name)}")
+        for name in ("head_epochs", "epochs"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, received {name}={getattr(self, name)}")
+        for name in ("head_learning_rate", "learning_rate"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, received {name}={getattr(self, name)}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ValueError(f"warmup_ratio must be in [0, 1), received warmup_ratio={self.warmup_ratio}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, received weight_decay={self.weight_decay}")
+
+
+def fine_tune(
+    model,
+    train,
+    validation=None,
+    config: Optional[TrainingConfig] = None,
+    *,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    verbose="auto",
+    **overrides,
+) -> dict:
+    """Train `model` in two phases and return the history of both.
+
+    Phase 1 freezes the encoder and trains the head (Adam, `head_learning_rate`). Phase 2
+    unfreezes the encoder (all of it, or its top `unfreeze_top_k` blocks) and trains everything
+    with AdamW, linear warmup and cosine decay. The model is recompiled at each change of
+    `trainable`. Both phases validate every epoch when `validation` is given.
+
+    Args:
+        model: a `TextClassifier`.
+        train: `TextExamples` (or `(texts, labels)`) with the training labels.
+        validation: the same for validation, or `None`.
+        config: a `TrainingConfig`; keyword `overrides` replace single fields of it.
+        callbacks: extra Keras callbacks, given to both phases.
+        verbose: Keras verbosity.
+
+    Returns:
+        `{"head": {metric: [per epoch]}, "fine_tune": {metric: [per epoch]}}`, also kept as
+        `model.training_history` and saved with the model.
+
+    Example:
+    >>> history = fine_tune(model, train, validation, epochs=2)  # doctest: +SKIP
+    >>> history["fine_tune"]["val_accuracy"][-1]  # doctest: +SKIP
+    0.93
+    """
+    config = dataclasses.replace(config or TrainingConfig(), **overrides)
+    train = _as_examples(train, "train")
+    validation = _as_examples(validation, "validation") if validation is not None else None
+    if config.seed is not None:
+        keras.utils.set_random_seed(config.seed)
+
+    train_ds = model.make_dataset(train, batch_size=config.batch_size, shuffle=True, seed=config.seed)
+    val_ds = model.make_dataset(validation, batch_size=config.batch_size) if validation else None
+    steps = data_lib.steps_per_epoch(len(train), config.batch_size)
+    history = {"head": {}, "fine_tune": {}}
+
+    if config.head_epochs:
+        model.freeze_backbone()
+        model.compile(optimizer=keras.optimizers.Adam(config.head_learning_rate))
+        logger.info("phase 1: head only, %d epochs, encoder frozen", config.head_epochs)
+        result = model.fit(train_ds, validation_data=val_ds, epochs=config.head_epochs,
+                           callbacks=list(callbacks), verbose=verbose)
+        history["head"] = _plain(result.history)
+
+    if config.epochs:
+        model.unfreeze_backbone(config.unfreeze_top_k)
+        model.compile(optimizer=phase_two_optimizer(config, steps * config.epochs))
+        logger.info("phase 2: fine-tuning, %d epochs", config.epochs)
+        result = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
+                           callbacks=list(callbacks), verbose=verbose)
+        history["fine_tune"] = _plain(result.history)
+
+    model.training_history = history
+    return history
+
+
+def phase_two_optimizer(config: TrainingConfig, total_steps: int) -> keras.optimizers.Optimizer:
+    """AdamW with linear warmup to `learning_rate`, then cosine decay to 0 over `total_steps`."""
+    warmup = int(config.warmup_ratio * total_steps)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0 if warmup else config.learning_rate,
+        decay_steps=max(total_steps - warmup, 1),
+        warmup_target=config.learning_rate if warmup else None,
+        warmup_steps=warmup,
+    )
+    optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay)
+    optimizer.exclude_from_weight_decay(var_names=list(NO_DECAY))
+    return optimizer
+
+
+def _as_examples(value, name):
+    if isinstance(value, data_lib.TextExamples):
+        return value
+    if isinstance(value, tuple) and len(value) == 2:
+        return data_lib.TextExamples(value[0], value[1], source=name)
+    raise TypeError(f"{name} must be TextExamples or a (texts, labels) tuple, received {type(value).__name__}")
+
+
+def _plain(history: dict) -> dict:
+    return {key: [float(v) for v in values] for key, values in history.items()}

@@ -1,0 +1,142 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+import kerastl
+from kerastl.data import encode_labels, label_names_from, make_dataset, read_examples
+from tests.conftest import synthetic_corpus
+
+
+def _batches(ds):
+    return [(x["input_ids"].numpy(), x["attention_mask"].numpy(), y.numpy()) for x, y in ds]
+
+
+def test_each_batch_is_padded_to_its_own_longest_text(distilbert_tokenizer):
+    texts, labels = synthetic_corpus(64)
+    lengths = [len(ids) for ids in distilbert_tokenizer(texts, truncation=True, max_length=16)["input_ids"]]
+    ds = make_dataset(kerastl.TextExamples(texts, labels), distilbert_tokenizer,
+                      label_names=("neg", "pos"), max_length=16, batch_size=8)
+    widths = []
+    for i, (ids, mask, _) in enumerate(_batches(ds)):
+        expected = lengths[i * 8:(i + 1) * 8]
+        assert ids.shape == mask.shape == (len(expected), max(expected))
+        assert mask.sum(axis=1).tolist() == expected
+        assert (ids[mask == 0] == distilbert_tokenizer.pad_token_id).all()
+        widths.append(ids.shape[1])
+    assert max(widths) == 16 and min(widths) < 16  # truncation applied, padding is per batch
+
+
+def test_shuffle_keeps_texts_and_labels_paired_and_changes_each_epoch(distilbert_tokenizer):
+    texts = [f"{'good' if i % 2 else 'bad'} " + "film " * (i % 7) for i in range(40)]
+    labels = ["pos" if i % 2 else "neg" for i in range(40)]
+    ds = make_dataset(kerastl.TextExamples(texts, labels), distilbert_tokenizer,
+                      label_names=("neg", "pos"), batch_size=8, shuffle=True, seed=3)
+    good, bad = distilbert_tokenizer.convert_tokens_to_ids(["good", "bad"])
+    orders = []
+    for _ in range(2):
+        seen = []
+        for ids, _, y in _batches(ds):
+            for row, label in zip(ids, y):
+                assert row[1] == (good if label == 1 else bad)
+                seen.append(tuple(row[row != 0]))
+        assert len(seen) == 40
+        orders.append(seen)
+    assert orders[0] != orders[1]
+    assert sorted(orders[0]) == sorted(orders[1])
+
+
+def test_without_labels_yields_features_in_input_order(distilbert_tokenizer):
+    texts = ["good", "bad film", "the plot"]
+    ds = make_dataset(kerastl.TextExamples(texts), distilbert_tokenizer, batch_size=2)
+    rows = [row for x in ds for row in x["input_ids"].numpy()]
+    expected = distilbert_tokenizer(texts)["input_ids"]
+    assert [list(r[: len(e)]) for r, e in zip(rows, expected)] == expected
+
+
+def test_label_names_sorted_strings_and_integer_ids():
+    assert label_names_from(["b", "a", "b"]) == ("a", "b")
+    assert label_names_from([1, 0, 2, 1]) == ("0", "1", "2")
+    assert encode_labels([2, 0], ("0", "1", "2")).tolist() == [2, 0]
+
+
+@pytest.mark.parametrize("labels, match", [
+    (["a", "a"], "at least two labels"),
+    ([1, 2, 3], "must be 0..2"),
+    (None, "no labels"),
+])
+def test_bad_training_labels(labels, match):
+    with pytest.raises(kerastl.DataError, match=match):
+        label_names_from(labels, "train.csv")
+
+
+def test_unknown_label_names_the_label_and_the_known_set():
+    with pytest.raises(kerastl.DataError, match=r"\['surprise'\] are not among the model's labels"):
+        encode_labels(["joy", "surprise"], ("joy", "sadness"), "validation.txt")
+
+
+def test_read_every_file_format(tmp_path):
+    frame = pd.DataFrame({"review": ["good film", 'she said "hi", twice', "bad"], "y": ["pos", "pos", "neg"]})
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    frame.to_csv(tmp_path / "d.tsv", index=False, sep="\t")
+    frame.to_json(tmp_path / "d.json", orient="records")
+    frame.to_json(tmp_path / "d.jsonl", orient="records", lines=True)
+    frame.to_parquet(tmp_path / "d.parquet")
+    for name in ("d.csv", "d.tsv", "d.json", "d.jsonl", "d.parquet"):
+        examples = read_examples(tmp_path / name, text_column="review", label_column="y")
+        assert examples.texts == frame["review"].tolist(), name
+        assert examples.labels == frame["y"].tolist(), name
+
+
+def test_read_headerless_text_with_separator_and_quotes(tmp_path):
+    path = tmp_path / "train.txt"
+    path.write_text('i feel "great" today;joy\nwhy, oh why;sadness\n')
+    examples = read_examples(path, sep=";", names=["text", "label"])
+    assert examples.texts == ['i feel "great" today', "why, oh why"]
+    assert examples.labels == ["joy", "sadness"]
+
+
+def test_read_dataframe_dataset_and_integer_labels():
+    import datasets
+
+    frame = pd.DataFrame({"text": ["a", "b", "c"], "label": [0, 1, 0]})
+    for source in (frame, datasets.Dataset.from_pandas(frame), frame.to_dict("list")):
+        examples = read_examples(source)
+        assert examples.texts == ["a", "b", "c"] and examples.labels == [0, 1, 0]
+        assert examples.label_names() == ("0", "1")
+
+
+def test_rows_with_missing_text_or_label_are_dropped_and_counted(tmp_path, caplog):
+    path = tmp_path / "gaps.csv"
+    path.write_text("text,label\ngood,pos\n,neg\nbad,\nfine,neg\n")
+    examples = read_examples(path)
+    assert examples.texts == ["good", "fine"]
+    assert "dropped 2 rows" in caplog.text
+
+
+@pytest.mark.parametrize("content, kwargs, match", [
+    (None, {}, "no data file at"),
+    ("", {}, "is empty"),
+    ("text,label\n", {}, "no rows with both a text and a label"),
+    ("review,y\ngood,pos\n", {}, r"no column 'text'; the columns are \['review', 'y'\]"),
+    ("good;pos\n", {"sep": ";", "names": ["text", "label", "extra"]}, "rows have 2 fields"),
+])
+def test_bad_files_raise_one_clear_error(tmp_path, content, kwargs, match):
+    path = tmp_path / "data.csv"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(kerastl.DataError, match=match):
+        read_examples(path, **kwargs)
+
+
+def test_invalid_json_and_parquet(tmp_path):
+    (tmp_path / "bad.json").write_text("{not json")
+    (tmp_path / "bad.parquet").write_bytes(b"PAR1 nonsense")
+    for name in ("bad.json", "bad.parquet"):
+        with pytest.raises(kerastl.DataError, match="is not valid"):
+            read_examples(tmp_path / name)
+
+
+def test_tokenize_once_truncates(distilbert_tokenizer):
+    ids = kerastl.data.tokenize(["good " * 50, ""], distilbert_tokenizer, max_length=10)
+    assert ids.row_lengths().numpy().tolist() == [10, 2]
+    assert np.asarray(ids[1]).tolist() == [distilbert_tokenizer.cls_token_id, distilbert_tokenizer.sep_token_id]
