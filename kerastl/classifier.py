@@ -146,7 +146,7 @@ class TextClassifier(keras.Model):
     # -- forward pass -------------------------------------------------------------------------
 
     def call(self, inputs, training=None):
-        features = {name: inputs[name] for name in self.input_names_}
+        features = self._encoder_features(inputs)
         # A frozen encoder runs in inference mode: its dropout is off.
         encoder_training = training if self.backbone.trainable else False
         hidden = self.backbone(**features, training=encoder_training).last_hidden_state  # (batch, seq, dim)
@@ -197,9 +197,9 @@ class TextClassifier(keras.Model):
         if optimizer == "auto":
             optimizer = keras.optimizers.Adam(5e-5)
         if loss == "auto":
-            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            loss = default_loss()
         if metrics == "auto":
-            metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+            metrics = default_metrics()
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
         self._compiled_trainables = self._trainable_ids()
 
@@ -217,7 +217,8 @@ class TextClassifier(keras.Model):
 
     # -- data ---------------------------------------------------------------------------------
 
-    def make_dataset(self, texts, labels=None, *, batch_size: int = 32, shuffle: bool = False, seed=None):
+    def make_dataset(self, texts, labels=None, *, batch_size: int = 32, shuffle: bool = False,
+                     seed=None, bucket: bool = True):
         """A padded-per-batch `tf.data.Dataset` for this model's tokenizer and labels.
 
         Args:
@@ -226,13 +227,35 @@ class TextClassifier(keras.Model):
             batch_size: examples per batch.
             shuffle: reshuffle every epoch (training); otherwise the input order is kept.
             seed: seed for the shuffle.
+            bucket: when shuffling, put texts of similar length in the same batch.
         """
+        return self.encode(texts, labels).dataset(batch_size, shuffle=shuffle, seed=seed, bucket=bucket)
+
+    def encode(self, texts, labels=None) -> data_lib.EncodedExamples:
+        """Tokenize texts once (truncated to `max_length`) and map labels to this model's ids."""
         self._require_tokenizer()
         examples = texts if isinstance(texts, data_lib.TextExamples) else data_lib.TextExamples(texts, labels)
-        return data_lib.make_dataset(
-            examples, self.tokenizer, label_names=self.labels, max_length=self.max_length,
-            batch_size=batch_size, shuffle=shuffle, seed=seed,
+        return data_lib.encode_examples(examples, self.tokenizer, label_names=self.labels,
+                                        max_length=self.max_length)
+
+    def pooled_features(self, encoded: data_lib.EncodedExamples, batch_size: int = 64) -> tf.Tensor:
+        """The frozen encoder's [CLS] vectors for every example, in input order: (n, dim).
+
+        Batches are formed from texts of similar length, so little time goes to padding.
+        """
+        lengths = encoded.ids.row_lengths()
+        by_length = tf.argsort(lengths, stable=True)
+        forward = tf.function(
+            lambda features: self.backbone(**features, training=False).last_hidden_state[:, 0],
+            reduce_retracing=True,
         )
+        pieces = [forward(self._encoder_features(encoded.pad(index)))
+                  for index in tf.split(by_length, _split_sizes(len(encoded), batch_size))]
+        pooled = tf.concat(pieces, axis=0)  # (n, dim) in length order
+        return tf.scatter_nd(by_length[:, None], pooled, tf.shape(pooled))  # (n, dim) in input order
+
+    def _encoder_features(self, inputs):
+        return {name: inputs[name] for name in self.input_names_}
 
     def _require_tokenizer(self):
         if self.tokenizer is None:
@@ -321,6 +344,20 @@ class TextClassifier(keras.Model):
         if history.is_file():
             model.training_history = json.loads(history.read_text())
         return model
+
+
+def default_loss():
+    """Sparse categorical cross-entropy on logits."""
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def default_metrics():
+    """Sparse categorical accuracy, reported as `accuracy`."""
+    return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+
+
+def _split_sizes(count: int, batch_size: int) -> list:
+    return [batch_size] * (count // batch_size) + ([count % batch_size] if count % batch_size else [])
 
 
 def transformer_blocks(encoder) -> list:

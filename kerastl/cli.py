@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--dropout", type=float, default=0.1, help="head dropout (default: %(default)s)")
     train.add_argument("--unfreeze-top-k", type=int, help="phase 2 trains only the top k blocks")
     train.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
+    train.add_argument("--precision", default="auto",
+                       choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"),
+                       help="auto: bf16 only where the hardware runs it fast (default: %(default)s)")
     train.set_defaults(run=_train)
 
     evaluate = commands.add_parser("evaluate", help="score a saved model on a labelled file")
@@ -89,6 +92,7 @@ def _train(args) -> int:
     from kerastl.classifier import TextClassifier
     from kerastl.errors import ModelFileError
     from kerastl.evaluation import evaluate
+    from kerastl.precision import set_precision
     from kerastl.training import TrainingConfig, fine_tune
 
     # Everything a user can get wrong is checked before the encoder loads or training starts.
@@ -107,6 +111,7 @@ def _train(args) -> int:
         data_lib.encode_labels(validation.labels, labels, validation.source)
     logging.info("%d training examples, labels %s", len(train), list(labels))
 
+    set_precision(args.precision)
     logging.info("loading %s", args.model)
     model = TextClassifier.from_backbone(args.model, labels, max_length=args.max_length, dropout=args.dropout)
     history = fine_tune(model, train, validation, config)

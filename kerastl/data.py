@@ -231,6 +231,79 @@ def tokenize(texts: Sequence[str], tokenizer, max_length: int) -> tf.RaggedTenso
     return tf.RaggedTensor.from_row_lengths(flat, lengths)
 
 
+@dataclasses.dataclass
+class EncodedExamples:
+    """Examples tokenized once: ragged token ids, label ids (or None) and the pad id."""
+
+    ids: tf.RaggedTensor
+    labels: Optional[np.ndarray]
+    pad_id: int
+
+    def __len__(self):
+        return int(self.ids.nrows())
+
+    def index_batches(self, batch_size: int, *, shuffle: bool = False, seed=None, bucket: bool = True):
+        """Batches of example indices; see `index_batches`."""
+        return index_batches(self.ids.row_lengths(), batch_size, shuffle=shuffle, seed=seed, bucket=bucket)
+
+    def pad(self, index) -> dict:
+        """Features of the examples at `index`, padded to the longest of them."""
+        rows = tf.gather(self.ids, index)  # (batch, None) ragged
+        return {
+            "input_ids": rows.to_tensor(default_value=self.pad_id),  # (batch, longest)
+            "attention_mask": tf.sequence_mask(rows.row_lengths(), dtype=tf.int32),  # (batch, longest)
+        }
+
+    def dataset(self, batch_size: int, *, shuffle: bool = False, seed=None, bucket: bool = True):
+        """`(features, label_ids)` batches, or features alone when there are no labels."""
+        labels = self.labels
+
+        def gather(index):
+            if labels is None:
+                return self.pad(index)
+            return self.pad(index), tf.gather(labels, index)  # (batch,)
+
+        batches = self.index_batches(batch_size, shuffle=shuffle, seed=seed, bucket=bucket)
+        return batches.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def index_batches(lengths, batch_size: int, *, shuffle: bool = False, seed=None, bucket: bool = True,
+                  window_batches: int = 100) -> tf.data.Dataset:
+    """A dataset of int64 index vectors, one per batch.
+
+    Without `shuffle` the batches follow the input order. With it, the examples are reshuffled
+    every epoch; with `bucket` as well, each shuffled window of `window_batches` batches is
+    sorted by length before it is cut into batches, and the batches are shuffled again, so a
+    batch holds texts of similar length (little padding) yet every epoch sees a new order.
+    """
+    lengths = tf.convert_to_tensor(lengths, tf.int64)
+    count = int(lengths.shape[0])
+    order = tf.data.Dataset.range(count)
+    if not shuffle:
+        return order.batch(batch_size)
+    order = order.shuffle(count, seed=seed, reshuffle_each_iteration=True)
+    if not bucket:
+        return order.batch(batch_size)
+
+    def by_length(window):
+        return tf.gather(window, tf.argsort(tf.gather(lengths, window), stable=True))
+
+    batches = order.batch(batch_size * window_batches).map(by_length).unbatch().batch(batch_size)
+    return batches.shuffle(-(-count // batch_size), seed=seed, reshuffle_each_iteration=True)
+
+
+def encode_examples(examples: TextExamples, tokenizer, *, label_names=None, max_length: int = 128):
+    """Tokenize `examples` once and map their labels to ids under `label_names`."""
+    if len(examples) == 0:
+        raise DataError(f"{examples.source} holds no examples")
+    ids = tokenize(examples.texts, tokenizer, max_length)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    labels = None
+    if examples.labels is not None and label_names is not None:
+        labels = encode_labels(examples.labels, label_names, examples.source)
+    return EncodedExamples(ids, labels, pad_id)
+
+
 def make_dataset(
     examples: TextExamples,
     tokenizer,
@@ -240,12 +313,14 @@ def make_dataset(
     batch_size: int = 32,
     shuffle: bool = False,
     seed: Optional[int] = None,
+    bucket: bool = True,
 ) -> tf.data.Dataset:
     """A `tf.data.Dataset` of `({"input_ids", "attention_mask"}, label_id)` batches.
 
     Texts are tokenized once. Each batch is padded to its own longest text, never beyond
-    `max_length`. With `shuffle=True` the order changes every epoch; otherwise it is the order
-    of `examples`, so predictions line up with the inputs.
+    `max_length`. With `shuffle=True` the order changes every epoch and, with `bucket`, texts of
+    similar length share a batch; otherwise the order is that of `examples`, so predictions
+    line up with the inputs.
 
     Args:
         examples: the texts and, unless predicting, their labels.
@@ -256,37 +331,15 @@ def make_dataset(
         batch_size: examples per batch.
         shuffle: reshuffle the examples every epoch.
         seed: seed for the shuffle.
+        bucket: when shuffling, batch texts of similar length together.
 
     Example:
     >>> ds = make_dataset(TextExamples(["a b", "c"], ["x", "y"]), tok, label_names=("x", "y"))  # doctest: +SKIP
     """
     if batch_size < 1:
         raise DataError(f"batch_size must be >= 1, received batch_size={batch_size}")
-    if len(examples) == 0:
-        raise DataError(f"{examples.source} holds no examples")
-    ids = tokenize(examples.texts, tokenizer, max_length)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    with_labels = examples.labels is not None and label_names is not None
-    labels = encode_labels(examples.labels, label_names, examples.source) if with_labels else None
-
-    order = tf.data.Dataset.range(len(examples))
-    if shuffle:
-        order = order.shuffle(len(examples), seed=seed, reshuffle_each_iteration=True)
-    batches = order.batch(batch_size)
-
-    def gather(index):
-        rows = tf.gather(ids, index)  # (batch, None) ragged
-        features = {
-            "input_ids": rows.to_tensor(default_value=pad_id),  # (batch, longest)
-            "attention_mask": tf.sequence_mask(rows.row_lengths(), dtype=tf.int32),  # (batch, longest)
-        }
-        if labels is None:
-            return features
-        return features, tf.gather(labels, index)  # (batch,)
-
-    return batches.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(
-        tf.data.AUTOTUNE
-    )
+    encoded = encode_examples(examples, tokenizer, label_names=label_names, max_length=max_length)
+    return encoded.dataset(batch_size, shuffle=shuffle, seed=seed, bucket=bucket)
 
 
 def steps_per_epoch(num_examples: int, batch_size: int) -> int:

@@ -146,3 +146,25 @@ def test_loading_a_damaged_model_names_the_file(make_classifier, tmp_path):
 def test_bad_model_arguments(make_classifier, kwargs, match):
     with pytest.raises(ValueError, match=match):
         make_classifier(**kwargs)
+
+
+def test_head_on_cached_features_equals_head_on_frozen_backbone(make_classifier, corpus):
+    """Phase 1 on cached [CLS] vectors ends with the same head as phase 1 on the live encoder."""
+    heads = []
+    for cache in (True, False):
+        model = make_classifier(dropout=0.0, seed=7)
+        kerastl.fine_tune(model, corpus, corpus, head_epochs=3, epochs=0, batch_size=8,
+                          cache_head_features=cache, verbose=0)
+        heads.append([w.numpy() for w in model.head.weights])
+    for cached, live in zip(*heads):
+        np.testing.assert_allclose(cached, live, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(heads[0][0], make_classifier(dropout=0.0, seed=7).head.weights[0].numpy())
+
+
+def test_pooled_features_are_the_cls_vectors_in_input_order(make_classifier, corpus):
+    model = make_classifier()
+    encoded = model.encode(corpus[0][:20])
+    features = model.pooled_features(encoded, batch_size=6).numpy()
+    batch = next(iter(encoded.dataset(20)))
+    expected = model.backbone(**batch, training=False).last_hidden_state[:, 0].numpy()
+    np.testing.assert_allclose(features, expected, rtol=1e-5, atol=1e-5)
