@@ -288,8 +288,10 @@ def index_batches(lengths, batch_size: int, *, shuffle: bool = False, seed=None,
     def by_length(window):
         return tf.gather(window, tf.argsort(tf.gather(lengths, window), stable=True))
 
+    num_batches = -(-count // batch_size)
     batches = order.batch(batch_size * window_batches).map(by_length).unbatch().batch(batch_size)
-    return batches.shuffle(-(-count // batch_size), seed=seed, reshuffle_each_iteration=True)
+    batches = batches.shuffle(num_batches, seed=seed, reshuffle_each_iteration=True)
+    return batches.apply(tf.data.experimental.assert_cardinality(num_batches))  # for progress bars
 
 
 def encode_examples(examples: TextExamples, tokenizer, *, label_names=None, max_length: int = 128):

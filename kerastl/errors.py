@@ -15,3 +15,7 @@ class BackboneError(KerastlError, OSError):
 
 class ModelFileError(KerastlError, OSError):
     """A saved kerastl model that is missing, incomplete or in the way of a new one."""
+
+
+class TrainingError(KerastlError, RuntimeError):
+    """Training that cannot go on, such as a loss that became NaN."""

@@ -2,6 +2,7 @@
 
 import dataclasses
 import logging
+import math
 from typing import Optional, Sequence
 
 import tensorflow as tf
@@ -9,6 +10,7 @@ import tensorflow as tf
 from kerastl import data as data_lib
 from kerastl._keras import keras
 from kerastl.classifier import default_loss, default_metrics
+from kerastl.errors import TrainingError
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +114,8 @@ def fine_tune(
     val_ds = val_data.dataset(batch_size) if val_data is not None else None
     steps = data_lib.steps_per_epoch(len(train_data), batch_size)
     history = {"head": {}, "fine_tune": {}}
-    fit_options = dict(epochs=config.head_epochs, callbacks=list(callbacks), verbose=verbose)
+    guard = StopOnNaN()
+    fit_options = dict(epochs=config.head_epochs, callbacks=[guard, *callbacks], verbose=verbose)
 
     if config.head_epochs:
         model.freeze_backbone()
@@ -125,6 +128,7 @@ def fine_tune(
         else:
             model.compile(optimizer=keras.optimizers.Adam(config.head_learning_rate))
             result = model.fit(train_ds, validation_data=val_ds, **fit_options)
+        guard.check("phase 1 (head)", config.head_learning_rate)
         history["head"] = _plain(result.history)
 
     if config.epochs:
@@ -132,10 +136,34 @@ def fine_tune(
         model.compile(optimizer=phase_two_optimizer(config, steps * config.epochs))
         logger.info("phase 2: fine-tuning, %d epochs", config.epochs)
         result = model.fit(train_ds, validation_data=val_ds, **{**fit_options, "epochs": config.epochs})
+        guard.check("phase 2 (fine-tuning)", config.learning_rate)
         history["fine_tune"] = _plain(result.history)
 
     model.training_history = history
     return history
+
+
+class StopOnNaN(keras.callbacks.Callback):
+    """Stop training at the first batch whose loss is NaN or infinite; `check` then raises."""
+
+    def __init__(self):
+        super().__init__()
+        self.bad_batch = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            self.bad_batch = batch
+            self.model.stop_training = True
+
+    def check(self, phase: str, learning_rate: float) -> None:
+        if self.bad_batch is not None:
+            batch, self.bad_batch = self.bad_batch, None
+            raise TrainingError(
+                f"{phase}: the loss became NaN at batch {batch}, so training stopped. Likely causes: "
+                f"a learning rate too high ({learning_rate:g}; try 10x lower) or float16 overflow "
+                f"(try --precision float32)"
+            )
 
 
 def _head_on_cached_features(model, train_data, val_data, config):

@@ -168,3 +168,11 @@ def test_pooled_features_are_the_cls_vectors_in_input_order(make_classifier, cor
     batch = next(iter(encoded.dataset(20)))
     expected = model.backbone(**batch, training=False).last_hidden_state[:, 0].numpy()
     np.testing.assert_allclose(features, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("phase", ["head", "fine_tune"])
+def test_nan_loss_stops_at_once_with_the_likely_causes(make_classifier, corpus, phase):
+    model = make_classifier()
+    rates = {"head_learning_rate": 1e38} if phase == "head" else {"head_epochs": 0, "learning_rate": 1e38}
+    with pytest.raises(kerastl.errors.TrainingError, match="loss became NaN at batch .* learning rate too high"):
+        kerastl.fine_tune(model, corpus, epochs=3, batch_size=8, verbose=0, **rates)

@@ -140,3 +140,28 @@ def test_tokenize_once_truncates(distilbert_tokenizer):
     ids = kerastl.data.tokenize(["good " * 50, ""], distilbert_tokenizer, max_length=10)
     assert ids.row_lengths().numpy().tolist() == [10, 2]
     assert np.asarray(ids[1]).tolist() == [distilbert_tokenizer.cls_token_id, distilbert_tokenizer.sep_token_id]
+
+
+def test_bucketed_batches_cover_every_example_once_with_little_padding(distilbert_tokenizer):
+    texts, labels = synthetic_corpus(400, seed=5)
+    encoded = kerastl.data.encode_examples(kerastl.TextExamples(texts, labels), distilbert_tokenizer,
+                                           label_names=("neg", "pos"), max_length=24)
+
+    def epoch(bucket):
+        ds = encoded.dataset(8, shuffle=True, seed=0, bucket=bucket)
+        real = padded = 0
+        seen = []
+        for x, y in ds:
+            mask = x["attention_mask"].numpy()
+            real, padded = real + mask.sum(), padded + mask.size
+            assert mask.sum(axis=1).max() == mask.shape[1]  # padded to its own longest text
+            seen += [tuple(row[m == 1]) + (label,) for row, m, label in zip(x["input_ids"].numpy(), mask, y.numpy())]
+        return 1 - real / padded, seen, ds.cardinality().numpy()
+
+    random_waste, random_seen, _ = epoch(bucket=False)
+    bucket_waste, bucket_seen, cardinality = epoch(bucket=True)
+    expected = sorted(tuple(ids) + (int(y == "pos"),) for ids, y in
+                      zip(distilbert_tokenizer(texts, truncation=True, max_length=24)["input_ids"], labels))
+    assert sorted(bucket_seen) == sorted(random_seen) == expected
+    assert cardinality == 50
+    assert bucket_waste < 0.05 < random_waste

