@@ -19,3 +19,7 @@ class ModelFileError(KerastlError, OSError):
 
 class TrainingError(KerastlError, RuntimeError):
     """Training that cannot go on, such as a loss that became NaN."""
+
+
+class TrainingInterrupted(KerastlError):
+    """Training stopped by Ctrl-C after saving state that a rerun resumes from."""

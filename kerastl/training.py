@@ -1,12 +1,14 @@
 """The two-phase workflow: train the head on a frozen encoder, then fine-tune everything."""
 
 import dataclasses
+import hashlib
 import logging
 import math
 from typing import Optional, Sequence
 
 import tensorflow as tf
 
+from kerastl import checkpoints
 from kerastl import data as data_lib
 from kerastl._keras import keras
 from kerastl.classifier import default_loss, default_metrics
@@ -37,6 +39,7 @@ class TrainingConfig:
         cache_head_features: in phase 1, compute the frozen encoder's [CLS] vectors once and
             train the head on them, instead of running the encoder every head epoch. The head
             ends the same either way; only the time differs.
+        checkpoint_every: with a checkpoint folder, save resumable state every this many steps.
     """
 
     batch_size: int = 32
@@ -50,9 +53,10 @@ class TrainingConfig:
     seed: Optional[int] = 0
     bucket_by_length: bool = True
     cache_head_features: bool = True
+    checkpoint_every: int = 200
 
     def __post_init__(self):
-        for name in ("batch_size",):
+        for name in ("batch_size", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, received {name}={getattr(self, name)}")
         for name in ("head_epochs", "epochs"):
@@ -74,6 +78,7 @@ def fine_tune(
     config: Optional[TrainingConfig] = None,
     *,
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    checkpoint_dir=None,
     verbose="auto",
     **overrides,
 ) -> dict:
@@ -84,12 +89,20 @@ def fine_tune(
     with AdamW, linear warmup and cosine decay. The model is recompiled at each change of
     `trainable`. Both phases validate every epoch when `validation` is given.
 
+    With `checkpoint_dir`, training can be killed at any moment and resumed: Keras
+    `BackupAndRestore` saves each phase every `checkpoint_every` steps, a finished phase is
+    saved whole, and calling `fine_tune` again with the same arguments continues from the last
+    saved point. Ctrl-C then saves first and raises `TrainingInterrupted`.
+
     Args:
         model: a `TextClassifier`.
         train: `TextExamples` (or `(texts, labels)`) with the training labels.
         validation: the same for validation, or `None`.
         config: a `TrainingConfig`; keyword `overrides` replace single fields of it.
-        callbacks: extra Keras callbacks, given to both phases.
+        callbacks: extra Keras callbacks, given to both phases (in phase 1 with cached
+            features they see the head-only model).
+        checkpoint_dir: folder for resumable state, or `None` for none. It is removed by
+            `remove_checkpoints` once the caller has saved the final model.
         verbose: Keras verbosity.
 
     Returns:
@@ -113,34 +126,64 @@ def fine_tune(
     train_ds = train_data.dataset(batch_size, shuffle=True, seed=config.seed, bucket=config.bucket_by_length)
     val_ds = val_data.dataset(batch_size) if val_data is not None else None
     steps = data_lib.steps_per_epoch(len(train_data), batch_size)
-    history = {"head": {}, "fine_tune": {}}
+    state = None
+    if checkpoint_dir is not None:
+        state = checkpoints.TrainingState(checkpoint_dir, _fingerprint(model, train, validation, config))
     guard = StopOnNaN()
-    fit_options = dict(epochs=config.head_epochs, callbacks=[guard, *callbacks], verbose=verbose)
+    history = {"head": {}, "fine_tune": {}}
+
+    def run_phase(phase, fit_model, data, val, epochs, learning_rate):
+        log = checkpoints.EpochLog(state.epoch_log(phase) if state else None)
+        extra = state.callbacks(phase, config.checkpoint_every) if state else []
+        with checkpoints.graceful_interrupts(enabled=state is not None):
+            fit_model.fit(data, validation_data=val, epochs=epochs, verbose=verbose,
+                          callbacks=[guard, log, *extra, *callbacks])
+        guard.check(PHASE_NAMES[phase], learning_rate)
+        history[phase] = log.history()
+        if state:
+            state.finish(phase, model, history[phase])
 
     if config.head_epochs:
         model.freeze_backbone()
-        logger.info("phase 1: head only, %d epochs, encoder frozen", config.head_epochs)
-        if config.cache_head_features:
-            head_model, head_ds, head_val_ds = _head_on_cached_features(model, train_data, val_data, config)
-            head_model.compile(optimizer=keras.optimizers.Adam(config.head_learning_rate),
-                               loss=default_loss(), metrics=default_metrics())
-            result = head_model.fit(head_ds, validation_data=head_val_ds, **fit_options)
+        if state and state.finished("head"):
+            history["head"] = state.restore("head", model)
+            logger.info("phase 1: already done, restored from %s", state.directory)
         else:
-            model.compile(optimizer=keras.optimizers.Adam(config.head_learning_rate))
-            result = model.fit(train_ds, validation_data=val_ds, **fit_options)
-        guard.check("phase 1 (head)", config.head_learning_rate)
-        history["head"] = _plain(result.history)
+            logger.info("phase 1: head only, %d epochs, encoder frozen", config.head_epochs)
+            head_optimizer = keras.optimizers.Adam(config.head_learning_rate)
+            if config.cache_head_features:
+                head_model, head_ds, head_val_ds = _head_on_cached_features(model, train_data, val_data, config)
+                head_model.compile(optimizer=head_optimizer, loss=default_loss(), metrics=default_metrics())
+                run_phase("head", head_model, head_ds, head_val_ds, config.head_epochs, config.head_learning_rate)
+            else:
+                model.compile(optimizer=head_optimizer)
+                run_phase("head", model, train_ds, val_ds, config.head_epochs, config.head_learning_rate)
 
     if config.epochs:
         model.unfreeze_backbone(config.unfreeze_top_k)
         model.compile(optimizer=phase_two_optimizer(config, steps * config.epochs))
-        logger.info("phase 2: fine-tuning, %d epochs", config.epochs)
-        result = model.fit(train_ds, validation_data=val_ds, **{**fit_options, "epochs": config.epochs})
-        guard.check("phase 2 (fine-tuning)", config.learning_rate)
-        history["fine_tune"] = _plain(result.history)
+        if state and state.finished("fine_tune"):
+            history["fine_tune"] = state.restore("fine_tune", model)
+            logger.info("phase 2: already done, restored from %s", state.directory)
+        else:
+            logger.info("phase 2: fine-tuning, %d epochs", config.epochs)
+            run_phase("fine_tune", model, train_ds, val_ds, config.epochs, config.learning_rate)
 
     model.training_history = history
     return history
+
+
+PHASE_NAMES = {"head": "phase 1 (head)", "fine_tune": "phase 2 (fine-tuning)"}
+
+
+def _fingerprint(model, train, validation, config) -> dict:
+    """What must match for a rerun to resume a run: model, data and every training number."""
+    digest = hashlib.sha256()
+    for examples in (train, validation):
+        if examples is not None:
+            for text, label in zip(examples.texts, examples.labels):
+                digest.update(f"{text}\x1f{label}\x1e".encode("utf-8", "surrogatepass"))
+    return {"model": model.get_config(), "data": digest.hexdigest(), "config": dataclasses.asdict(config)}
 
 
 class StopOnNaN(keras.callbacks.Callback):
@@ -210,5 +253,3 @@ def _as_examples(value, name):
     raise TypeError(f"{name} must be TextExamples or a (texts, labels) tuple, received {type(value).__name__}")
 
 
-def _plain(history: dict) -> dict:
-    return {key: [float(v) for v in values] for key, values in history.items()}

@@ -1,0 +1,144 @@
+"""Resumable training state: a run killed at any moment continues where it was saved.
+
+Within a phase, Keras `BackupAndRestore` saves weights, optimizer state and the epoch and step
+counters every N steps. A finished phase is saved whole (weights and history), so a rerun skips
+it. Every file is written beside its final name and renamed into place.
+"""
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import threading
+from pathlib import Path
+
+from kerastl._keras import keras
+from kerastl.errors import TrainingError, TrainingInterrupted
+
+logger = logging.getLogger(__name__)
+
+_interrupt = threading.Event()
+
+
+class TrainingState:
+    """The resumable state of one training run, in `directory`.
+
+    Args:
+        directory: the folder to keep the state in (created if absent).
+        fingerprint: JSON data that identifies the run (model, data, settings); a folder that
+            holds another run's state is refused rather than mixed in.
+    """
+
+    FINGERPRINT = "run.json"
+
+    def __init__(self, directory, fingerprint: dict):
+        self.directory = Path(directory)
+        fingerprint = json.loads(json.dumps(fingerprint))  # tuples -> lists, as read back
+        saved = self.directory / self.FINGERPRINT
+        if saved.is_file():
+            if json.loads(saved.read_text()) != fingerprint:
+                raise TrainingError(
+                    f"{self.directory} holds the resumable state of a different run (other data, "
+                    f"model or settings): rerun with the same arguments, or delete that folder"
+                )
+            logger.info("resuming from %s", self.directory)
+        else:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            _write_atomic(saved, json.dumps(fingerprint))
+
+    def epoch_log(self, phase: str) -> Path:
+        return self.directory / f"{phase}.epochs.json"
+
+    def callbacks(self, phase: str, every: int) -> list:
+        return [ResumableBackup(str(self.directory / phase), phase=phase, save_freq=every)]
+
+    def finished(self, phase: str) -> bool:
+        return (self.directory / f"{phase}.done.json").is_file()
+
+    def finish(self, phase: str, model, history: dict) -> None:
+        """Save the model after `phase` and its history; a rerun then skips the phase."""
+        weights = self.directory / f"{phase}.weights.h5"
+        staging = weights.with_name(f".staging-{weights.name}")  # same suffix: same Keras format
+        model.save_weights(str(staging))
+        os.replace(staging, weights)
+        _write_atomic(self.directory / f"{phase}.done.json", json.dumps(history))
+        shutil.rmtree(self.directory / phase, ignore_errors=True)  # its step backups are spent
+
+    def restore(self, phase: str, model) -> dict:
+        """Load the weights saved after `phase`; returns that phase's history."""
+        model.load_weights(str(self.directory / f"{phase}.weights.h5"))
+        return json.loads((self.directory / f"{phase}.done.json").read_text())
+
+    def remove(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+class EpochLog(keras.callbacks.Callback):
+    """Per-epoch logs of one phase, kept across resumed runs when given a file."""
+
+    def __init__(self, path=None):
+        super().__init__()
+        self.path = Path(path) if path else None
+        self.epochs = json.loads(self.path.read_text()) if self.path and self.path.is_file() else {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs[str(epoch)] = {key: float(value) for key, value in (logs or {}).items()}
+        if self.path:
+            _write_atomic(self.path, json.dumps(self.epochs))
+
+    def history(self) -> dict:
+        """`{metric: [value per epoch]}` in epoch order, like `keras.callbacks.History`."""
+        result = {}
+        for epoch in sorted(self.epochs, key=int):
+            for key, value in self.epochs[epoch].items():
+                result.setdefault(key, []).append(value)
+        return result
+
+
+class ResumableBackup(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` that, on Ctrl-C, backs up at the end of the current step and stops."""
+
+    def __init__(self, backup_dir: str, *, phase: str, save_freq: int):
+        super().__init__(backup_dir, save_freq=save_freq, delete_checkpoint=False)
+        self.phase = phase
+        self.backup_dir_path = Path(backup_dir)
+
+    def on_train_batch_end(self, batch, logs=None):
+        super().on_train_batch_end(batch, logs)
+        if _interrupt.is_set():
+            self._backup(epoch=self._current_epoch, batch=batch)
+            raise TrainingInterrupted(
+                f"interrupted in {self.phase}, epoch {self._current_epoch + 1}, step {batch + 1}; "
+                f"progress is saved in {self.backup_dir_path.parent}: run the same command again to resume"
+            )
+
+
+@contextlib.contextmanager
+def graceful_interrupts(enabled: bool = True):
+    """Within the block, the first Ctrl-C asks `ResumableBackup` to save and stop; a second one
+    interrupts at once."""
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigint(signum, frame):
+        if _interrupt.is_set():
+            raise KeyboardInterrupt
+        _interrupt.set()
+        logger.warning("Ctrl-C: saving at the end of this step (press again to stop at once)")
+
+    _interrupt.clear()
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        _interrupt.clear()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    staging = path.with_name(f".{path.name}.tmp")
+    staging.write_text(text)
+    os.replace(staging, path)

@@ -1,0 +1,123 @@
+"""Kill training at awkward moments, rerun the same command, and get a complete model."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+from transformers import TFAutoModel
+
+import kerastl
+from tests.conftest import synthetic_corpus, tiny_distilbert_config
+
+
+@pytest.fixture
+def run(tmp_path, distilbert_tokenizer):
+    """The `kerastl train` command of a tiny run long enough to be killed in phase 2."""
+    encoder = TFAutoModel.from_config(tiny_distilbert_config())
+    encoder(encoder.dummy_inputs)
+    encoder.save_pretrained(tmp_path / "encoder")
+    distilbert_tokenizer.save_pretrained(tmp_path / "encoder")
+    texts, labels = synthetic_corpus(240, seed=3)
+    (tmp_path / "train.csv").write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in zip(texts, labels)))
+    command = [sys.executable, "-m", "kerastl", "train", "--model", str(tmp_path / "encoder"),
+               "--train", str(tmp_path / "train.csv"), "--validation", str(tmp_path / "train.csv"),
+               "--output", str(tmp_path / "out"), "--head-epochs", "1", "--epochs", "6", "--batch-size", "4",
+               "--max-length", "24", "--checkpoint-every", "5"]
+    return command, tmp_path / "out", tmp_path / ".out.resume"
+
+
+def _start(command):
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def _wait_for(path, process, timeout=240):
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+def _finish(command):
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def _check_model(out):
+    model = kerastl.TextClassifier.from_pretrained(out)
+    history = model.training_history
+    assert len(history["head"]["loss"]) == 1 and len(history["fine_tune"]["val_accuracy"]) == 6
+    records = kerastl.evaluation.predict(model, ["a good film", "awful plot"]).records()
+    assert all(set(r["probabilities"]) == {"neg", "pos"} for r in records)
+
+
+def test_sigkill_in_phase_two_then_rerun_resumes(run):
+    command, out, resume = run
+    process = _start(command)
+    _wait_for(resume / "fine_tune.epochs.json", process)  # at least one phase-2 epoch is done
+    time.sleep(0.3)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not out.exists()
+    result = _finish(command)
+    assert "resuming from" in result.stderr and "phase 1: already done" in result.stderr
+    assert result.stdout.count("Epoch ") < 6  # phase 2 continued instead of starting over
+    assert not resume.exists()
+    _check_model(out)
+
+
+def test_ctrl_c_saves_and_says_how_to_resume(run):
+    command, out, resume = run
+    process = _start(command)
+    _wait_for(resume / "fine_tune" / "chief" / "checkpoint", process)  # the first step backup
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-3000:]
+    assert "run the same command again to resume" in stderr and "Traceback" not in stderr
+    assert not out.exists()
+    result = _finish(command)
+    assert "resuming from" in result.stderr
+    _check_model(out)
+
+
+def test_a_different_run_does_not_resume_another_runs_state(run):
+    command, out, resume = run
+    resume.mkdir()
+    (resume / "run.json").write_text(json.dumps({"model": "something else"}))
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert "holds the resumable state of a different run" in result.stderr
+
+
+def test_sigkill_while_saving_keeps_the_previous_model(tmp_path, make_classifier):
+    model = make_classifier()
+    previous = model.save_pretrained(tmp_path / "model")
+    expected = kerastl.evaluation.predict(model, ["good film"]).logits
+    script = textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {str(tmp_path)!r})
+        import kerastl
+        model = kerastl.TextClassifier.from_pretrained({str(previous)!r})
+        model.head.weights[0].assign(model.head.weights[0] + 1.0)
+        write = kerastl.TextClassifier.save_weights
+        def slow_write(self, path, **kwargs):
+            write(self, path, **kwargs)
+            print("written", flush=True)
+            time.sleep(60)
+        kerastl.TextClassifier.save_weights = slow_write
+        model.save_pretrained({str(previous)!r}, overwrite=True)
+    """)
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "written"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == ["model"]
+    reloaded = kerastl.TextClassifier.from_pretrained(previous)
+    assert (kerastl.evaluation.predict(reloaded, ["good film"]).logits == expected).all()
