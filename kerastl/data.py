@@ -80,7 +80,8 @@ def read_examples(
 
     Files: `.csv`, `.tsv`, `.json`, `.jsonl`, `.parquet`, and headerless delimited text such as
     `text;label` lines (give `sep=";"` and `names=["text", "label"]`). Rows with a missing text
-    or label are dropped with a warning that counts them.
+    or label, or a text that is empty or only whitespace, are dropped with a warning that counts
+    them; non-string texts (numbers) are converted with `str`.
 
     Args:
         source: a path, a `pandas.DataFrame`, a `datasets.Dataset` or a dict of columns.
@@ -110,6 +111,13 @@ def read_examples(
     if frame.empty:
         raise DataError(f"{name}: no rows with both a text and a label; check the file and --sep")
     texts = [t if isinstance(t, str) else str(t) for t in frame[text_column].tolist()]
+    blank = [i for i, t in enumerate(texts) if not t.strip()]
+    if blank:
+        logger.warning("%s: dropped %d rows whose text is empty or only whitespace", name, len(blank))
+        frame = frame.drop(frame.index[blank])
+        texts = [t for i, t in enumerate(texts) if t.strip()]
+        if not texts:
+            raise DataError(f"{name}: every text is empty or only whitespace; check --text-column")
     labels = None
     if label_column is not None:
         labels = _plain_labels(frame[label_column])
@@ -153,8 +161,14 @@ def _as_frame(source, *, sep, names):
             frame = pd.read_json(path, lines=lines)
         else:
             frame = pd.read_parquet(path)
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError, OSError) as err:
-        raise DataError(f"{path} is not valid {kind.upper()} ({_first_line(err)}): fix or re-export it") from None
+    except UnicodeDecodeError as err:
+        raise DataError(
+            f"{path} is not UTF-8 text (byte {err.start}: {err.reason}); re-save it as UTF-8"
+        ) from None
+    except (ValueError, pd.errors.ParserError, OSError) as err:
+        raise DataError(
+            f"{path} is not valid {kind.upper()} ({_first_line(err)}): fix or re-export it"
+        ) from None
     if names and kind == "csv":
         if len(frame.columns) != len(names):
             raise DataError(
@@ -178,7 +192,8 @@ def _plain_labels(column: pd.Series) -> list:
     values = column.tolist()
     if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
         return [int(v) for v in values]
-    if all(isinstance(v, (float, np.floating)) for v in values) and all(float(v).is_integer() for v in values):
+    floats = all(isinstance(v, (float, np.floating)) for v in values)
+    if floats and all(float(v).is_integer() for v in values):
         return [int(v) for v in values]
     return [v if isinstance(v, str) else str(v) for v in values]
 
@@ -336,7 +351,8 @@ def make_dataset(
         bucket: when shuffling, batch texts of similar length together.
 
     Example:
-    >>> ds = make_dataset(TextExamples(["a b", "c"], ["x", "y"]), tok, label_names=("x", "y"))  # doctest: +SKIP
+    >>> examples = TextExamples(["a b", "c"], ["x", "y"])
+    >>> ds = make_dataset(examples, tokenizer, label_names=("x", "y"))  # doctest: +SKIP
     """
     if batch_size < 1:
         raise DataError(f"batch_size must be >= 1, received batch_size={batch_size}")

