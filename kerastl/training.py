@@ -101,8 +101,9 @@ def fine_tune(
         config: a `TrainingConfig`; keyword `overrides` replace single fields of it.
         callbacks: extra Keras callbacks, given to both phases (in phase 1 with cached
             features they see the head-only model).
-        checkpoint_dir: folder for resumable state, or `None` for none. It is removed by
-            `remove_checkpoints` once the caller has saved the final model.
+        checkpoint_dir: folder for resumable state, or `None` for none. It outlives this
+            call, so that a crash while saving the model loses nothing; delete it once the
+            model is saved (`kerastl train` does).
         verbose: Keras verbosity.
 
     Returns:
