@@ -8,11 +8,14 @@ that produced the ids it was trained on.
 import inspect
 import logging
 import os
+import socket
+import urllib.parse
 from pathlib import Path
 from typing import NamedTuple
 
-import transformers  # noqa: E402
-from transformers import AutoConfig, AutoTokenizer, PretrainedConfig, TFAutoModel  # noqa: E402
+import huggingface_hub
+import transformers
+from transformers import AutoConfig, AutoTokenizer, PretrainedConfig, TFAutoModel
 
 from kerastl._keras import keras  # noqa: F401  (sets TF_USE_LEGACY_KERAS before transformers)
 from kerastl._wheels import wheel_file
@@ -234,22 +237,24 @@ def _encoder_from_pytorch_safetensors(config, path: Path):
 
 
 def _load_hub(name: str, tokenizer) -> Backbone:
+    # Without a route to the hub, read the local cache only: transformers would otherwise retry
+    # for over a minute before saying what a failed name lookup says at once.
+    unreachable = None if huggingface_hub.constants.HF_HUB_OFFLINE else _hub_unreachable()
+    local_only = huggingface_hub.constants.HF_HUB_OFFLINE or unreachable is not None
     try:
-        config = AutoConfig.from_pretrained(name)
-        tokenizer = load_tokenizer(tokenizer if tokenizer is not None else name)
-    except (OSError, BackboneError) as err:
-        raise BackboneError(
-            f"could not load {name!r} from the Hugging Face Hub ({_first_line(err)}). "
-            f"{_OTHER_SOURCES}"
-        ) from None
+        config = AutoConfig.from_pretrained(name, local_files_only=local_only)
+        if tokenizer is None:
+            tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local_only)
+        tokenizer = load_tokenizer(tokenizer)
+    except (OSError, ValueError, BackboneError) as err:
+        reason = unreachable or _first_line(err)
+        raise BackboneError(f"could not load {name!r} from the Hugging Face Hub ({reason}). {_OTHER_SOURCES}") from None
     try:
-        encoder = TFAutoModel.from_pretrained(name, name=ENCODER_NAME)
+        encoder = TFAutoModel.from_pretrained(name, local_files_only=local_only, name=ENCODER_NAME)
     except (OSError, TypeError):
         # The repository ships PyTorch weights only: fetch them and convert without torch.
-        from huggingface_hub import hf_hub_download
-
         try:
-            path = hf_hub_download(name, "model.safetensors")
+            path = huggingface_hub.hf_hub_download(name, "model.safetensors", local_files_only=local_only)
         except Exception as err:  # huggingface_hub raises many error types for one failed fetch
             raise BackboneError(
                 f"could not load the weights of {name!r} from the Hugging Face Hub "
@@ -257,6 +262,16 @@ def _load_hub(name: str, tokenizer) -> Backbone:
             ) from None
         encoder = _encoder_from_pytorch_safetensors(config, Path(path))
     return Backbone(encoder, tokenizer)
+
+
+def _hub_unreachable():
+    """Why the hub's host cannot be reached (a failed name lookup), or None when it can."""
+    host = urllib.parse.urlparse(huggingface_hub.constants.ENDPOINT).hostname
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError as err:
+        return f"cannot resolve {host}: {err.strerror or err}; the machine looks offline"
+    return None
 
 
 def _check_vocabulary(backbone: Backbone, source) -> None:
