@@ -3,28 +3,43 @@
 import argparse
 import json
 import logging
-import os
+import shutil
 import sys
 from pathlib import Path
 
 DATA_OPTIONS = ("text_column", "label_column", "sep", "names")
 
+logger = logging.getLogger("kerastl.cli")
+
 
 def main(argv=None) -> int:
     """Run the command line; returns the exit status (0 ok, 2 bad input, 130 interrupted)."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="kerastl: %(message)s")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from kerastl.errors import KerastlError
+    _show_kerastl_logs()
+    from kerastl.errors import KerastlError, TrainingInterrupted
 
     try:
         return args.run(args)
+    except TrainingInterrupted as err:
+        print(f"kerastl {args.command}: {err}", file=sys.stderr)
+        return 130
     except (KerastlError, ValueError) as err:
         print(f"kerastl {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"kerastl {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _show_kerastl_logs():
+    """kerastl's own progress and warnings on stderr; other libraries keep their settings."""
+    package = logging.getLogger("kerastl")
+    package.setLevel(logging.INFO)
+    if not any(getattr(h, "kerastl_cli", False) for h in package.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("kerastl: %(message)s"))
+        handler.kerastl_cli = True
+        package.addHandler(handler)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--dropout", type=float, default=0.1, help="head dropout (default: %(default)s)")
     train.add_argument("--unfreeze-top-k", type=int, help="phase 2 trains only the top k blocks")
     train.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
+    train.add_argument("--checkpoint-every", type=int, default=200,
+                       help="save resumable state every N steps (default: %(default)s)")
     train.add_argument("--precision", default="auto",
                        choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"),
                        help="auto: bf16 only where the hardware runs it fast (default: %(default)s)")
@@ -63,13 +80,53 @@ def _parser() -> argparse.ArgumentParser:
     _data_options(evaluate)
     evaluate.add_argument("--batch-size", type=int, default=64, help="(default: %(default)s)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument("--report", type=Path, metavar="DIR",
+                          help="also write metrics.json, confusion_matrix.png, training_curves.png "
+                               "and the error analysis (highest_loss.csv, lowest_loss.csv) to DIR")
     evaluate.set_defaults(run=_evaluate)
 
+    explore = commands.add_parser("explore", help="plot class counts and tokens per text of a labelled file")
+    explore.add_argument("--data", required=True, type=Path, help="labelled data file")
+    _data_options(explore)
+    explore.add_argument("--model", default="distilbert-base-uncased",
+                         help="whose tokenizer counts the tokens: hub name, folder, preset or saved "
+                              "kerastl model (default: %(default)s)")
+    explore.add_argument("--max-length", type=int, default=128,
+                         help="token limit to compare lengths with (default: %(default)s)")
+    explore.add_argument("--output", required=True, type=Path,
+                         help="folder for class_counts.png, tokens_per_text.png and the summary")
+    explore.set_defaults(run=_explore)
+
+    baseline = commands.add_parser(
+        "baseline", help="logistic regression on the frozen encoder's [CLS] features, and the majority class"
+    )
+    baseline.add_argument("--model", default="distilbert-base-uncased",
+                          help="hub name, local folder, preset (all-minilm-l6-v2) (default: %(default)s)")
+    baseline.add_argument("--train", required=True, type=Path, help="training data file")
+    baseline.add_argument("--validation", required=True, type=Path, help="data file scored by the baselines")
+    _data_options(baseline)
+    baseline.add_argument("--max-length", type=int, default=128, help="(default: %(default)s)")
+    baseline.add_argument("--batch-size", type=int, default=64, help="(default: %(default)s)")
+    baseline.add_argument("--json", action="store_true", help="print one JSON object")
+    baseline.add_argument("--report", type=Path, metavar="DIR",
+                          help="also write baseline.json and baseline_confusion_matrix.png to DIR")
+    baseline.set_defaults(run=_baseline)
+
     predict = commands.add_parser("predict", help="classify texts given on the command line")
-    predict.add_argument("--model", required=True, type=Path, help="folder of a saved model")
+    predict.add_argument("--model", required=True, type=Path,
+                         help="folder of a saved model, or an exported SavedModel (a version folder, "
+                              "or a TF Serving base folder: its highest version is used)")
     predict.add_argument("--json", action="store_true", help="print one JSON object per text")
     predict.add_argument("texts", nargs="+", metavar="TEXT")
     predict.set_defaults(run=_predict)
+
+    export = commands.add_parser("export", help="write a SavedModel for TF Serving that takes raw text")
+    export.add_argument("--model", required=True, type=Path, help="folder of a saved model")
+    export.add_argument("--output", required=True, type=Path,
+                        help="TF Serving base folder; the SavedModel goes to OUTPUT/VERSION/")
+    export.add_argument("--version", type=int, help="(default: one more than the highest present, or 1)")
+    export.add_argument("--overwrite", action="store_true", help="replace OUTPUT/VERSION if it exists")
+    export.set_defaults(run=_export)
     return parser
 
 
@@ -102,21 +159,25 @@ def _train(args) -> int:
         batch_size=args.batch_size, head_epochs=args.head_epochs, epochs=args.epochs,
         head_learning_rate=args.head_learning_rate, learning_rate=args.learning_rate,
         warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay,
-        unfreeze_top_k=args.unfreeze_top_k, seed=args.seed,
+        unfreeze_top_k=args.unfreeze_top_k, seed=args.seed, checkpoint_every=args.checkpoint_every,
     )
     train = _read(args.train, args)
     labels = train.label_names()
     validation = _read(args.validation, args) if args.validation else None
     if validation is not None:
         data_lib.encode_labels(validation.labels, labels, validation.source)
-    logging.info("%d training examples, labels %s", len(train), list(labels))
+    logger.info("%d training examples, labels %s", len(train), list(labels))
 
     set_precision(args.precision)
-    logging.info("loading %s", args.model)
+    logger.info("loading %s", args.model)
     model = TextClassifier.from_backbone(args.model, labels, max_length=args.max_length, dropout=args.dropout)
-    history = fine_tune(model, train, validation, config)
+    # Resumable state lives beside --output until the model is saved: rerunning the same
+    # command after a crash, a kill or Ctrl-C continues from the last saved step.
+    resume_dir = args.output.parent / f".{args.output.name}.resume"
+    history = fine_tune(model, train, validation, config, checkpoint_dir=resume_dir)
     path = model.save_pretrained(args.output, overwrite=args.overwrite)
-    logging.info("saved the model to %s", path)
+    shutil.rmtree(resume_dir, ignore_errors=True)
+    logger.info("saved the model to %s", path)
     if validation is not None:
         scores = evaluate(model, validation, batch_size=args.batch_size)
         print(json.dumps({"validation": scores, "history": history}))
@@ -125,30 +186,69 @@ def _train(args) -> int:
 
 def _evaluate(args) -> int:
     from kerastl.classifier import TextClassifier
-    from kerastl.evaluation import evaluate
+    from kerastl.evaluation import Evaluation
 
     examples = _read(args.data, args)
     model = TextClassifier.from_pretrained(args.model)
-    scores = evaluate(model, examples, batch_size=args.batch_size, verbose="auto")
+    evaluation = Evaluation.from_model(model, examples, batch_size=args.batch_size, verbose="auto")
+    scores = evaluation.scores()
     if args.json:
         print(json.dumps(scores))
     else:
         for key, value in scores.items():
             print(f"{key:>12}: {value:.4f}" if isinstance(value, float) else f"{key:>12}: {value}")
+    if args.report:
+        evaluation.save(args.report, history=model.training_history)
+        logger.info("wrote the report to %s", args.report)
+    return 0
+
+
+def _explore(args) -> int:
+    from kerastl.exploration import explore
+
+    examples = _read(args.data, args)
+    exploration = explore(examples, args.model, max_length=args.max_length, directory=args.output)
+    print(exploration.summary_text())
+    logger.info("wrote class_counts.png, tokens_per_text.png and summary.json to %s", args.output)
+    return 0
+
+
+def _baseline(args) -> int:
+    from kerastl.baseline import feature_baseline
+
+    train = _read(args.train, args)
+    validation = _read(args.validation, args)
+    logger.info("loading %s", args.model)
+    result = feature_baseline(args.model, train, validation, max_length=args.max_length,
+                              batch_size=args.batch_size, directory=args.report)
+    print(json.dumps(result.scores()) if args.json else result.summary_text())
     return 0
 
 
 def _predict(args) -> int:
     from kerastl.classifier import TextClassifier
     from kerastl.evaluation import predict
+    from kerastl.export import load_saved_model, resolve_saved_model
 
-    model = TextClassifier.from_pretrained(args.model)
-    for text, record in zip(args.texts, predict(model, args.texts).records()):
+    if resolve_saved_model(args.model) is not None:
+        predictions = load_saved_model(args.model).predict(args.texts)
+    else:
+        predictions = predict(TextClassifier.from_pretrained(args.model), args.texts)
+    for text, record in zip(args.texts, predictions.records()):
         if args.json:
             print(json.dumps({"text": text, **record}))
         else:
             top = record["probabilities"][record["label"]]
             print(f"{record['label']}\t{top:.3f}\t{text}")
+    return 0
+
+
+def _export(args) -> int:
+    from kerastl.export import export_saved_model, load_saved_model
+
+    path = export_saved_model(args.model, args.output, version=args.version, overwrite=args.overwrite)
+    signatures = sorted(load_saved_model(path).signatures)
+    print(json.dumps({"path": str(path), "version": int(path.name), "signatures": signatures}))
     return 0
 
 

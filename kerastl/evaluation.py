@@ -1,14 +1,31 @@
-"""Predictions with label names, and the metrics of a labelled split."""
+"""Predictions with label names; the metrics, confusion matrix, error analysis and plots of a split.
+
+Metrics come from scikit-learn and plots from matplotlib. Plots are drawn on a bare
+`matplotlib.figure.Figure` rather than through pyplot, so nothing opens a window or changes the
+matplotlib backend of the process that imports kerastl; `savefig` renders them with Agg. Every
+plot function returns its figure and, given `path=`, saves it as a PNG.
+"""
 
 import dataclasses
-from typing import Sequence
+import json
+import logging
+import textwrap
+from pathlib import Path
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
+import pandas as pd
 import tensorflow as tf
+from matplotlib.figure import Figure
 from sklearn import metrics as sk_metrics
 
 from kerastl import data as data_lib
 from kerastl._keras import keras
+from kerastl.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+DPI = 120  # saved PNGs: about 800 px wide for the default figure sizes below
 
 
 @dataclasses.dataclass
@@ -57,32 +74,324 @@ def predict(model, texts: Sequence[str], *, batch_size: int = 64, verbose=0) -> 
     texts = list(texts)
     if not texts:
         return Predictions(model.labels, np.zeros((0, len(model.labels)), np.float32))
-    dataset = model.make_dataset(texts, batch_size=batch_size)
-    logits = model.predict(dataset, verbose=verbose)
-    return Predictions(model.labels, np.asarray(logits, dtype=np.float32))
+    logits = model.predict_logits(model.encode(texts), batch_size=batch_size, verbose=verbose)
+    return Predictions(model.labels, logits.numpy().astype(np.float32))
+
+
+def predict_one(model, text: str) -> dict:
+    """The label and the probability of every label for one text.
+
+    Returns:
+        `{"label": name, "probabilities": {name: p}}`; draw it with `plot_probabilities`.
+
+    Example:
+    >>> record = predict_one(model, "i saw a movie today and it was really good")  # doctest: +SKIP
+    >>> plot_probabilities(record["probabilities"], path="tweet.png")  # doctest: +SKIP
+    """
+    if not isinstance(text, str):
+        raise DataError(f"predict_one takes one text as a string, received {type(text).__name__}")
+    return predict(model, [text]).records()[0]
 
 
 def evaluate(model, examples: data_lib.TextExamples, *, batch_size: int = 64, verbose=0) -> dict:
     """Accuracy, macro F1, weighted F1 and mean cross-entropy of `model` on labelled examples.
 
     Returns:
-        `{"n", "accuracy", "macro_f1", "weighted_f1", "loss"}`.
+        `{"n", "accuracy", "macro_f1", "weighted_f1", "loss"}`. `Evaluation.from_model` keeps
+        the per-example predictions as well, for the full report and the error analysis.
 
     Example:
     >>> evaluate(model, read_examples("test.csv"))["accuracy"]  # doctest: +SKIP
     0.93
     """
-    y_true = data_lib.encode_labels(examples.labels, model.labels, examples.source)
-    predictions = predict(model, examples.texts, batch_size=batch_size, verbose=verbose)
-    y_pred = predictions.label_ids
-    losses = keras.losses.sparse_categorical_crossentropy(y_true, predictions.logits, from_logits=True)
-    label_ids = list(range(len(model.labels)))
+    return Evaluation.from_model(model, examples, batch_size=batch_size, verbose=verbose).scores()
+
+
+def classification_scores(y_true, y_pred, num_labels: int) -> dict:
+    """`{"n", "accuracy", "macro_f1", "weighted_f1"}` of predicted against true label ids.
+
+    Every one of the `num_labels` labels counts in the macro average, predicted or not.
+    """
+    label_ids = list(range(num_labels))
+    macro_f1, weighted_f1 = (
+        sk_metrics.f1_score(y_true, y_pred, labels=label_ids, average=average, zero_division=0)
+        for average in ("macro", "weighted")
+    )
     return {
         "n": int(len(y_true)),
         "accuracy": float(sk_metrics.accuracy_score(y_true, y_pred)),
-        "macro_f1": float(sk_metrics.f1_score(y_true, y_pred, labels=label_ids, average="macro", zero_division=0)),
-        "weighted_f1": float(
-            sk_metrics.f1_score(y_true, y_pred, labels=label_ids, average="weighted", zero_division=0)
-        ),
-        "loss": float(np.mean(losses)),
+        "macro_f1": float(macro_f1),
+        "weighted_f1": float(weighted_f1),
     }
+
+
+@dataclasses.dataclass
+class Evaluation:
+    """A model's logits on labelled examples, and everything a report derives from them.
+
+    Args:
+        label_names: the model's labels, in id order.
+        texts: the evaluated texts, in input order.
+        label_ids: the true label id of every text, (n,).
+        logits: the model's outputs, (n, num_labels).
+
+    Example:
+    >>> ev = Evaluation.from_model(model, validation)  # doctest: +SKIP
+    >>> ev.metrics()["per_class"]["joy"]["f1"]  # doctest: +SKIP
+    0.94
+    >>> ev.highest_loss(10)  # the examples most likely to be mislabelled  # doctest: +SKIP
+    """
+
+    label_names: tuple
+    texts: list
+    label_ids: np.ndarray
+    logits: np.ndarray
+
+    def __repr__(self):
+        return f"Evaluation(n={len(self.texts)}, labels={self.label_names}, scores={self.scores()})"
+
+    @classmethod
+    def from_model(cls, model, examples: data_lib.TextExamples, *, batch_size: int = 64,
+                   verbose=0) -> "Evaluation":
+        """Run `model` on `examples`, whose labels must be among the model's labels."""
+        if examples.labels is None:
+            raise DataError(f"{examples.source} has no labels; give the label column (--label-column)")
+        if len(examples) == 0:
+            raise DataError(f"{examples.source} holds no examples")
+        y_true = data_lib.encode_labels(examples.labels, model.labels, examples.source)
+        logits = predict(model, examples.texts, batch_size=batch_size, verbose=verbose).logits
+        return cls(tuple(model.labels), list(examples.texts), y_true, logits)
+
+    @property
+    def predicted_ids(self) -> np.ndarray:
+        """The most probable label id per text, (n,)."""
+        return self.logits.argmax(axis=-1)
+
+    @property
+    def losses(self) -> np.ndarray:
+        """Cross-entropy of every example, (n,): high for confident mistakes."""
+        losses = keras.losses.sparse_categorical_crossentropy(self.label_ids, self.logits, from_logits=True)
+        return losses.numpy()  # (n,)
+
+    def scores(self) -> dict:
+        """`{"n", "accuracy", "macro_f1", "weighted_f1", "loss"}`, as `evaluate` returns them."""
+        scores = classification_scores(self.label_ids, self.predicted_ids, len(self.label_names))
+        return {**scores, "loss": float(np.mean(self.losses))}
+
+    def metrics(self) -> dict:
+        """`scores()` plus per-class precision, recall, F1 and support, keyed by label name."""
+        precision, recall, f1, support = sk_metrics.precision_recall_fscore_support(
+            self.label_ids, self.predicted_ids, labels=list(range(len(self.label_names))), zero_division=0
+        )
+        per_class = {
+            name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+            for name, p, r, f, s in zip(self.label_names, precision, recall, f1, support)
+        }
+        return {**self.scores(), "per_class": per_class}
+
+    def confusion_matrix(self, normalize: Optional[str] = "true") -> np.ndarray:
+        """(num_labels, num_labels), rows true labels, columns predictions; rows sum to 1 by default.
+
+        Args:
+            normalize: `"true"` (rows), `"pred"` (columns), `"all"`, or `None` for counts.
+        """
+        return sk_metrics.confusion_matrix(
+            self.label_ids, self.predicted_ids, labels=list(range(len(self.label_names))), normalize=normalize
+        )
+
+    def classification_report(self) -> str:
+        """scikit-learn's text table of per-class precision, recall and F1."""
+        return sk_metrics.classification_report(
+            self.label_ids, self.predicted_ids, labels=list(range(len(self.label_names))),
+            target_names=list(self.label_names), digits=3, zero_division=0,
+        )
+
+    def per_example(self) -> pd.DataFrame:
+        """One row per example in input order: text, label, predicted, loss."""
+        names = np.asarray(self.label_names, dtype=object)
+        return pd.DataFrame({
+            "text": self.texts,
+            "label": names[self.label_ids],
+            "predicted": names[self.predicted_ids],
+            "loss": self.losses,
+        })
+
+    def highest_loss(self, k: int = 10) -> pd.DataFrame:
+        """The `k` examples with the highest loss: confident mistakes, and often wrong labels."""
+        return self.per_example().sort_values("loss", ascending=False, kind="stable").head(k)
+
+    def lowest_loss(self, k: int = 10) -> pd.DataFrame:
+        """The `k` examples with the lowest loss: what the model is surest of."""
+        return self.per_example().sort_values("loss", ascending=True, kind="stable").head(k)
+
+    def plot_confusion_matrix(self, *, title: Optional[str] = None, path=None) -> Figure:
+        """The row-normalised confusion matrix with label names; see `plot_confusion_matrix`."""
+        y_true, y_pred = self.label_ids, self.predicted_ids
+        return plot_confusion_matrix(y_true, y_pred, self.label_names, title=title, path=path)
+
+    def save(self, directory, *, top_k: int = 10, history: Optional[dict] = None) -> dict:
+        """Write the report to `directory` and return the metrics.
+
+        Files: `metrics.json` (scores, per-class figures, the confusion matrix as counts and
+        row-normalised), `confusion_matrix.png`, `highest_loss.csv` and `lowest_loss.csv` (the
+        `top_k` examples each), and `training_curves.png` when `history` is given.
+
+        Args:
+            directory: the folder to write to; created if needed, files in it are replaced.
+            top_k: rows in each error-analysis CSV.
+            history: `model.training_history`, for the training curves.
+        """
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        metrics = self.metrics()
+        metrics["confusion_matrix"] = {
+            "labels": list(self.label_names),
+            "counts": self.confusion_matrix(None).tolist(),
+            "normalized_by_true_label": self.confusion_matrix("true").round(4).tolist(),
+        }
+        (directory / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        self.plot_confusion_matrix(path=directory / "confusion_matrix.png")
+        self.highest_loss(top_k).to_csv(directory / "highest_loss.csv", index=False)
+        self.lowest_loss(top_k).to_csv(directory / "lowest_loss.csv", index=False)
+        if history and any(history.get(phase) for phase in ("head", "fine_tune")):
+            plot_training_history(history, path=directory / "training_curves.png")
+        else:
+            logger.info("no training history: %s has no training_curves.png", directory)
+        return metrics
+
+
+def write_report(model, examples: data_lib.TextExamples, directory, *, top_k: int = 10,
+                 batch_size: int = 64, verbose=0) -> Evaluation:
+    """Evaluate `model` on `examples` and write the report (see `Evaluation.save`) to `directory`.
+
+    The training curves come from `model.training_history` (kept by `fine_tune` and saved with
+    the model).
+
+    Example:
+    >>> ev = write_report(model, validation, "runs/emotion/report")  # doctest: +SKIP
+    >>> print(ev.classification_report())  # doctest: +SKIP
+    """
+    evaluation = Evaluation.from_model(model, examples, batch_size=batch_size, verbose=verbose)
+    evaluation.save(directory, top_k=top_k, history=model.training_history)
+    return evaluation
+
+
+# -- plots ----------------------------------------------------------------------------------------
+
+
+def plot_confusion_matrix(y_true, y_pred, label_names: Sequence[str], *, title: Optional[str] = None,
+                          path=None) -> Figure:
+    """A confusion matrix normalised over each true label, with label names on both axes.
+
+    Args:
+        y_true: true label ids, (n,).
+        y_pred: predicted label ids, (n,).
+        label_names: the names of ids 0..num_labels-1.
+        title: the figure title (default: says what the cells are and n).
+        path: also save the figure as a PNG there.
+
+    Example:
+    >>> plot_confusion_matrix([0, 1, 1], [0, 1, 0], ["neg", "pos"], path="cm.png")  # doctest: +SKIP
+    """
+    names = [str(name) for name in label_names]
+    size = min(max(4.5, 0.7 * len(names) + 2.5), 16)
+    figure = Figure(figsize=(size, size), layout="constrained")
+    ax = figure.add_subplot()
+    display = sk_metrics.ConfusionMatrixDisplay.from_predictions(
+        y_true, y_pred, labels=list(range(len(names))), display_labels=names, normalize="true",
+        ax=ax, cmap="Blues", colorbar=False, values_format=".2f", include_values=len(names) <= 20,
+        xticks_rotation=45 if max(map(len, names)) > 4 else "horizontal", im_kw={"vmin": 0.0, "vmax": 1.0},
+    )
+    for label in display.ax_.get_xticklabels():
+        label.set_horizontalalignment("right" if label.get_rotation() else "center")
+    if display.text_ is not None:  # text colour by the fixed 0..1 scale, not the data's own range
+        for value, text in zip(display.confusion_matrix.ravel(), display.text_.ravel()):
+            text.set_color("white" if value > 0.5 else "black")
+            if len(names) > 10 and value < 0.005:
+                text.set_text("")  # many labels: empty cells stay empty, so the errors stand out
+    ax.set_title(title or f"Confusion matrix, rows normalised (n={len(y_true)})")
+    ax.set_xlabel("Predicted label")
+    ax.set_ylabel("True label")
+    return save_figure(figure, path)
+
+
+def plot_training_history(history: Mapping, *, path=None) -> Figure:
+    """Loss and accuracy per epoch over both phases of `fine_tune`, the phase boundary marked.
+
+    Args:
+        history: `{"head": {metric: [...]}, "fine_tune": {metric: [...]}}`, as `fine_tune`
+            returns it and `model.training_history` keeps it.
+        path: also save the figure as a PNG there.
+
+    Example:
+    >>> plot_training_history(model.training_history, path="curves.png")  # doctest: +SKIP
+    """
+    if not history or not any(history.get(phase) for phase in ("head", "fine_tune")):
+        raise DataError(
+            "no training history to plot: train with kerastl.fine_tune (or kerastl train), "
+            "which keeps it in model.training_history and saves it with the model"
+        )
+    head = history.get("head") or {}
+    tune = history.get("fine_tune") or {}
+    head_epochs = len(head.get("loss", []))
+    metrics = [m for m in ("loss", "accuracy") if m in head or m in tune]
+    total = head_epochs + len(tune.get("loss", []))
+    figure = Figure(figsize=(5.2 * len(metrics), 4.6), layout="constrained")
+    figure.suptitle("Training curves: the head on the frozen encoder, then fine-tuning")
+    for i, metric in enumerate(metrics):
+        ax = figure.add_subplot(1, len(metrics), i + 1)
+        for key, label, style in ((metric, "train", "-o"), (f"val_{metric}", "validation", "--s")):
+            values = list(head.get(key, [])) + list(tune.get(key, []))
+            if values:
+                ax.plot(range(1, len(values) + 1), values, style, label=label)
+        if head_epochs:
+            ax.axvspan(0.5, head_epochs + 0.5, color="0.9", zorder=0, label="phase 1: head, encoder frozen")
+        if head_epochs and tune:
+            ax.axvline(head_epochs + 0.5, color="0.3", linestyle=":", linewidth=1.5,
+                       label="phase 2 starts: fine-tuning")
+        ax.set_xticks(range(1, total + 1))
+        ax.set_xlim(0.5, total + 0.5)
+        ax.set_xlabel("Epoch (both phases)")
+        ax.set_ylabel(metric.capitalize())
+        ax.set_title(metric.capitalize())
+        ax.grid(alpha=0.3)
+    figure.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=4, frameon=False)
+    return save_figure(figure, path)
+
+
+def plot_probabilities(probabilities: Mapping[str, float], *, text: Optional[str] = None,
+                       path=None) -> Figure:
+    """A bar per label with its predicted probability; the most probable bar stands out.
+
+    Args:
+        probabilities: `{label: p}`, e.g. `predict_one(model, text)["probabilities"]`.
+        text: the classified text, shown (wrapped) as the title.
+        path: also save the figure as a PNG there.
+    """
+    names = [str(name) for name in probabilities]
+    values = np.asarray([float(p) for p in probabilities.values()])
+    if not len(values):
+        raise DataError("plot_probabilities needs at least one label and its probability")
+    figure = Figure(figsize=(max(5.0, 0.8 * len(names) + 1.5), 4.2), layout="constrained")
+    ax = figure.add_subplot()
+    colors = ["C1" if i == values.argmax() else "C0" for i in range(len(values))]
+    bars = ax.bar(names, values, color=colors)
+    ax.bar_label(bars, labels=[f"{v:.2f}" for v in values], padding=2)
+    ax.set_ylim(0, 1.1)
+    ax.set_xlabel("Label")
+    ax.set_ylabel("Predicted probability")
+    if len(names) > 8 or max(map(len, names)) > 10:
+        ax.tick_params(axis="x", labelrotation=45)
+    title = "Predicted probabilities"
+    if text:
+        title = "\n".join(textwrap.wrap(f'"{textwrap.shorten(text, 200)}"', 60))
+    ax.set_title(title)
+    return save_figure(figure, path)
+
+
+def save_figure(figure: Figure, path=None) -> Figure:
+    """Save `figure` as a PNG at `path` (folders created) when a path is given; return it."""
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(path, dpi=DPI)
+    return figure

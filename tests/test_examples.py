@@ -1,5 +1,7 @@
 """Every example runs in its fast mode, so the examples cannot rot silently."""
 
+import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -7,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import kerastl
+from tests.conftest import synthetic_corpus
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -27,3 +30,50 @@ def test_rotten_tomatoes_demo_runs_on_a_tiny_encoder(tmp_path):
     assert "test accuracy" in result.stdout
     assert (tmp_path / "m" / "kerastl.json").is_file()
     assert result.stdout.count("  A warm, funny") + result.stdout.count("  Two hours") == 2
+
+
+def _run_example(script, *args):
+    """Run an example in a subprocess; skip when the offline MiniLM vocabulary is not installed."""
+    try:
+        kerastl.preset_path("all-minilm-l6-v2")  # its vocabulary tokenizes for the tiny encoder
+    except kerastl.KerastlError as err:
+        pytest.skip(str(err))
+    result = subprocess.run([sys.executable, str(EXAMPLES / script), *map(str, args)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def test_emotion_chapter_runs_end_to_end_on_a_tiny_encoder(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    for name, n, seed in (("train", 200, 1), ("validation", 60, 2)):
+        texts, labels = synthetic_corpus(n, seed=seed)
+        (data / f"{name}.txt").write_text("".join(f"{t};{y}\n" for t, y in zip(texts, labels)))
+    out = tmp_path / "out"
+    stdout = _run_example("emotion.py", "--tiny", "--data", data, "--output", out)
+    assert "the report scores the validation split" in stdout
+    for line in ("logistic_regression: accuracy", "most_frequent: accuracy", "highest loss", "fine_tuned"):
+        assert line in stdout, line
+    for path in ("explore/class_counts.png", "explore/tokens_per_text.png", "explore/summary.json",
+                 "baseline/baseline.json", "baseline/baseline_confusion_matrix.png",
+                 "report/metrics.json", "report/confusion_matrix.png", "report/training_curves.png",
+                 "report/highest_loss.csv", "report/lowest_loss.csv", "report/new_tweet.png",
+                 "model/kerastl.json"):
+        assert (out / path).is_file(), path
+    assert json.loads((out / "report" / "metrics.json").read_text())["n"] == 60
+
+
+def test_keras_quickstart_counts_the_padding_of_each_way():
+    stdout = _run_example("keras_quickstart.py", "--tiny")
+    padding = {}
+    for line in stdout.splitlines():
+        match = re.match(r"\s+(.+?)\s+(\d+)\s+\(\d+%", line)  # "  NAME   PADDING  (SHARE% ..."
+        if match:
+            padding[match.group(1)] = int(match.group(2))
+    assert list(padding) == ["NumPy arrays, padded to the longest text",
+                             "tf.data, padded per batch (random batches)",
+                             "tf.data, padded per batch, length-bucketed"], stdout[-2000:]
+    arrays, per_batch, bucketed = padding.values()
+    assert arrays > per_batch > bucketed
+    assert "validation accuracy: arrays" in stdout

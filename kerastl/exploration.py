@@ -1,0 +1,188 @@
+"""Look at a labelled dataset before training: how many texts per class, and how long they are.
+
+Lengths are counted in the encoder's own tokens, special tokens included, without truncation,
+so the share of texts longer than `max_length` is the share the model would see cut short.
+"""
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from kerastl import backbone as backbone_lib
+from kerastl import data as data_lib
+from kerastl.errors import DataError
+from kerastl.evaluation import save_figure
+
+
+def token_lengths(texts: Sequence[str], tokenizer) -> np.ndarray:
+    """Tokens per text, special tokens included and nothing truncated: (n,) int64."""
+    ids = tokenizer(list(texts), truncation=False, verbose=False, return_attention_mask=False,
+                    return_token_type_ids=False)["input_ids"]
+    return np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+
+
+def resolve_tokenizer(source):
+    """A tokenizer from an object, a saved kerastl model, a preset, a model folder or a hub name."""
+    if not isinstance(source, (str, os.PathLike)):
+        return backbone_lib.load_tokenizer(source)
+    if str(source) in backbone_lib.PRESETS:
+        return backbone_lib.load_tokenizer(backbone_lib.preset_path(str(source)))
+    saved_model_tokenizer = Path(source) / "tokenizer"
+    if (Path(source) / "kerastl.json").is_file() and saved_model_tokenizer.is_dir():
+        return backbone_lib.load_tokenizer(saved_model_tokenizer)
+    return backbone_lib.load_tokenizer(source)
+
+
+@dataclasses.dataclass
+class Exploration:
+    """Labels and token counts of a dataset, with the summary and plots drawn from them.
+
+    Args:
+        labels: the label of every text, as strings.
+        tokens: tokens per text, untruncated, (n,).
+        max_length: the model's token limit; longer texts would be truncated.
+        source: the dataset's name, for titles and the summary.
+
+    Example:
+    >>> exploration = explore(train, "all-minilm-l6-v2", max_length=128)  # doctest: +SKIP
+    >>> exploration.fraction_truncated()  # doctest: +SKIP
+    0.0
+    >>> exploration.save("runs/emotion/explore")  # doctest: +SKIP
+    """
+
+    labels: list
+    tokens: np.ndarray
+    max_length: int
+    source: str = "data"
+
+    def __repr__(self):
+        return f"Exploration({self.summary()})"
+
+    def class_counts(self) -> pd.Series:
+        """Texts per label, most frequent first."""
+        return pd.Series(self.labels, dtype=object).value_counts().rename("examples")
+
+    def fraction_truncated(self) -> float:
+        """The share of texts with more than `max_length` tokens."""
+        return float(np.mean(self.tokens > self.max_length))
+
+    def summary(self) -> dict:
+        """Counts per label, token statistics and the share of texts `max_length` would cut."""
+        counts = self.class_counts()
+        return {
+            "source": self.source,
+            "n": len(self.labels),
+            "class_counts": {str(k): int(v) for k, v in counts.items()},
+            "largest_to_smallest_class": round(float(counts.iloc[0] / counts.iloc[-1]), 2),
+            "tokens_per_text": {
+                "median": float(np.median(self.tokens)),
+                "mean": round(float(np.mean(self.tokens)), 2),
+                "p95": float(np.percentile(self.tokens, 95)),
+                "max": int(self.tokens.max()),
+            },
+            "max_length": self.max_length,
+            "longer_than_max_length": int(np.sum(self.tokens > self.max_length)),
+            "fraction_longer_than_max_length": round(self.fraction_truncated(), 6),
+        }
+
+    def summary_text(self) -> str:
+        """The summary as a few lines for a person to read."""
+        s = self.summary()
+        counts = ", ".join(f"{k} {v}" for k, v in s["class_counts"].items())
+        tokens = s["tokens_per_text"]
+        return "\n".join([
+            f"{s['source']}: {s['n']} texts, {len(s['class_counts'])} labels",
+            f"class counts: {counts} (largest/smallest {s['largest_to_smallest_class']:.1f}x)",
+            f"tokens per text (special tokens included): median {tokens['median']:g}, "
+            f"mean {tokens['mean']:.1f}, 95th percentile {tokens['p95']:g}, max {tokens['max']}",
+            f"texts longer than max_length={s['max_length']}, which the model sees truncated: "
+            f"{s['longer_than_max_length']} ({100 * s['fraction_longer_than_max_length']:.2f}%)",
+        ])
+
+    def plot_class_counts(self, *, path=None) -> Figure:
+        """A horizontal bar per label, largest on top, with its count."""
+        counts = self.class_counts().iloc[::-1]  # barh draws bottom-up
+        figure = Figure(figsize=(6.4, max(3.0, 0.45 * len(counts) + 1.4)), layout="constrained")
+        ax = figure.add_subplot()
+        bars = ax.barh([str(k) for k in counts.index], counts.to_numpy(), color="C0")
+        ax.bar_label(bars, padding=3)
+        ax.set_xlim(0, counts.max() * 1.15)
+        ax.set_title(f"Examples per class ({_short(self.source)}, n={len(self.labels)})")
+        ax.set_xlabel("Examples")
+        ax.set_ylabel("Label")
+        return save_figure(figure, path)
+
+    def plot_token_lengths(self, *, path=None) -> Figure:
+        """A box plot of tokens per text for each label, with `max_length` drawn across."""
+        names = sorted(set(self.labels))
+        labels = np.asarray(self.labels, dtype=object)
+        groups = [self.tokens[labels == name] for name in names]
+        figure = Figure(figsize=(max(6.4, 0.9 * len(names) + 2.0), 4.6), layout="constrained")
+        ax = figure.add_subplot()
+        ax.boxplot(groups, tick_labels=names, showfliers=True, flierprops={"markersize": 3, "alpha": 0.4},
+                   medianprops={"color": "C1", "linewidth": 2})
+        longer = f"{100 * self.fraction_truncated():.1f}% of texts longer"
+        limit = f"max_length = {self.max_length} ({longer})"
+        ax.axhline(self.max_length, color="C3", linestyle="--", linewidth=1.5, label=limit)
+        ax.text(0.99, self.max_length, limit, transform=ax.get_yaxis_transform(), ha="right", va="bottom",
+                color="C3", bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1})
+        ax.set_ylim(0, max(self.max_length, int(self.tokens.max())) * 1.12)
+        ax.set_title(f"Tokens per text by class ({_short(self.source)})")
+        ax.set_xlabel("Label")
+        ax.set_ylabel("Tokens per text (special tokens included)")
+        if len(names) > 8 or max(map(len, names)) > 10:
+            ax.tick_params(axis="x", labelrotation=45)
+        ax.grid(axis="y", alpha=0.3)
+        return save_figure(figure, path)
+
+    def save(self, directory) -> dict:
+        """Write `class_counts.png`, `tokens_per_text.png`, `summary.json` and `summary.txt`."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.plot_class_counts(path=directory / "class_counts.png")
+        self.plot_token_lengths(path=directory / "tokens_per_text.png")
+        summary = self.summary()
+        (directory / "summary.json").write_text(json.dumps(summary, indent=2))
+        (directory / "summary.txt").write_text(self.summary_text() + "\n")
+        return summary
+
+
+def _short(source: str) -> str:
+    """A file path as its last folder and name ("emotion/train.txt"), for plot titles."""
+    path = Path(source)
+    return str(Path(path.parent.name) / path.name) if len(path.parts) > 2 else source
+
+
+def explore(examples: data_lib.TextExamples, tokenizer, *, max_length: int = 128,
+            directory: Optional[os.PathLike] = None) -> Exploration:
+    """Count the texts per label and the tokens per text of labelled examples.
+
+    Args:
+        examples: labelled `TextExamples` (e.g. from `read_examples`).
+        tokenizer: a tokenizer, or where to load one: a preset name, a model folder, a saved
+            kerastl model or a hub name.
+        max_length: the token limit to compare the lengths with.
+        directory: also write the plots and summary there (see `Exploration.save`).
+
+    Example:
+    >>> exploration = explore(train, model.tokenizer, max_length=model.max_length)  # doctest: +SKIP
+    >>> print(exploration.summary_text())  # doctest: +SKIP
+    """
+    if examples.labels is None:
+        raise DataError(f"{examples.source} has no labels; exploring needs a label column (--label-column)")
+    if len(examples) == 0:
+        raise DataError(f"{examples.source} holds no examples")
+    if max_length < 1:
+        raise DataError(f"max_length must be >= 1, received max_length={max_length}")
+    tokens = token_lengths(examples.texts, resolve_tokenizer(tokenizer))
+    labels = [str(label) for label in examples.labels]
+    exploration = Exploration(labels, tokens, int(max_length), examples.source)
+    if directory is not None:
+        exploration.save(directory)
+    return exploration

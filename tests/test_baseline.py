@@ -1,0 +1,87 @@
+"""The feature-extraction baseline: frozen [CLS] features, a logistic regression, the majority class."""
+
+import json
+from collections import Counter
+
+import numpy as np
+import pytest
+from transformers import TFAutoModel
+
+import kerastl
+from kerastl.baseline import extract_features, feature_baseline
+from kerastl.cli import main
+from tests.conftest import synthetic_corpus, tiny_distilbert_config
+
+
+def _subset(n, seed, keep, source):
+    texts, labels = synthetic_corpus(n, seed=seed)
+    rows = [i for i, label in enumerate(labels) if keep(i, label)]
+    return kerastl.TextExamples([texts[i] for i in rows], [labels[i] for i in rows], source)
+
+
+@pytest.fixture
+def splits():
+    """48 "pos" and 30 "neg" to train on; 10 "pos" and 20 "neg" to validate on."""
+    train = _subset(96, 1, lambda i, label: label == "pos" or i < 60, "train")
+    validation = _subset(40, 2, lambda i, label: label == "neg" or i < 20, "val")
+    return train, validation
+
+
+def test_features_are_the_frozen_cls_vectors_in_input_order(make_classifier, corpus):
+    model = make_classifier()
+    texts = corpus[0][:10]
+    features = extract_features(model, texts, batch_size=4)
+    assert features.shape == (10, 32) and features.dtype == np.float32
+    one = extract_features(model, [texts[7]])
+    np.testing.assert_allclose(features[7], one[0], atol=1e-5)
+
+
+def test_baseline_scores_both_classifiers_on_validation(make_classifier, splits, tmp_path):
+    train, validation = splits
+    model = make_classifier()
+    weights = [w.numpy().copy() for w in model.weights]
+    result = feature_baseline(model, train, validation, directory=tmp_path)
+    scores = result.scores()
+    assert set(scores) == {"most_frequent", "logistic_regression"}
+    assert Counter(train.labels) == {"pos": 48, "neg": 30}
+    assert Counter(validation.labels) == {"pos": 10, "neg": 20}
+    assert scores["most_frequent"]["accuracy"] == pytest.approx(10 / 30)  # always "pos"
+    assert scores["logistic_regression"]["n"] == 30
+    # The sentiment word decides the label, so even a random encoder's features carry it.
+    assert scores["logistic_regression"]["accuracy"] > scores["most_frequent"]["accuracy"]
+    assert all(np.array_equal(a, b.numpy()) for a, b in zip(weights, model.weights))  # nothing trained
+    assert json.loads((tmp_path / "baseline.json").read_text()) == scores
+    assert (tmp_path / "baseline_confusion_matrix.png").is_file()
+    assert "logistic_regression: accuracy" in result.summary_text()
+
+
+def test_unknown_validation_labels_fail_before_an_encoder_loads(splits):
+    train, _ = splits
+    bad = kerastl.TextExamples(["so so"], ["meh"], "val.csv")
+    with pytest.raises(kerastl.DataError, match=r"\['meh'\] are not among the model's labels"):
+        feature_baseline("/no/such/encoder", train, bad)
+    with pytest.raises(kerastl.DataError, match="has no labels"):
+        feature_baseline("/no/such/encoder", train, kerastl.TextExamples(["a"], None, "val.csv"))
+
+
+@pytest.fixture
+def encoder_folder(tmp_path, distilbert_tokenizer):
+    folder = tmp_path / "tiny-distilbert"
+    encoder = TFAutoModel.from_config(tiny_distilbert_config())
+    encoder(encoder.dummy_inputs)
+    encoder.save_pretrained(folder)
+    distilbert_tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_baseline_command(encoder_folder, csv_files, tmp_path, capsys):
+    report = tmp_path / "baseline"
+    status = main(["baseline", "--model", str(encoder_folder), "--train", str(csv_files["train"]),
+                   "--validation", str(csv_files["validation"]), "--max-length", "24", "--json",
+                   "--report", str(report)])
+    assert status == 0
+    scores = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(scores) == {"most_frequent", "logistic_regression"}
+    assert scores["logistic_regression"]["n"] == 16
+    assert json.loads((report / "baseline.json").read_text()) == scores
+    assert (report / "baseline_confusion_matrix.png").is_file()

@@ -1,0 +1,428 @@
+"""SavedModel export: in-graph tokenizer parity, signatures, versions, atomic writes, TF-only loading."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from transformers import AutoTokenizer, BertTokenizerFast, RobertaConfig, RobertaTokenizerFast
+
+import kerastl
+from kerastl import data as data_lib
+from kerastl import export as export_lib
+from kerastl.cli import main
+from kerastl.errors import BackboneError, ModelFileError
+from kerastl.evaluation import predict
+from kerastl.export import GraphTokenizer, TextSignatureUnavailable, export_saved_model, load_saved_model
+
+EMOTION = Path(__file__).resolve().parents[2] / "shared" / "data" / "emotion"
+
+# Hard cases for the in-graph tokenizer; every one is compared with the Hugging Face tokenizer.
+HARD_TEXTS = [
+    "",
+    " ",
+    "\t\n\r ",
+    "a",
+    "Hello, World!",
+    "The MOVIE was GoOd",
+    # accents, precomposed and combining; letters whose lower case or decomposition is special
+    "Café naïve RÉSUMÉ façade Ångström Øre Łódź Dvořák",
+    "e\u0301te\u0301 n\u0303 a\u0308\u0301\u0316",  # combining marks, out of canonical order
+    "İstanbul ΣΊΣΥΦΟΣ straße ẞ Ǆ ǅ ﬁne ﬀ Ⅻ ①",
+    "ＦＵＬＬＷＩＤＴＨ ｆｕｌｌ ＡＢＣ１２３",
+    "Ελληνικά Русский текст עברית العربية हिन्दी ไทย",
+    # CJK and other scripts handled as Chinese characters or not
+    "我爱自然语言处理",
+    "mixed中文text日本語のテキストand한국어텍스트",
+    "\U00020000\U0002a6d6 㐀 豈 \U0002f800",
+    # emoji: single, skin tones, ZWJ sequences, flags, keycaps, variation selectors
+    "emoji 😀👍🏽 👨‍👩‍👧‍👦 🇫🇷🇯🇵 1️⃣ ❤️ ☃",
+    "new emoji 🫠🥲🪿",
+    # control and format characters, replacement character, private use
+    "ctrl\x00\x01\x07\x08\x1b\x7f\x85chars",
+    "zero\u200bwidth\u200c\u200djoin\u2060word\ufeffbom soft\xadhyphen",
+    "bidi \u202atext\u202c \u200eltr\u200f rtl \u2066iso\u2069",
+    "replacement \ufffd char and private \ue000\uf8ff\U000f0000",
+    "tag chars \U000e0041\U000e007f and unassigned \u0378 \U000e0080",
+    # unusual whitespace
+    "non\u00a0breaking\u2007figure\u202fnarrow",
+    "em\u2003space\u3000ideographic\u1680ogham\u205fmath",
+    "line\u2028separator\u2029paragraph\x0bvtab\x0cform\x1cfile\x1dgroup\x1erecord\x1funit",
+    "  leading and trailing  \n\n",
+    # punctuation runs, ASCII and Unicode, and symbols that are not punctuation
+    "wait...!!!???",
+    "(((nested))) [[brackets]] {{braces}} <<angles>>",
+    "«quotes» “curly” ‘single’ „low“ ‹angle› — dash – en ¿que? ¡si! 。、「」",
+    "$100 + 50% = ~$150 | a^b `code` @user #tag & co. * _ \\ /",
+    "€5 £3 ¥2 © ® ™ ° ± × ÷ § ¶ • … ‰ ′ ″",
+    "don't won't it's y'all rock'n'roll",
+    "e-mail co-operate state-of-the-art 3.14159 1,000,000 10:30pm",
+    "http://example.com/path?q=1&r=2#frag user@example.com",
+    # added tokens typed in the text
+    "[CLS] [SEP] [MASK] [PAD] [UNK]",
+    "[mask] [Cls] x[SEP]y [[MASK]] [MASK][MASK]",
+    # long words, long texts
+    "a" * 99 + " " + "b" * 100 + " " + "c" * 101,
+    "é" * 101 + " " + "日" * 150,
+    "supercalifragilisticexpialidocious " * 40,
+    "The film is good. " * 200,
+    "x" * 5000,
+]
+
+
+def vocab_tokenizer(**kwargs):
+    """A fast BERT tokenizer on the real 30522-token bert-base-uncased vocabulary (MiniLM's)."""
+    try:
+        vocab = kerastl.preset_path("all-minilm-l6-v2") / "vocab.txt"
+    except BackboneError as err:
+        pytest.skip(str(err))
+    return BertTokenizerFast(vocab_file=str(vocab), **kwargs)
+
+
+def hf_features(tokenizer, texts, max_length):
+    return tokenizer(texts, truncation=True, max_length=max_length, padding=True, return_tensors="np")
+
+
+def assert_same_features(ops, tokenizer, texts, max_length):
+    received = ops(tf.constant(texts))
+    expected = hf_features(tokenizer, texts, max_length)
+    for i, text in enumerate(texts):  # one text at a time first, for a readable failure
+        np.testing.assert_array_equal(
+            received["input_ids"][i].numpy(), expected["input_ids"][i], err_msg=repr(text[:80])
+        )
+    np.testing.assert_array_equal(received["attention_mask"].numpy(), expected["attention_mask"])
+    assert received["input_ids"].dtype == tf.int32 and received["attention_mask"].dtype == tf.int32
+
+
+# -- tokenizer parity -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind, options, max_length", [
+    ("fixture", {}, 24),
+    ("vocab", {}, 128),
+    ("vocab", {}, 8),
+    ("vocab", {"do_lower_case": False}, 64),
+    ("vocab", {"do_lower_case": False, "strip_accents": True}, 64),
+    ("vocab", {"strip_accents": False, "tokenize_chinese_chars": False}, 64),
+    ("vocab", {"truncation_side": "left"}, 8),
+])
+def test_graph_tokenizer_matches_hugging_face_on_hard_texts(distilbert_tokenizer, kind, options, max_length):
+    tokenizer = distilbert_tokenizer if kind == "fixture" else vocab_tokenizer(**options)
+    assert_same_features(GraphTokenizer(tokenizer, max_length), tokenizer, HARD_TEXTS, max_length)
+
+
+def test_graph_tokenizer_matches_the_training_pipeline(bert_tokenizer):
+    ops = GraphTokenizer(bert_tokenizer, 16)
+    encoded = data_lib.encode_examples(data_lib.TextExamples(HARD_TEXTS), bert_tokenizer, max_length=16)
+    expected = encoded.pad(tf.range(len(HARD_TEXTS)))
+    received = ops(tf.constant(HARD_TEXTS))
+    for key in ("input_ids", "attention_mask"):
+        np.testing.assert_array_equal(received[key].numpy(), expected[key].numpy())
+
+
+def test_graph_tokenizer_edge_batches(bert_tokenizer):
+    ops = GraphTokenizer(bert_tokenizer, 16)
+    empty = ops(tf.constant([], tf.string))
+    assert empty["input_ids"].shape == (0, 2) and empty["attention_mask"].shape == (0, 2)
+    # Invalid UTF-8 cannot reach a Python tokenizer; in the graph it becomes U+FFFD, which the
+    # normalizer removes, so the bad bytes vanish as a removed control character would.
+    bad = ops(tf.constant([b"good\xff\xfefilm"]))["input_ids"].numpy()[0].tolist()
+    assert bad == bert_tokenizer("goodfilm")["input_ids"]
+
+
+def test_text_signature_support_names_what_cannot_be_rebuilt(distilbert_tokenizer, roberta_tokenizer):
+    assert export_lib.text_signature_support(distilbert_tokenizer, 24) is None
+    assert "BPE vocabulary" in export_lib.text_signature_support(roberta_tokenizer, 24)
+    custom = BertTokenizerFast(vocab_file=str(Path(__file__).parent / "fixtures" / "vocab.txt"))
+    custom.add_tokens(["plot twist"])  # a normalized added token: matched after normalization
+    assert "added token 'plot twist'" in export_lib.text_signature_support(custom, 24)
+    assert "leaves no room" in export_lib.text_signature_support(distilbert_tokenizer, 2)
+
+
+@pytest.mark.slow
+def test_graph_tokenizer_matches_on_the_emotion_validation_split():
+    if not (EMOTION / "validation.txt").is_file():
+        pytest.skip(f"no emotion data at {EMOTION}")
+    texts = kerastl.read_examples(EMOTION / "validation.txt", sep=";", names=["text", "label"]).texts
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(kerastl.preset_path("all-minilm-l6-v2")))
+    except BackboneError as err:
+        pytest.skip(str(err))
+    assert len(texts) == 2000
+    for max_length in (128, 32):
+        assert_same_features(GraphTokenizer(tokenizer, max_length), tokenizer, texts, max_length)
+
+
+# -- the exported SavedModel ------------------------------------------------------------------
+
+TEXTS = ["a good film", "awful plot!!", "", "Très BIEN, the movie 电影 😀", "fun " * 40]
+
+
+@pytest.fixture(scope="session")
+def roberta_tokenizer(tmp_path_factory):
+    """A byte-level BPE tokenizer trained offline on a few sentences, as RoBERTa's."""
+    from tokenizers import ByteLevelBPETokenizer
+
+    folder = tmp_path_factory.mktemp("roberta-tokenizer")
+    bpe = ByteLevelBPETokenizer()
+    sentences = ["the movie was good", "the film was bad", "a great plot", "an awful dull film"] * 5
+    bpe.train_from_iterator(sentences, vocab_size=300, min_frequency=1,
+                            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    bpe.save_model(str(folder))
+    return RobertaTokenizerFast(vocab_file=str(folder / "vocab.json"), merges_file=str(folder / "merges.txt"))
+
+
+@pytest.fixture
+def roberta_classifier(roberta_tokenizer):
+    kerastl.keras.utils.set_random_seed(0)
+    config = RobertaConfig(vocab_size=len(roberta_tokenizer), hidden_size=32, num_hidden_layers=2,
+                           num_attention_heads=4, intermediate_size=37, max_position_embeddings=64,
+                           pad_token_id=roberta_tokenizer.pad_token_id)
+    return kerastl.TextClassifier.from_backbone(
+        config, ("neg", "pos"), tokenizer=roberta_tokenizer, max_length=24
+    )
+
+
+def keras_probabilities(model, texts):
+    return predict(model, texts).probabilities
+
+
+@pytest.mark.parametrize("kind", ["distilbert", "bert"])
+def test_export_writes_tf_serving_layout_and_matches_keras(make_classifier, tmp_path, kind):
+    model = make_classifier(kind, labels=("neg", "pos", "meh"))
+    path = export_saved_model(model, tmp_path / "serving")
+    assert path == tmp_path / "serving" / "1"
+    assert (path / "saved_model.pb").is_file() and (path / "variables" / "variables.index").is_file()
+    assert sorted(p.name for p in (tmp_path / "serving").iterdir()) == ["1"]  # no leftovers
+
+    loaded = tf.saved_model.load(str(path))
+    assert set(loaded.signatures) == {"serving_default", "predict_ids"}
+    text = loaded.signatures["serving_default"]
+    assert text.structured_input_signature[1] == {"text": tf.TensorSpec([None], tf.string, name="text")}
+    out = text(text=tf.constant(TEXTS))
+    assert out["probabilities"].dtype == tf.float32 and out["probabilities"].shape == (len(TEXTS), 3)
+    assert out["label_id"].dtype == tf.int64 and out["label"].dtype == tf.string
+    expected = keras_probabilities(model, TEXTS)
+    np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=1e-5)
+    np.testing.assert_array_equal(out["label_id"].numpy(), expected.argmax(-1))
+    assert [v.decode() for v in out["label"].numpy()] == [model.labels[i] for i in expected.argmax(-1)]
+
+    # predict_ids takes any sequence length; extra padding changes nothing.
+    features = hf_features(model.tokenizer, TEXTS, model.max_length)
+    ids = np.pad(features["input_ids"], ((0, 0), (0, 3))).astype(np.int32)
+    mask = np.pad(features["attention_mask"], ((0, 0), (0, 3))).astype(np.int32)
+    by_ids = loaded.signatures["predict_ids"](input_ids=tf.constant(ids), attention_mask=tf.constant(mask))
+    np.testing.assert_allclose(by_ids["probabilities"].numpy(), expected, atol=1e-5)
+    assert [v.decode() for v in loaded.labels.numpy()] == ["neg", "pos", "meh"]
+
+
+def test_versions_increment_and_an_existing_version_is_never_replaced(make_classifier, tmp_path):
+    base = tmp_path / "serving"
+    first, second = make_classifier(seed=0), make_classifier(seed=1)
+    assert export_saved_model(first, base, version=7) == base / "7"
+    (base / "not-a-version").mkdir()  # ignored when numbering
+    assert export_saved_model(first, base) == base / "8"
+    weights = base / "8" / "variables" / "variables.data-00000-of-00001"
+    before = weights.read_bytes()
+
+    with pytest.raises(ModelFileError, match="8 already exists: give another --version, or add --overwrite"):
+        export_saved_model(second, base, version=8)
+    assert weights.read_bytes() == before
+    assert sorted(p.name for p in base.iterdir()) == ["7", "8", "not-a-version"]
+
+    export_saved_model(second, base, version=8, overwrite=True)
+    assert sorted(p.name for p in base.iterdir()) == ["7", "8", "not-a-version"]
+    assert export_lib.resolve_saved_model(base) == base / "8"
+    replaced = load_saved_model(base).probabilities(TEXTS)
+    np.testing.assert_allclose(replaced, keras_probabilities(second, TEXTS), atol=1e-5)
+
+    with pytest.raises(ValueError, match="version must be an integer >= 0, received version=-1"):
+        export_saved_model(first, base, version=-1)
+
+
+def test_a_failed_export_leaves_nothing_behind(make_classifier, tmp_path, monkeypatch):
+    base = tmp_path / "serving"
+    (base / "1").mkdir(parents=True)
+    (base / "1" / "saved_model.pb").write_bytes(b"previous")
+
+    def write_then_fail(obj, export_dir, **kwargs):
+        Path(export_dir, "saved_model.pb").write_bytes(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(tf.saved_model, "save", write_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        export_saved_model(make_classifier(), base)
+    assert sorted(p.name for p in base.iterdir()) == ["1"]
+    assert (base / "1" / "saved_model.pb").read_bytes() == b"previous"
+
+
+def test_bpe_tokenizer_exports_predict_ids_only_and_says_so(roberta_classifier, tmp_path, caplog):
+    base = tmp_path / "serving"
+    with pytest.raises(TextSignatureUnavailable, match="uses a BPE vocabulary"):
+        export_saved_model(roberta_classifier, base, text_signature=True)
+    assert not base.exists() or not any(base.iterdir())
+
+    with caplog.at_level("WARNING", logger="kerastl.export"):
+        path = export_saved_model(roberta_classifier, base)
+    assert "exporting predict_ids only, WITHOUT the raw-text serving_default signature" in caplog.text
+    assert "BPE vocabulary" in caplog.text
+    loaded = tf.saved_model.load(str(path))
+    assert set(loaded.signatures) == {"predict_ids"}
+
+    # kerastl itself still predicts from the export, with the tokenizer kept in assets.extra.
+    served = load_saved_model(base)
+    assert not served.has_text_signature and served.labels == ("neg", "pos")
+    np.testing.assert_allclose(served.probabilities(TEXTS), keras_probabilities(roberta_classifier, TEXTS),
+                               atol=1e-5)
+
+
+def test_cli_export_then_predict_from_the_base_folder(make_classifier, tmp_path, capsys):
+    model = make_classifier(labels=("neg", "pos"))
+    model.save_pretrained(tmp_path / "model")
+    base = tmp_path / "serving"
+    assert main(["export", "--model", str(tmp_path / "model"), "--output", str(base)]) == 0
+    written = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    signatures = ["predict_ids", "serving_default"]
+    assert written == {"path": str(base / "1"), "version": 1, "signatures": signatures}
+
+    assert main(["export", "--model", str(tmp_path / "model"), "--output", str(base), "--version", "1"]) == 2
+    assert "already exists: give another --version, or add --overwrite" in capsys.readouterr().err
+
+    # predict takes the highest version: version 1 is broken on purpose, version 3 is a copy.
+    shutil.copytree(base / "1", base / "3")
+    shutil.rmtree(base / "1" / "variables")
+    texts = ["a good film", "awful"]
+    assert main(["predict", "--model", str(base), "--json", *texts]) == 0
+    served = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert main(["predict", "--model", str(tmp_path / "model"), "--json", *texts]) == 0
+    direct = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert [r["label"] for r in served] == [r["label"] for r in direct]
+    for s, d in zip(served, direct):
+        assert s["text"] == d["text"] and s["probabilities"] == pytest.approx(d["probabilities"], abs=1e-5)
+
+    assert main(["predict", "--model", str(tmp_path / "nothing"), "a"]) == 2
+
+
+# -- TensorFlow only: a fresh process, saved_model_cli, a killed export ----------------------
+
+FRESH_PROCESS = """
+import json, sys
+import tensorflow as tf
+import tensorflow_text  # registers the WordPiece op
+loaded = tf.saved_model.load(sys.argv[1])
+out = loaded.signatures["serving_default"](text=tf.constant(json.loads(sys.argv[2])))
+foreign = sorted({m.split(".")[0] for m in sys.modules} & {"kerastl", "transformers", "tokenizers"})
+print(json.dumps({"probabilities": out["probabilities"].numpy().tolist(),
+                  "label": [v.decode() for v in out["label"].numpy()], "foreign": foreign}))
+"""
+
+# saved_model_cli does not import tensorflow_text; TF Serving links its ops in. This runs the
+# same saved_model_cli after registering them.
+SAVED_MODEL_CLI = "import sys, tensorflow_text; from tensorflow.python.tools.saved_model_cli import main; " \
+                  "sys.argv[0] = 'saved_model_cli'; sys.exit(main())"
+
+
+def run_python(code, *args, cwd):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True,
+                            cwd=cwd, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def assert_tensorflow_only_process_matches(path, model, texts, cwd):
+    out = json.loads(run_python(FRESH_PROCESS, path, json.dumps(texts), cwd=cwd).strip().splitlines()[-1])
+    assert out["foreign"] == []
+    expected = keras_probabilities(model, texts)
+    np.testing.assert_allclose(np.array(out["probabilities"]), expected, atol=1e-5)
+    assert out["label"] == [model.labels[i] for i in expected.argmax(-1)]
+
+
+@pytest.mark.slow
+def test_tiny_export_loads_with_tensorflow_only_and_runs_in_saved_model_cli(make_classifier, tmp_path):
+    model = make_classifier(labels=("neg", "pos"))
+    path = export_saved_model(model, tmp_path / "serving")
+    assert_tensorflow_only_process_matches(path, model, TEXTS + HARD_TEXTS, cwd=tmp_path)
+
+    show = subprocess.run([str(Path(sys.executable).parent / "saved_model_cli"), "show", "--dir", str(path),
+                           "--all"], capture_output=True, text=True, check=True).stdout
+    assert "signature_def['serving_default']" in show and "signature_def['predict_ids']" in show
+    assert "inputs['text'] tensor_info:\n        dtype: DT_STRING" in show
+
+    out = run_python(SAVED_MODEL_CLI, "run", "--dir", path, "--tag_set", "serve", "--signature_def",
+                     "serving_default", "--input_exprs", 'text=["a good film", "awful plot"]', cwd=tmp_path)
+    assert "Result for output key label:" in out and "Result for output key probabilities:" in out
+    printed = out.split("Result for output key probabilities:")[1].split("Result for")[0]
+    numbers = [float(x) for x in re.findall(r"[-+]?(?:\d+\.\d*|\.\d+)(?:[eE][-+]?\d+)?", printed)]
+    expected = keras_probabilities(model, ["a good film", "awful plot"])
+    np.testing.assert_allclose(np.reshape(numbers, expected.shape), expected, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_minilm_export_loads_with_tensorflow_only(tmp_path):
+    try:
+        model = kerastl.TextClassifier.from_backbone("all-minilm-l6-v2", labels=["sad", "happy", "angry"])
+    except BackboneError as err:
+        pytest.skip(str(err))
+    path = export_saved_model(model, tmp_path / "serving", text_signature=True)
+    assert_tensorflow_only_process_matches(path, model, TEXTS + HARD_TEXTS, cwd=tmp_path)
+
+
+KILLED_EXPORT = """
+import pathlib, sys, time
+import tensorflow as tf
+import kerastl
+model = kerastl.TextClassifier.from_pretrained(sys.argv[1])
+real_save = tf.saved_model.save
+def save_then_hang(obj, export_dir, **kwargs):
+    real_save(obj, export_dir, **kwargs)  # the SavedModel is on disk, not yet renamed into place
+    pathlib.Path(sys.argv[3]).write_text(export_dir)
+    time.sleep(600)
+tf.saved_model.save = save_then_hang
+kerastl.export_saved_model(model, sys.argv[2])
+"""
+
+
+@pytest.mark.slow
+def test_a_killed_export_leaves_previous_versions_and_no_partial_one(make_classifier, tmp_path):
+    model = make_classifier()
+    model.save_pretrained(tmp_path / "model")
+    base = tmp_path / "serving"
+    export_saved_model(model, base)
+    previous = {p.relative_to(base): p.read_bytes() for p in base.rglob("*") if p.is_file()}
+
+    marker = tmp_path / "written"
+    process = subprocess.Popen([sys.executable, "-c", KILLED_EXPORT, str(tmp_path / "model"), str(base),
+                                str(marker)], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 300
+        while not marker.exists():
+            assert process.poll() is None, process.stderr.read().decode()[-3000:]
+            assert time.monotonic() < deadline, "the export never reached its write"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.stderr.close()
+
+    staging = Path(marker.read_text())
+    assert staging.parent == base and staging.name.startswith(".2.")
+    assert (staging / "saved_model.pb").is_file()  # killed after writing, before the rename
+    assert sorted(p.name for p in base.iterdir() if not p.name.startswith(".")) == ["1"]
+    assert {p.relative_to(base): p.read_bytes() for p in (base / "1").rglob("*") if p.is_file()} == previous
+    assert export_lib.resolve_saved_model(base) == base / "1"
+
+    # The hidden leftover is not a version: the next export is version 2, and it works.
+    assert export_saved_model(model, base) == base / "2"
+    np.testing.assert_allclose(load_saved_model(base).probabilities(TEXTS), keras_probabilities(model, TEXTS),
+                               atol=1e-5)
