@@ -14,6 +14,7 @@ import signal
 import threading
 from pathlib import Path
 
+from kerastl._files import write_text_atomic
 from kerastl._keras import keras
 from kerastl.errors import TrainingError, TrainingInterrupted
 
@@ -46,7 +47,7 @@ class TrainingState:
             logger.info("resuming from %s", self.directory)
         else:
             self.directory.mkdir(parents=True, exist_ok=True)
-            _write_atomic(saved, json.dumps(fingerprint))
+            write_text_atomic(saved, json.dumps(fingerprint))
 
     def epoch_log(self, phase: str) -> Path:
         return self.directory / f"{phase}.epochs.json"
@@ -63,7 +64,7 @@ class TrainingState:
         staging = weights.with_name(f".staging-{weights.name}")  # same suffix: same Keras format
         model.save_weights(str(staging))
         os.replace(staging, weights)
-        _write_atomic(self.directory / f"{phase}.done.json", json.dumps(history))
+        write_text_atomic(self.directory / f"{phase}.done.json", json.dumps(history))
         shutil.rmtree(self.directory / phase, ignore_errors=True)  # its step backups are spent
 
     def restore(self, phase: str, model) -> dict:
@@ -86,7 +87,7 @@ class EpochLog(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.epochs[str(epoch)] = {key: float(value) for key, value in (logs or {}).items()}
         if self.path:
-            _write_atomic(self.path, json.dumps(self.epochs))
+            write_text_atomic(self.path, json.dumps(self.epochs))
 
     def history(self) -> dict:
         """`{metric: [value per epoch]}` in epoch order, like `keras.callbacks.History`."""
@@ -136,9 +137,3 @@ def graceful_interrupts(enabled: bool = True):
     finally:
         signal.signal(signal.SIGINT, previous)
         _interrupt.clear()
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    staging = path.with_name(f".{path.name}.tmp")
-    staging.write_text(text)
-    os.replace(staging, path)

@@ -1,7 +1,6 @@
 """The model: headless encoder -> [CLS] hidden state -> dropout + dense head -> logits."""
 
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -11,6 +10,7 @@ import tensorflow as tf
 
 from kerastl import backbone as backbone_lib
 from kerastl import data as data_lib
+from kerastl._files import replace_dir
 from kerastl._keras import keras
 from kerastl.errors import ModelFileError
 
@@ -326,7 +326,7 @@ class TextClassifier(keras.Model):
             history = self.training_history
             if history is not None:
                 (staging / "history.json").write_text(json.dumps(history, indent=2))
-            _replace_dir(staging, path)
+            replace_dir(staging, path)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -399,14 +399,3 @@ def _encoder_parts(encoder):
         f"cannot find the transformer blocks of {type(encoder).__name__}: "
         f"unfreeze it whole with unfreeze_backbone()"
     )
-
-
-def _replace_dir(staging: Path, path: Path) -> None:
-    """Rename `staging` to `path`; an existing `path` is moved aside first and removed last."""
-    if not path.exists():
-        os.replace(staging, path)
-        return
-    retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
-    os.replace(path, retired / "previous")
-    os.replace(staging, path)
-    shutil.rmtree(retired, ignore_errors=True)

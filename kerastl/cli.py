@@ -35,11 +35,22 @@ def _show_kerastl_logs():
     """kerastl's own progress and warnings on stderr; other libraries keep their settings."""
     package = logging.getLogger("kerastl")
     package.setLevel(logging.INFO)
-    if not any(getattr(h, "kerastl_cli", False) for h in package.handlers):
-        handler = logging.StreamHandler()
+    if not any(isinstance(h, _StderrHandler) for h in package.handlers):
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("kerastl: %(message)s"))
-        handler.kerastl_cli = True
         package.addHandler(handler)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is at the time, so repeated `main()` calls share one."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -23,3 +23,7 @@ class TrainingError(KerastlError, RuntimeError):
 
 class TrainingInterrupted(KerastlError):
     """Training stopped by Ctrl-C after saving state that a rerun resumes from."""
+
+
+class TextSignatureUnavailable(KerastlError, ValueError):
+    """A tokenizer that TensorFlow ops cannot reproduce exactly (e.g. BPE), so no raw-text signature."""

@@ -27,8 +27,9 @@ import numpy as np
 import tensorflow as tf
 
 from kerastl import data as data_lib
-from kerastl.classifier import TextClassifier, _replace_dir
-from kerastl.errors import KerastlError, ModelFileError
+from kerastl._files import replace_dir
+from kerastl.classifier import TextClassifier
+from kerastl.errors import ModelFileError, TextSignatureUnavailable
 from kerastl.evaluation import Predictions
 
 logger = logging.getLogger(__name__)
@@ -59,10 +60,6 @@ PROBE_TEXTS = (
     "[CLS] [SEP] [MASK] [mask] x[SEP]y [UNK]",
     "supercalifragilisticexpialidocious " * 3 + "x" * 120,
 )
-
-
-class TextSignatureUnavailable(KerastlError, ValueError):
-    """The model's tokenizer cannot be rebuilt from TensorFlow ops with identical output."""
 
 
 # -- the in-graph tokenizer ------------------------------------------------------------------
@@ -582,7 +579,7 @@ def export_saved_model(
             "text_signature_unavailable": reason,
         }
         (extra / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
-        _replace_dir(staging, target)
+        replace_dir(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -4,7 +4,7 @@ import random
 from pathlib import Path
 
 import pytest
-from transformers import BertConfig, BertTokenizerFast, DistilBertConfig, DistilBertTokenizerFast
+from transformers import BertConfig, BertTokenizerFast, DistilBertConfig, DistilBertTokenizerFast, TFAutoModel
 
 import kerastl
 
@@ -66,6 +66,17 @@ def make_classifier(distilbert_tokenizer, bert_tokenizer):
         )
 
     return build
+
+
+@pytest.fixture
+def encoder_folder(tmp_path, distilbert_tokenizer):
+    """A tiny DistilBERT in save_pretrained layout, as a user's local checkpoint would be."""
+    folder = tmp_path / "tiny-distilbert"
+    encoder = TFAutoModel.from_config(tiny_distilbert_config())
+    encoder(encoder.dummy_inputs)
+    encoder.save_pretrained(folder)
+    distilbert_tokenizer.save_pretrained(folder)
+    return folder
 
 
 @pytest.fixture

@@ -5,12 +5,11 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from transformers import TFAutoModel
 
 import kerastl
 from kerastl.baseline import extract_features, feature_baseline
 from kerastl.cli import main
-from tests.conftest import synthetic_corpus, tiny_distilbert_config
+from tests.conftest import synthetic_corpus
 
 
 def _subset(n, seed, keep, source):
@@ -62,16 +61,6 @@ def test_unknown_validation_labels_fail_before_an_encoder_loads(splits):
         feature_baseline("/no/such/encoder", train, bad)
     with pytest.raises(kerastl.DataError, match="has no labels"):
         feature_baseline("/no/such/encoder", train, kerastl.TextExamples(["a"], None, "val.csv"))
-
-
-@pytest.fixture
-def encoder_folder(tmp_path, distilbert_tokenizer):
-    folder = tmp_path / "tiny-distilbert"
-    encoder = TFAutoModel.from_config(tiny_distilbert_config())
-    encoder(encoder.dummy_inputs)
-    encoder.save_pretrained(folder)
-    distilbert_tokenizer.save_pretrained(folder)
-    return folder
 
 
 def test_baseline_command(encoder_folder, csv_files, tmp_path, capsys):

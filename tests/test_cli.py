@@ -3,23 +3,10 @@ import subprocess
 import sys
 
 import pytest
-from transformers import TFAutoModel
 
 from kerastl.cli import main
-from tests.conftest import tiny_distilbert_config
 
 FAST = ["--head-epochs", "1", "--epochs", "1", "--batch-size", "8", "--max-length", "24"]
-
-
-@pytest.fixture
-def encoder_folder(tmp_path, distilbert_tokenizer):
-    """A tiny DistilBERT in save_pretrained layout, as a user's local checkpoint would be."""
-    folder = tmp_path / "tiny-distilbert"
-    encoder = TFAutoModel.from_config(tiny_distilbert_config())
-    encoder(encoder.dummy_inputs)
-    encoder.save_pretrained(folder)
-    distilbert_tokenizer.save_pretrained(folder)
-    return folder
 
 
 def test_train_evaluate_predict_round_trip(encoder_folder, csv_files, tmp_path, capsys):

@@ -9,22 +9,17 @@ import textwrap
 import time
 
 import pytest
-from transformers import TFAutoModel
 
 import kerastl
-from tests.conftest import synthetic_corpus, tiny_distilbert_config
+from tests.conftest import synthetic_corpus
 
 
 @pytest.fixture
-def run(tmp_path, distilbert_tokenizer):
+def run(tmp_path, encoder_folder):
     """The `kerastl train` command of a tiny run long enough to be killed in phase 2."""
-    encoder = TFAutoModel.from_config(tiny_distilbert_config())
-    encoder(encoder.dummy_inputs)
-    encoder.save_pretrained(tmp_path / "encoder")
-    distilbert_tokenizer.save_pretrained(tmp_path / "encoder")
     texts, labels = synthetic_corpus(240, seed=3)
     (tmp_path / "train.csv").write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in zip(texts, labels)))
-    command = [sys.executable, "-m", "kerastl", "train", "--model", str(tmp_path / "encoder"),
+    command = [sys.executable, "-m", "kerastl", "train", "--model", str(encoder_folder),
                "--train", str(tmp_path / "train.csv"), "--validation", str(tmp_path / "train.csv"),
                "--output", str(tmp_path / "out"), "--head-epochs", "1", "--epochs", "6", "--batch-size", "4",
                "--max-length", "24", "--checkpoint-every", "5"]
