@@ -39,42 +39,72 @@ def test_train_on_headerless_text_with_separator(encoder_folder, csv_files, tmp_
     assert (out / "model.weights.h5").is_file()
 
 
-@pytest.mark.parametrize("case, match", [
-    ("missing_column", "no column 'text'; the columns are ['review', 'label']"),
-    ("empty_file", "is empty"),
-    ("unknown_validation_label", "['meh'] are not among the model's labels ['neg', 'pos']"),
-    ("single_label", "at least two labels"),
-    ("output_taken", "is not empty: choose a new folder or add --overwrite"),
-    ("max_length", "max_length must be between 2 and the encoder's position limit 64"),
-    ("missing_file", "no data file at"),
-])
-def test_bad_input_gives_one_clear_error_and_writes_nothing(
-    encoder_folder, csv_files, tmp_path, capsys, case, match
-):
-    train, validation, out = csv_files["train"], csv_files["validation"], tmp_path / "out"
-    extra = []
-    if case == "missing_column":
-        train.write_text("review,label\ngood,pos\nbad,neg\n")
-    elif case == "empty_file":
-        train.write_text("")
-    elif case == "unknown_validation_label":
-        validation.write_text("text,label\ngood,pos\nso so,meh\n")
-    elif case == "single_label":
-        train.write_text("text,label\ngood,pos\ngreat,pos\n")
-    elif case == "output_taken":
+def _write(path, text, encoding="utf-8"):
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def _break_weights(folder):
+    (folder / "tf_model.h5").write_bytes(b"not an HDF5 file")
+
+
+def _bigger_vocabulary(folder):
+    from transformers import DistilBertTokenizerFast
+
+    words = [f"w{i}" for i in range(150)]
+    vocab = _write(folder / "big_vocab.txt", "\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
+    DistilBertTokenizerFast(vocab_file=str(vocab)).save_pretrained(folder)
+
+
+# case -> (what it does to the inputs, the message it must produce)
+BAD_INPUTS = {
+    "missing_file": (lambda f: {"train": f["dir"] / "nope.csv"}, "no data file at"),
+    "empty_file": (lambda f: {"train": _write(f["train"], "")}, "is empty"),
+    "header_only": (lambda f: {"train": _write(f["train"], "text,label\n")}, "no rows with both a text and a label"),
+    "invalid_csv": (lambda f: {"train": _write(f["train"], 'text,label\n"good,pos\nbad,neg\n')},
+                    "is not valid CSV"),
+    "invalid_json": (lambda f: {"train": _write(f["dir"] / "t.json", "{not json")}, "is not valid JSON"),
+    "invalid_parquet": (lambda f: {"train": _write(f["dir"] / "t.parquet", "PAR1 nonsense")}, "is not valid PARQUET"),
+    "not_utf8": (lambda f: {"train": _write(f["train"], "text,label\ncaf\xe9,pos\nbad,neg\n", "latin-1")},
+                 "is not UTF-8 text"),
+    "missing_column": (lambda f: {"train": _write(f["train"], "review,label\ngood,pos\nbad,neg\n")},
+                       "no column 'text'; the columns are ['review', 'label']"),
+    "blank_texts": (lambda f: {"train": _write(f["train"], 'text,label\n"  ",pos\n"\t",neg\n')},
+                    "every text is empty or only whitespace"),
+    "single_label": (lambda f: {"train": _write(f["train"], "text,label\ngood,pos\ngreat,pos\n")},
+                     "at least two labels"),
+    "integer_labels_not_from_0": (lambda f: {"train": _write(f["train"], "text,label\ngood,1\nbad,2\n"),
+                                             "validation": _write(f["validation"], "text,label\nok,1\n")},
+                                  "integer labels must be 0..1, received [1, 2]"),
+    "unknown_validation_label": (lambda f: {"validation": _write(f["validation"], "text,label\ngood,pos\nso so,meh\n")},
+                                 "['meh'] are not among the model's labels ['neg', 'pos']"),
+    "max_length_beyond_positions": (lambda f: {"extra": ["--max-length", "65"]},
+                                    "max_length must be between 2 and the encoder's position limit 64"),
+    "checkpoint_without_weights": (lambda f: (f["encoder"] / "tf_model.h5").unlink(),
+                                   "no weights: expected tf_model.h5 or model.safetensors"),
+    "corrupt_checkpoint": (lambda f: _break_weights(f["encoder"]), "cannot load the TF weights"),
+    "tokenizer_larger_than_embeddings": (lambda f: _bigger_vocabulary(f["encoder"]), "embeds only 99"),
+    "output_holds_a_model": (lambda f: {"extra": [], "made": _write(f["out"] / "kerastl.json", "{}")},
+                             "is not empty: choose a new folder or add --overwrite"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_gives_one_clear_error_and_writes_nothing(encoder_folder, csv_files, tmp_path, capsys, case):
+    out = tmp_path / "out"
+    if case == "output_holds_a_model":
         out.mkdir()
-        (out / "kerastl.json").write_text("{}")
-    elif case == "max_length":
-        extra = ["--max-length", "65"]
-    elif case == "missing_file":
-        train = tmp_path / "nope.csv"
-    before = sorted(p.name for p in out.iterdir()) if out.exists() else None
-    status = main(["train", "--model", str(encoder_folder), "--train", str(train), "--validation",
-                   str(validation), "--output", str(out), *FAST, *extra])
+    change, match = BAD_INPUTS[case]
+    files = {"dir": tmp_path, "train": csv_files["train"], "validation": csv_files["validation"],
+             "encoder": encoder_folder, "out": out}
+    chosen = {**files, "extra": [], **(change(files) or {})}
+    before = sorted(p.name for p in tmp_path.iterdir())
+    status = main(["train", "--model", str(encoder_folder), "--train", str(chosen["train"]), "--validation",
+                   str(chosen["validation"]), "--output", str(out), *FAST, *chosen["extra"]])
     err = capsys.readouterr().err
     assert status == 2
     assert match in err and "Traceback" not in err
-    assert (sorted(p.name for p in out.iterdir()) if out.exists() else None) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written, not even beside --output
 
 
 def test_evaluate_and_predict_need_a_saved_model(tmp_path, csv_files, capsys):

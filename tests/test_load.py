@@ -9,23 +9,43 @@ import kerastl
 from kerastl.evaluation import predict
 from tests.conftest import synthetic_corpus
 
+REQUESTS = 2000
+THREADS = 8
 
-def test_eight_threads_get_the_single_caller_answers(make_classifier, tmp_path):
-    path = make_classifier(labels=("neg", "pos", "meh")).save_pretrained(tmp_path / "m")
-    model = kerastl.TextClassifier.from_pretrained(path)
-    texts, _ = synthetic_corpus(40, seed=9)
-    requests = [texts[i % 40: i % 40 + 1 + i % 5] for i in range(2000)]  # 1 to 5 texts each
-    expected = {}
-    for request in requests[:40]:
-        expected[tuple(request)] = predict(model, request).logits
-    deadline = time.monotonic() + 240
+
+def _requests(texts):
+    """2,000 requests of 1 to 5 texts, 40 distinct ones, each asked 50 times."""
+    return [tuple(texts[i % 40: i % 40 + 1 + i % 5]) for i in range(REQUESTS)]
+
+
+def _serve_concurrently(answer, requests, seconds=240):
+    deadline = time.monotonic() + seconds
 
     def serve(request):
         assert time.monotonic() < deadline, "the load test ran out of time"
-        return tuple(request), predict(model, request).logits
+        return request, answer(request)
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
-        answers = list(pool.map(serve, requests))
-    assert len(answers) == 2000
-    for request, logits in answers:
-        np.testing.assert_array_equal(logits, expected[request])
+    with concurrent.futures.ThreadPoolExecutor(max_workers=THREADS) as pool:
+        return list(pool.map(serve, requests))
+
+
+def _check(answer, texts):
+    requests = _requests(texts)
+    expected = {request: answer(request) for request in set(requests)}  # one caller
+    answers = _serve_concurrently(answer, requests)
+    assert len(answers) == REQUESTS
+    for request, result in answers:
+        np.testing.assert_array_equal(result, expected[request])
+
+
+def test_a_loaded_model_answers_eight_threads_as_it_answers_one(make_classifier, tmp_path):
+    path = make_classifier(labels=("neg", "pos", "meh")).save_pretrained(tmp_path / "m")
+    model = kerastl.TextClassifier.from_pretrained(path)
+    _check(lambda request: predict(model, request).logits, synthetic_corpus(40, seed=9)[0])
+
+
+def test_an_exported_saved_model_answers_eight_threads_as_it_answers_one(make_classifier, tmp_path):
+    version = kerastl.export_saved_model(make_classifier(labels=("neg", "pos", "meh")), tmp_path / "serving")
+    served = kerastl.load_saved_model(version)
+    assert served.has_text_signature
+    _check(lambda request: served.probabilities(request), synthetic_corpus(40, seed=9)[0])
