@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DATA ?= ../shared/data/emotion
 
-.PHONY: help install test test-all lint demo emotion clean
+.PHONY: help install test test-all lint demo emotion bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ demo:  ## fine-tune all-minilm-l6-v2 on the bundled Rotten Tomatoes snippets, th
 emotion:  ## the README's emotion run: all-minilm-l6-v2, default settings, ../shared/data/emotion
 	$(BIN)/kerastl train --model all-minilm-l6-v2 --train $(DATA)/train.txt \
 	    --validation $(DATA)/validation.txt --sep ';' --names text,label --output runs/emotion
+
+bench:  ## training speed vs the HF TF path and the PyTorch Trainer, JSON to runs/bench.json (--full: longer)
+	$(BIN)/python benchmarks/train_speed.py --quick
 
 clean:  ## remove caches and runs/
 	rm -rf runs .pytest_cache .ruff_cache build *.egg-info

@@ -1,0 +1,642 @@
+"""Training speed: kerastl against the Hugging Face TF path and the PyTorch `Trainer`.
+
+Every system trains the same architecture (DistilBERT-base, random weights: speed does not
+depend on them) on the same texts (`../shared/data/emotion/train.txt` when present, otherwise
+the bundled Rotten Tomatoes snippets) at the same batch size, one after another, each in its own
+subprocess so that its peak memory is its own. The parent prints one JSON object.
+
+    python benchmarks/train_speed.py --quick   # make bench; under 10 minutes on 2 CPU cores
+    python benchmarks/train_speed.py --full    # more examples and steps, steadier figures
+
+Measured per system:
+- phase 1: wall time of 3 head epochs on a frozen encoder over a fixed subset, from the
+  tokenized texts to the trained head (model construction excluded);
+- phase 2: full fine-tuning throughput, real (non-pad) tokens/s and examples/s, timed batch by
+  batch after warm-up steps (which absorb graph tracing), over exactly the batches timed;
+- pad fraction: 1 - real / padded tokens over one epoch of the system's training pipeline;
+- peak resident memory of its process (VmHWM).
+
+The systems:
+- kerastl: its defaults (`precision.set_precision("auto")`, `fine_tune(head_epochs=3)` with
+  cached head features, length-bucketed batches, the phase-two AdamW optimizer);
+- hf_tf: `TFAutoModelForSequenceClassification` + `prepare_tf_dataset` + `model.fit`, float32,
+  phase 1 with `model.distilbert.trainable = False`, as the transformers docs teach it;
+- torch_trainer: `AutoModelForSequenceClassification` + `Trainer` on the CPU, float32
+  (skipped with a message when torch is not installed: `pip install torch==2.13.0 accelerate`).
+
+Useful training FLOPs are counted on real tokens only:
+6 * N * tokens + 12 * layers * dim * sum(length^2), N = non-embedding encoder parameters.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EMOTION = Path(__file__).resolve().parents[2] / "shared" / "data" / "emotion" / "train.txt"
+RESULT_MARK = "BENCH_RESULT "
+SYSTEMS = ("kerastl", "hf_tf", "torch_trainer")
+
+BATCH_SIZE = 32
+MAX_LENGTH = 128
+HEAD_EPOCHS = 3
+SEED = 0
+
+# Sizes per mode. phase1_examples: the subset every system trains its head on. Phase 2 trains
+# on the whole training file and times `measured_steps` batches after `warmup_steps`.
+MODES = {
+    "quick": {"phase1_examples": 512, "warmup_steps": 3, "measured_steps": 12, "torch_phase1": False,
+              "profile_reps": 3},
+    "full": {"phase1_examples": 2048, "warmup_steps": 4, "measured_steps": 48, "torch_phase1": True,
+             "profile_reps": 5},
+    # Smoke test of the script itself: a tiny encoder, a few steps.
+    "tiny": {"phase1_examples": 128, "warmup_steps": 2, "measured_steps": 3, "torch_phase1": True,
+             "profile_reps": 2},
+}
+
+TARGETS = {
+    "phase2_tokens_per_s_vs_hf_tf": 4.0,
+    "phase2_tokens_per_s_vs_torch_trainer": 2.0,
+    "phase1_speedup_vs_hf_tf": 10.0,
+    "pad_fraction_max": 0.03,
+    "useful_flops_fraction_of_bf16_min": 0.40,
+}
+
+
+# -- shared by parent and children -------------------------------------------------------------
+
+
+def encoder_config(tiny: bool, num_labels: int):
+    from transformers import DistilBertConfig
+
+    if tiny:
+        return DistilBertConfig(dim=32, n_layers=2, n_heads=4, hidden_dim=37, num_labels=num_labels)
+    return DistilBertConfig(num_labels=num_labels)  # DistilBERT-base: 6 layers, dim 768
+
+
+def non_embedding_parameters(config) -> int:
+    """Encoder parameters outside the token and position embedding tables."""
+    d, h, layers = config.dim, config.hidden_dim, config.n_layers
+    attention = 4 * (d * d + d)  # q, k, v, out
+    ffn = d * h + h + h * d + d
+    norms = 2 * 2 * d
+    return layers * (attention + ffn + norms) + 2 * d  # + the embedding LayerNorm
+
+
+def useful_flops(config, tokens: int, sum_sq_lengths: int) -> float:
+    """Training FLOPs of forward + backward on real tokens: 6*N*T + 12*L*d*sum(n^2)."""
+    return 6.0 * non_embedding_parameters(config) * tokens + 12.0 * config.n_layers * config.dim * sum_sq_lengths
+
+
+def load_texts():
+    """(texts, labels, source) of the training set the benchmark uses."""
+    import kerastl
+    import kerastl.datasets
+
+    if EMOTION.is_file():
+        examples = kerastl.read_examples(EMOTION, sep=";", names=["text", "label"])
+        source = str(EMOTION)
+    else:
+        examples = kerastl.datasets.rotten_tomatoes()["train"]
+        source = "kerastl.datasets.rotten_tomatoes()['train']"
+    return examples, source
+
+
+def subset(examples, count: int):
+    """A fixed random subset of `count` examples (the same for every system)."""
+    import numpy as np
+
+    from kerastl.data import TextExamples
+
+    order = np.random.default_rng(SEED).permutation(len(examples))[:count]
+    return TextExamples([examples.texts[i] for i in order], [examples.labels[i] for i in order],
+                        source=f"{examples.source}[{count}]")
+
+
+def tokenizer():
+    from transformers import DistilBertTokenizerFast
+
+    import kerastl
+
+    vocab = kerastl.preset_path("all-minilm-l6-v2") / "vocab.txt"  # the bert-base-uncased vocabulary
+    return DistilBertTokenizerFast(vocab_file=str(vocab))
+
+
+def peak_memory_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class BatchLog:
+    """Real-token statistics of batches, in the order a pipeline produced them."""
+
+    def __init__(self):
+        self.batches = []  # (examples, real tokens, padded tokens, sum of squared lengths)
+
+    def add(self, attention_mask) -> None:
+        import numpy as np
+
+        mask = np.asarray(attention_mask)
+        lengths = mask.sum(axis=1).astype(np.int64)
+        self.batches.append((int(mask.shape[0]), int(lengths.sum()), int(mask.size), int((lengths ** 2).sum())))
+
+    def totals(self, start: int = 0, stop=None) -> dict:
+        rows = self.batches[start:stop]
+        return {
+            "examples": sum(r[0] for r in rows),
+            "tokens": sum(r[1] for r in rows),
+            "padded_tokens": sum(r[2] for r in rows),
+            "sum_sq_lengths": sum(r[3] for r in rows),
+        }
+
+    def pad_fraction(self) -> float:
+        t = self.totals()
+        return 1.0 - t["tokens"] / t["padded_tokens"]
+
+
+def phase_two_figures(config, log: BatchLog, stamps, warmup: int, measured: int) -> dict:
+    """Throughput over the batches warmup .. warmup+measured-1, from step-end time stamps."""
+    if len(stamps) < warmup + measured or len(log.batches) < warmup + measured:
+        raise RuntimeError(f"only {len(stamps)} steps timed and {len(log.batches)} batches logged, "
+                           f"expected {warmup + measured}")
+    seconds = stamps[warmup + measured - 1] - stamps[warmup - 1]
+    t = log.totals(warmup, warmup + measured)
+    return {
+        "steps": measured,
+        "seconds": round(seconds, 3),
+        "seconds_per_step": round(seconds / measured, 3),
+        "examples_per_s": round(t["examples"] / seconds, 2),
+        "tokens_per_s": round(t["tokens"] / seconds, 1),
+        "padded_tokens_per_s": round(t["padded_tokens"] / seconds, 1),
+        "timed_batches_pad_fraction": round(1 - t["tokens"] / t["padded_tokens"], 4),
+        "useful_gflops_per_s": round(useful_flops(config, t["tokens"], t["sum_sq_lengths"]) / seconds / 1e9, 2),
+    }
+
+
+# -- children ----------------------------------------------------------------------------------
+
+
+def child_matmul(spec) -> dict:
+    import tensorflow as tf
+
+    n = 2048
+    result = {"size": n}
+    for dtype in ("float32", "bfloat16"):
+        a = tf.random.normal((n, n), dtype=tf.float32)
+        a, b = tf.cast(a, dtype), tf.cast(tf.transpose(a), dtype)
+        matmul = tf.function(lambda x, y: tf.reduce_sum(tf.matmul(x, y)))
+        matmul(a, b).numpy()  # trace and warm up
+        runs, start = 0, time.perf_counter()
+        while runs < 3 or time.perf_counter() - start < spec["matmul_seconds"]:
+            matmul(a, b).numpy()
+            runs += 1
+        seconds = time.perf_counter() - start
+        result[f"{dtype}_gflops_per_s"] = round(2 * n ** 3 * runs / seconds / 1e9, 1)
+    return result
+
+
+def child_kerastl(spec) -> dict:
+    import tensorflow as tf
+
+    import kerastl
+    import kerastl.precision
+    from kerastl import keras
+    from kerastl.training import TrainingConfig, phase_two_optimizer
+
+    policy = kerastl.precision.set_precision("auto")
+    examples, _ = load_texts()
+    labels = examples.label_names()
+    config = encoder_config(spec["tiny"], len(labels))
+    model = kerastl.TextClassifier.from_backbone(config, labels, tokenizer=tokenizer(), max_length=MAX_LENGTH)
+    result = {"precision": policy}
+
+    # Phase 1: kerastl's own two-phase entry point, head only.
+    head_data = subset(examples, spec["phase1_examples"])
+    start = time.perf_counter()
+    kerastl.fine_tune(model, head_data, head_epochs=HEAD_EPOCHS, epochs=0, verbose=0)
+    result["phase1_seconds"] = round(time.perf_counter() - start, 2)
+    # Of which the one pass of the frozen encoder, timed again now that it is traced.
+    head_encoded = model.encode(head_data)
+    start = time.perf_counter()
+    model.pooled_features(head_encoded, batch_size=max(BATCH_SIZE, 64))
+    result["phase1_encoder_pass_seconds_when_traced"] = round(time.perf_counter() - start, 2)
+
+    # Phase 2: as fine_tune runs it (same dataset, same recompile, same optimizer).
+    train_config = TrainingConfig()
+    encoded = model.encode(examples)
+
+    def dataset():
+        return encoded.dataset(BATCH_SIZE, shuffle=True, seed=SEED, bucket=train_config.bucket_by_length)
+
+    # Two datasets built alike yield the same batches: one epoch of a twin gives the pad
+    # fraction and the exact batches that fit() consumes.
+    twin = BatchLog()
+    for features, _ in dataset():
+        twin.add(features["attention_mask"])
+    check = [f["attention_mask"].shape for f, _ in dataset().take(3)]
+    if check != [tf.TensorShape((b[0], b[2] // b[0])) for b in twin.batches[:3]]:
+        raise RuntimeError("the kerastl training dataset is not reproducible; cannot count its tokens")
+
+    keras.utils.set_random_seed(SEED)
+    model.unfreeze_backbone(train_config.unfreeze_top_k)
+    steps = spec["warmup_steps"] + spec["measured_steps"]
+    total = kerastl.data.steps_per_epoch(len(encoded), BATCH_SIZE) * train_config.epochs
+    model.compile(optimizer=phase_two_optimizer(train_config, total))
+    timer = step_timer(keras)
+    model.fit(dataset(), epochs=1, steps_per_epoch=steps, callbacks=[timer], verbose=0)
+    result["phase2"] = phase_two_figures(config, twin, timer.stamps, spec["warmup_steps"], spec["measured_steps"])
+    result["pad_fraction"] = round(twin.pad_fraction(), 4)
+
+    result["peak_memory_mib"] = round(peak_memory_mib(), 1)
+    result["non_embedding_parameters"] = non_embedding_parameters(config)
+
+    # Diagnostics: where a phase-2 step goes.
+    result["diagnostics"] = kerastl_diagnostics(model, dataset, spec["profile_reps"])
+    return result
+
+
+def kerastl_diagnostics(model, dataset, reps: int) -> dict:
+    """Where a phase-2 step goes, on one batch of median length (medians of `reps` runs).
+
+    A whole `train_on_batch` step against its parts: forward + backward alone (gradients
+    returned, not applied) and the AdamW update alone (applying those gradients), the update
+    also without the token-embedding table; and the input pipeline alone.
+    """
+    import statistics
+
+    import tensorflow as tf
+
+    out = {}
+    iterator = iter(dataset())
+    next(iterator)
+    start, count = time.perf_counter(), 50
+    for _ in range(count):
+        next(iterator)
+    out["input_pipeline_ms_per_batch"] = round((time.perf_counter() - start) / count * 1e3, 2)
+
+    batches = sorted(dataset().take(40), key=lambda b: int(b[0]["input_ids"].shape[1]))
+    x, y = batches[len(batches) // 2]
+    variables = model.trainable_variables
+    embedding = model.backbone.get_input_embeddings().weight
+    others = [v for v in variables if v is not embedding]
+
+    @tf.function
+    def forward_backward(x, y):
+        with tf.GradientTape() as tape:
+            loss = model.compiled_loss(y, model(x, training=True))
+        return tape.gradient(loss, variables)
+
+    gradients = forward_backward(x, y)
+    rest = [g for g, v in zip(gradients, variables) if v is not embedding]
+
+    @tf.function
+    def update(gradients):
+        model.optimizer.apply_gradients(zip(gradients, variables))
+
+    @tf.function
+    def update_without_embeddings(gradients):
+        model.optimizer.apply_gradients(zip(gradients, others))
+
+    parts = {
+        "train_step": lambda: model.train_on_batch(x, y),
+        "forward_backward": lambda: forward_backward(x, y),
+        "optimizer_update": lambda: update(gradients),
+        "optimizer_update_without_token_embeddings": lambda: update_without_embeddings(rest),
+    }
+    times = {name: [] for name in parts}
+    for run in parts.values():
+        run()  # trace
+    for _ in range(reps):
+        for name, run in parts.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    out["profile_batch"] = {"shape": list(x["input_ids"].shape), "real_tokens": int(tf.reduce_sum(x["attention_mask"]))}
+    out["seconds"] = {name: round(statistics.median(t), 3) for name, t in times.items()}
+    step = out["seconds"]["train_step"]
+    out["share_of_step"] = {name: round(t / step, 3) for name, t in out["seconds"].items() if name != "train_step"}
+    out["token_embedding_gradient"] = type(next(g for g, v in zip(gradients, variables) if v is embedding)).__name__
+    out["parameters"] = {"token_embeddings": int(embedding.shape.num_elements()),
+                         "all_trainable": int(sum(v.shape.num_elements() for v in variables))}
+    return out
+
+
+def child_hf_tf(spec) -> dict:
+    import datasets
+    import tf_keras as keras
+    from transformers import TFAutoModelForSequenceClassification
+    from transformers.data.data_collator import DataCollatorWithPadding
+
+    examples, _ = load_texts()
+    labels = examples.label_names()
+    config = encoder_config(spec["tiny"], len(labels))
+    tok = tokenizer()
+    keras.utils.set_random_seed(SEED)
+    model = TFAutoModelForSequenceClassification.from_config(config)
+    model(model.dummy_inputs)  # build
+    label_ids = {name: i for i, name in enumerate(labels)}
+    log = BatchLog()
+    padding = DataCollatorWithPadding(tokenizer=tok, return_tensors="np")
+
+    def collate(features):
+        batch = padding(features)
+        log.add(batch["attention_mask"])
+        return batch
+
+    def tf_dataset(data):
+        ds = datasets.Dataset.from_dict({"text": data.texts, "label": [label_ids[str(v)] for v in data.labels]})
+        ds = ds.map(lambda b: tok(b["text"], truncation=True, max_length=MAX_LENGTH), batched=True)
+        return model.prepare_tf_dataset(ds, batch_size=BATCH_SIZE, shuffle=True, collate_fn=collate)
+
+    result = {"precision": "float32"}
+    datasets.disable_progress_bars()
+
+    # Phase 1: the head on a frozen encoder, 3 epochs of the full model over the subset.
+    head_data = subset(examples, spec["phase1_examples"])
+    start = time.perf_counter()
+    model.distilbert.trainable = False
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))  # the model computes its own loss
+    model.fit(tf_dataset(head_data), epochs=HEAD_EPOCHS, verbose=0)
+    result["phase1_seconds"] = round(time.perf_counter() - start, 2)
+
+    # Pad fraction over one epoch of the training pipeline.
+    train_ds = tf_dataset(examples)
+    log.batches.clear()
+    for _ in train_ds:
+        pass
+    result["pad_fraction"] = round(log.pad_fraction(), 4)
+
+    # Phase 2: everything trainable, Adam 5e-5.
+    model.distilbert.trainable = True
+    model.compile(optimizer=keras.optimizers.Adam(5e-5))
+    log.batches.clear()
+    timer = step_timer(keras)
+    steps = spec["warmup_steps"] + spec["measured_steps"]
+    model.fit(train_ds, epochs=1, steps_per_epoch=steps, callbacks=[timer], verbose=0)
+    result["phase2"] = phase_two_figures(config, log, timer.stamps, spec["warmup_steps"], spec["measured_steps"])
+    result["peak_memory_mib"] = round(peak_memory_mib(), 1)
+    return result
+
+
+def child_torch_trainer(spec) -> dict:
+    import datasets
+    import torch
+    from transformers import (
+        AutoModelForSequenceClassification,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainerCallback,
+        TrainingArguments,
+    )
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    datasets.disable_progress_bars()
+    torch.set_num_threads(os.cpu_count() or 1)
+    torch.manual_seed(SEED)
+    examples, _ = load_texts()
+    labels = examples.label_names()
+    config = encoder_config(spec["tiny"], len(labels))
+    tok = tokenizer()
+    label_ids = {name: i for i, name in enumerate(labels)}
+    log = BatchLog()
+    padding = DataCollatorWithPadding(tokenizer=tok)
+
+    def collate(features):
+        batch = padding(features)
+        log.add(batch["attention_mask"].numpy())
+        return batch
+
+    def hf_dataset(data):
+        ds = datasets.Dataset.from_dict({"text": data.texts, "label": [label_ids[str(v)] for v in data.labels]})
+        return ds.map(lambda b: tok(b["text"], truncation=True, max_length=MAX_LENGTH), batched=True,
+                      remove_columns=["text"])
+
+    class Stamps(TrainerCallback):
+        def __init__(self):
+            self.stamps = []
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.stamps.append(time.perf_counter())
+
+    def trainer(model, data, **arguments):
+        args = TrainingArguments(
+            output_dir=str(spec["scratch"]), per_device_train_batch_size=BATCH_SIZE, use_cpu=True,
+            report_to=[], logging_strategy="no", save_strategy="no", dataloader_num_workers=0,
+            seed=SEED, disable_tqdm=True, **arguments,
+        )
+        return Trainer(model=model, args=args, train_dataset=data, data_collator=collate)
+
+    result = {"precision": "float32", "torch": torch.__version__, "threads": torch.get_num_threads()}
+    model = AutoModelForSequenceClassification.from_config(config)
+
+    if spec["torch_phase1"]:
+        head_data = subset(examples, spec["phase1_examples"])
+        start = time.perf_counter()
+        for p in model.distilbert.parameters():
+            p.requires_grad = False
+        trainer(model, hf_dataset(head_data), num_train_epochs=HEAD_EPOCHS, learning_rate=1e-3).train()
+        result["phase1_seconds"] = round(time.perf_counter() - start, 2)
+        for p in model.distilbert.parameters():
+            p.requires_grad = True
+    else:
+        result["phase1_seconds"] = None
+        result["phase1_note"] = "skipped in --quick (use --full)"
+
+    train_data = hf_dataset(examples)
+    steps = spec["warmup_steps"] + spec["measured_steps"]
+    stamps = Stamps()
+    run = trainer(model, train_data, max_steps=steps, learning_rate=5e-5)
+    run.add_callback(stamps)
+    log.batches.clear()
+    run.train()
+    result["phase2"] = phase_two_figures(config, log, stamps.stamps, spec["warmup_steps"], spec["measured_steps"])
+    result["optimizer"] = run.args.optim.value if hasattr(run.args.optim, "value") else str(run.args.optim)
+
+    log.batches.clear()
+    for _ in run.get_train_dataloader():
+        pass
+    result["pad_fraction"] = round(log.pad_fraction(), 4)
+    result["peak_memory_mib"] = round(peak_memory_mib(), 1)
+    return result
+
+
+def step_timer(keras):
+    """A Keras callback that stamps the end of every training batch."""
+
+    class StepTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self._supports_tf_logs = True  # no per-batch conversion of the logs to NumPy
+            self.stamps = []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.stamps.append(time.perf_counter())
+
+    return StepTimer()
+
+
+CHILDREN = {
+    "matmul": child_matmul,
+    "kerastl": child_kerastl,
+    "hf_tf": child_hf_tf,
+    "torch_trainer": child_torch_trainer,
+}
+
+
+def run_child(name: str, spec: dict) -> None:
+    if name != "torch_trainer":
+        os.environ["USE_TORCH"] = "0"
+    import logging
+
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    result = CHILDREN[name](spec)
+    print(RESULT_MARK + json.dumps(result), flush=True)
+
+
+# -- parent ------------------------------------------------------------------------------------
+
+
+def launch(name: str, spec: dict, log_dir: Path) -> dict:
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_USE_LEGACY_KERAS="1", TOKENIZERS_PARALLELISM="false",
+               PYTHONWARNINGS="ignore")
+    if name == "torch_trainer":
+        env["USE_TF"] = "0"
+    log_file = log_dir / f"bench-{name}.log"
+    print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+    load = os.getloadavg()[0]
+    start = time.perf_counter()
+    with open(log_file, "w") as log:
+        proc = subprocess.run([sys.executable, __file__, "--child", name, "--spec", json.dumps(spec)],
+                              stdout=subprocess.PIPE, stderr=log, text=True, cwd=ROOT, env=env)
+    wall = round(time.perf_counter() - start, 1)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith(RESULT_MARK)]
+    if proc.returncode != 0 or not lines:
+        tail = log_file.read_text().strip().splitlines()[-5:]
+        print(f"[bench] {name} failed (exit {proc.returncode}); see {log_file}", file=sys.stderr, flush=True)
+        return {"error": f"exit {proc.returncode}", "log": str(log_file), "log_tail": tail, "process_seconds": wall}
+    result = json.loads(lines[-1][len(RESULT_MARK):])
+    result["process_seconds"] = wall
+    result["load_1min_before_after"] = [round(load, 2), round(os.getloadavg()[0], 2)]
+    print(f"[bench] {name} done in {wall:.0f} s", file=sys.stderr, flush=True)
+    return result
+
+
+def torch_available() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("torch", "accelerate"))
+
+
+def ratio(a, b):
+    return round(a / b, 2) if a and b else None
+
+
+def summarise(results: dict) -> tuple:
+    k = results.get("kerastl", {})
+    ratios, targets = {}, {}
+    for peer in ("hf_tf", "torch_trainer"):
+        p = results.get(peer, {})
+        if "phase2" in k and "phase2" in p:
+            for figure in ("tokens_per_s", "examples_per_s"):
+                ratios[f"phase2_{figure}_vs_{peer}"] = ratio(k["phase2"][figure], p["phase2"][figure])
+        if k.get("phase1_seconds") and p.get("phase1_seconds"):
+            ratios[f"phase1_speedup_vs_{peer}"] = ratio(p["phase1_seconds"], k["phase1_seconds"])
+        if k.get("peak_memory_mib") and p.get("peak_memory_mib"):
+            ratios[f"peak_memory_vs_{peer}"] = ratio(k["peak_memory_mib"], p["peak_memory_mib"])
+
+    def target(name, value, bound, at_least=True):
+        met = None if value is None else (value >= bound if at_least else value <= bound)
+        targets[name] = {"value": value, "target": (">= " if at_least else "<= ") + str(bound), "met": met}
+
+    for name in ("phase2_tokens_per_s_vs_hf_tf", "phase2_tokens_per_s_vs_torch_trainer", "phase1_speedup_vs_hf_tf"):
+        target(name, ratios.get(name), TARGETS[name])
+    target("kerastl_pad_fraction", k.get("pad_fraction"), TARGETS["pad_fraction_max"], at_least=False)
+    bf16 = results.get("matmul", {}).get("bfloat16_gflops_per_s")
+    useful = k.get("phase2", {}).get("useful_gflops_per_s")
+    fraction = round(useful / bf16, 3) if useful and bf16 else None
+    target("kerastl_useful_flops_fraction_of_bf16_peak", fraction, TARGETS["useful_flops_fraction_of_bf16_min"])
+    return ratios, targets
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", dest="mode", action="store_const", const="quick", help="under 10 minutes (default)")
+    mode.add_argument("--full", dest="mode", action="store_const", const="full", help="more examples and steps")
+    mode.add_argument("--tiny", dest="mode", action="store_const", const="tiny",
+                      help="smoke test of this script: a tiny random encoder, a few steps")
+    parser.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated subset of {SYSTEMS}")
+    parser.add_argument("--output", default=str(ROOT / "runs" / "bench.json"), help="also write the JSON here")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--spec", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        run_child(args.child, json.loads(args.spec))
+        return 0
+
+    mode = args.mode or "quick"
+    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    unknown = sorted(set(systems) - set(SYSTEMS))
+    if unknown:
+        parser.error(f"unknown systems {unknown}; choose from {SYSTEMS}")
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    spec = {**MODES[mode], "tiny": mode == "tiny", "matmul_seconds": 1.0 if mode == "tiny" else 4.0,
+            "scratch": str(output.parent / "bench-trainer-scratch")}
+
+    start = time.perf_counter()
+    load = os.getloadavg()[0]
+    results = {"matmul": launch("matmul", spec, output.parent)}
+    for name in systems:
+        if name == "torch_trainer" and not torch_available():
+            message = "skipped: torch is not installed (pip install torch==2.13.0 accelerate)"
+            print(f"[bench] torch_trainer {message}", file=sys.stderr, flush=True)
+            results[name] = {"skipped": message}
+            continue
+        results[name] = launch(name, spec, output.parent)
+    ratios, targets = summarise(results)
+
+    import importlib.metadata as md
+
+    versions = {}
+    for package in ("tensorflow", "tf-keras", "transformers", "datasets", "torch"):
+        try:
+            versions[package] = md.version(package)
+        except md.PackageNotFoundError:
+            versions[package] = None
+    report = {
+        "command": f"python benchmarks/train_speed.py --{mode}",
+        "mode": mode,
+        "settings": {**{k: v for k, v in spec.items() if k not in ("scratch", "tiny")},
+                     "architecture": "DistilBERT-base, random weights" if mode != "tiny" else "tiny DistilBERT",
+                     "batch_size": BATCH_SIZE, "max_length": MAX_LENGTH, "head_epochs": HEAD_EPOCHS,
+                     "data": str(EMOTION) if EMOTION.is_file() else "bundled Rotten Tomatoes (train split)"},
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_1min_at_start": round(load, 2),
+                    "load_1min_at_end": round(os.getloadavg()[0], 2), **versions},
+        "matmul": results.pop("matmul"),
+        "systems": results,
+        "ratios_kerastl_over_peer": ratios,
+        "targets": targets,
+        "useful_flops_formula": ("6 * N * real_tokens + 12 * layers * dim * sum(real_length^2) over the timed "
+                                 "batches; N = non-embedding encoder parameters = "
+                                 f"{results.get('kerastl', {}).get('non_embedding_parameters')}"),
+        "wall_seconds": round(time.perf_counter() - start, 1),
+    }
+    text = json.dumps(report, indent=2)
+    output.write_text(text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
