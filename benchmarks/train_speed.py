@@ -605,6 +605,10 @@ def main(argv=None) -> int:
             continue
         results[name] = launch(name, spec, output.parent)
     ratios, targets = summarise(results)
+    # The load average counts this benchmark's own threads (up to one per core); more than
+    # that means other work shared the cores, and figures taken then are not on even terms.
+    busy = [name for name, r in results.items()
+            if max(r.get("load_1min_before_after", [0])) > (os.cpu_count() or 1) + 0.5]
 
     import importlib.metadata as md
 
@@ -622,7 +626,8 @@ def main(argv=None) -> int:
                      "batch_size": BATCH_SIZE, "max_length": MAX_LENGTH, "head_epochs": HEAD_EPOCHS,
                      "data": str(EMOTION) if EMOTION.is_file() else "bundled Rotten Tomatoes (train split)"},
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_1min_at_start": round(load, 2),
-                    "load_1min_at_end": round(os.getloadavg()[0], 2), **versions},
+                    "load_1min_at_end": round(os.getloadavg()[0], 2),
+                    "other_work_during": busy or None, **versions},
         "matmul": results.pop("matmul"),
         "systems": results,
         "ratios_kerastl_over_peer": ratios,
