@@ -4,22 +4,26 @@
 with two signatures:
 
 - `serving_default`: `text` (a `tf.string` vector) -> `probabilities`, `label_id`, `label`. The
-  model's Hugging Face WordPiece tokenizer is rebuilt from TensorFlow and tensorflow-text ops
-  (`GraphTokenizer`) and gives the same `input_ids` and `attention_mask` as in training.
+  model's Hugging Face WordPiece tokenizer is rebuilt from core TensorFlow ops (`GraphTokenizer`)
+  and gives the same `input_ids` and `attention_mask` as in training.
 - `predict_ids`: `input_ids`, `attention_mask` (int32, `[batch, seq]`) -> the same outputs, for
   clients that tokenize themselves.
 
-A tokenizer that ops cannot reproduce exactly (byte-pair or unigram vocabularies, custom
-normalizers) gets `predict_ids` only, and the export says so. The label names live inside the
-graph; `assets.extra/` (which TF Serving ignores) keeps the tokenizer files and a small
-`kerastl.json` for `load_saved_model` and `kerastl predict`.
+The graph holds only ops that a plain `import tensorflow` registers: loading it needs no
+kerastl, transformers or tensorflow-text. A tokenizer that ops cannot reproduce exactly
+(byte-pair or unigram vocabularies, custom normalizers) gets `predict_ids` only, and the export
+says so. The label names live inside the graph; `assets.extra/` (which TF Serving ignores) keeps
+the tokenizer files and a small `kerastl.json` for `load_saved_model` and `kerastl predict`.
 """
 
 import json
 import logging
+import os
 import re
 import shutil
+import socket
 import tempfile
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -66,7 +70,7 @@ PROBE_TEXTS = (
 
 
 class GraphTokenizer(tf.Module):
-    """A Hugging Face WordPiece tokenizer rebuilt from TensorFlow and tensorflow-text ops.
+    """A Hugging Face WordPiece tokenizer rebuilt from core TensorFlow ops.
 
     It reproduces a fast BERT-style tokenizer (`tokenizer(texts, truncation=True,
     max_length=max_length, padding=True)`) inside a graph, so a SavedModel can take raw text:
@@ -78,8 +82,8 @@ class GraphTokenizer(tf.Module):
        follow its Unicode tables and settings exactly;
     3. pre-tokenization splits on whitespace and isolates punctuation, with the tokenizer's
        own character classes;
-    4. words longer than `max_input_chars_per_word` become the unknown token, the rest go
-       through `tft.FastWordpieceTokenizer` (greedy longest match, as HF's WordPiece);
+    4. each word goes through HF's WordPiece (`wordpiece`: greedy longest match first, the
+       whole word the unknown token when a part matches nothing or it is too long);
     5. the ids are truncated to leave room for the special tokens, wrapped in them, and padded
        to the longest text of the batch.
 
@@ -107,7 +111,19 @@ class GraphTokenizer(tf.Module):
         self._prefix = tf.constant(spec["prefix"], tf.int32)
         self._suffix = tf.constant(spec["suffix"], tf.int32)
         self._max_chars = spec["max_input_chars_per_word"]
-        self._unk = spec["unk_token"]
+        vocab = spec["vocab"]  # token -> id
+        if spec["unk_token"] not in vocab:
+            raise TextSignatureUnavailable(f"its unknown token {spec['unk_token']!r} is not in its vocabulary")
+        self._unk_id = tf.constant(vocab[spec["unk_token"]], tf.int32)
+        self._subword_prefix = spec["continuing_subword_prefix"]
+        # No vocabulary entry matches more code points than the longest one holds.
+        self._longest_token = tf.constant(max(len(token) for token in vocab), tf.int64)
+        self._vocab = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(list(vocab), tf.string), tf.constant(list(vocab.values()), tf.int32)
+            ),
+            default_value=-1,
+        )
 
         added = spec["added_tokens"]  # content -> id
         self._added_pattern = "|".join(_re2_literal(t) for t in sorted(added, key=len, reverse=True))
@@ -141,23 +157,6 @@ class GraphTokenizer(tf.Module):
         self._split_pattern = "|".join(
             p for p in ("(" + punct + ")" if punct else "", whitespace + "+" if whitespace else "") if p
         )
-        import tensorflow_text as tft  # imported here: `import kerastl` stays light
-
-        try:
-            self._wordpiece = tft.FastWordpieceTokenizer(
-                vocab=spec["vocab"],
-                suffix_indicator=spec["continuing_subword_prefix"],
-                # Long words are replaced by the unknown token first, so no word reaching the
-                # tokenizer is longer than max_input_chars_per_word characters of 4 bytes.
-                max_bytes_per_word=4 * self._max_chars + 4,
-                token_out_type=tf.int32,
-                unknown_token=self._unk,
-                no_pretokenization=True,
-            )
-        except (RuntimeError, ValueError) as err:  # e.g. a vocabulary token holding a NUL byte
-            raise TextSignatureUnavailable(
-                f"tensorflow-text cannot build its WordPiece model ({str(err).splitlines()[0]})"
-            ) from None
 
     def __call__(self, texts) -> dict:
         """`{"input_ids", "attention_mask"}`, int32 `(batch, longest)`, for a string vector."""
@@ -213,11 +212,83 @@ class GraphTokenizer(tf.Module):
             return tf.RaggedTensor.from_tensor(texts[:, None])
         return _split(texts, self._split_pattern, keep=self._keep_punctuation)
 
+    def wordpiece(self, words) -> tf.RaggedTensor:
+        """HF's WordPiece model on each word: (n,) strings -> (n, None) int32 ids.
+
+        From a word's first character, the longest vocabulary entry that matches there (looked
+        up with the continuing-subword prefix, `##`, after the first position) is the next
+        token, and the walk goes on from its end. A word that gets stuck at a position where
+        nothing matches, or that holds more than `max_input_chars_per_word` characters, becomes
+        the single unknown token. Characters are code points.
+
+        In ops: most words are a vocabulary entry as a whole, found by one lookup. For the rest,
+        the longest match at every start position of every word is found at once (one lookup
+        of all candidate substrings), then a small loop walks the words' greedy paths side by
+        side, one token per iteration.
+
+        Example (bert-base-uncased's vocabulary: "una", "##ffa", "##ble"; no "##é" and no
+        "##" + combining accent, so the last word is stuck after "q", "##x"):
+        >>> ops.wordpiece(tf.constant(["film", "unaffable", "qx\u00e9\u0301z"])).to_list()  # doctest: +SKIP
+        [[2143], [14477, 20961, 3468], [100]]
+        """
+        words = tf.convert_to_tensor(words, tf.string)
+        lengths = tf.cast(tf.strings.length(words, unit="UTF8_CHAR"), tf.int64)  # (n,)
+        too_long = lengths > self._max_chars  # (n,)
+        whole = self._vocab.lookup(words)  # (n,): the word's id, or -1
+        single = too_long | (whole >= 0)  # (n,): one token, no split needed
+        lengths = tf.where(single, tf.zeros_like(lengths), lengths)  # no candidates for them
+
+        # Every start position of the words left, and at each one every candidate length.
+        starts = tf.ragged.range(lengths)  # (n, None)
+        word, start = starts.value_rowids(), starts.flat_values  # (positions,) each
+        room = tf.minimum(tf.gather(lengths, word) - start, self._longest_token)  # (positions,)
+        sizes = tf.ragged.range(1, room + 1)  # (positions, None)
+        position = sizes.value_rowids()  # (candidates,)
+        offset = tf.gather(start, position)  # (candidates,)
+        pieces = tf.strings.substr(
+            tf.gather(words, tf.gather(word, position)), offset, sizes.flat_values, unit="UTF8_CHAR"
+        )  # (candidates,)
+        pieces = tf.strings.join([tf.where(offset > 0, self._subword_prefix, ""), pieces])
+        ids = self._vocab.lookup(pieces)  # (candidates,): -1 when not in the vocabulary
+        matched = sizes.with_flat_values(tf.where(ids >= 0, sizes.flat_values, 0))
+        longest = tf.reduce_max(matched, axis=1)  # (positions,): 0 when nothing matches
+        # Candidates run from length 1 up, so the longest match sits at row start + length - 1.
+        token = tf.gather(ids, sizes.row_starts() + tf.maximum(longest - 1, 0))  # (positions,)
+
+        # The greedy paths: each word jumps from match to match until its end, or gets stuck.
+        first = starts.row_starts()  # (n,): the flat index of each word's position 0
+        done = tf.size(start, out_type=tf.int64)  # a slot past the positions, for finished words
+        longest = tf.concat([longest, tf.zeros([1], tf.int64)], axis=0)  # (positions + 1,)
+
+        def walk(at, visited, stuck):
+            live = at < lengths  # (n,)
+            index = tf.where(live, first + at, done)
+            jump = tf.gather(longest, index)  # (n,)
+            moves = live & (jump > 0)
+            visited += tf.scatter_nd(index[:, None], tf.cast(moves, tf.int32), tf.shape(longest, tf.int64))
+            return tf.where(moves, at + jump, lengths), visited, stuck | (live & (jump == 0))
+
+        _, visited, stuck = tf.while_loop(
+            lambda at, *_: tf.reduce_any(at < lengths),
+            walk,
+            (tf.zeros_like(lengths), tf.zeros_like(longest, tf.int32), tf.zeros_like(single)),
+        )
+        keep = (visited[:-1] > 0) & ~tf.gather(stuck, word)  # (positions,): a token starts here
+        single |= stuck
+        rows = tf.concat([tf.where(single)[:, 0], tf.boolean_mask(word, keep)], axis=0)  # (tokens,)
+        ids = tf.concat([
+            tf.boolean_mask(tf.where(too_long | stuck, self._unk_id, whole), single),
+            tf.boolean_mask(token, keep),
+        ], axis=0)  # (tokens,)
+        # A word is one or the other, so a stable sort by word keeps each word's tokens in order.
+        order = tf.argsort(rows, stable=True)
+        return tf.RaggedTensor.from_value_rowids(
+            tf.gather(ids, order), tf.gather(rows, order), nrows=tf.size(words, out_type=tf.int64), validate=False
+        )  # (n, None)
+
     def _text_ids(self, texts) -> tf.RaggedTensor:
         words = self.words(texts)  # (n, None)
-        too_long = tf.strings.length(words.flat_values, unit="UTF8_CHAR") > self._max_chars
-        words = words.with_flat_values(tf.where(too_long, self._unk, words.flat_values))
-        return self._wordpiece.tokenize(words).merge_dims(1, 2)  # (n, None)
+        return words.with_flat_values(self.wordpiece(words.flat_values)).merge_dims(1, 2)  # (n, None)
 
 
 def text_signature_support(tokenizer, max_length: int = 128) -> Optional[str]:
@@ -261,7 +332,7 @@ def _wordpiece_spec(tokenizer, max_length: int) -> dict:
     if model.get("type") != "WordPiece":
         raise TextSignatureUnavailable(
             f"{name} uses a {model.get('type')} vocabulary; only WordPiece (BERT, DistilBERT, "
-            f"MiniLM, ...) has an exact tensorflow-text equivalent"
+            f"MiniLM, ...) is rebuilt in the graph"
         )
     normalizer = (config.get("normalizer") or {}).get("type", "BertNormalizer")
     pre_tokenizer = (config.get("pre_tokenizer") or {}).get("type")
@@ -287,16 +358,9 @@ def _wordpiece_spec(tokenizer, max_length: int) -> dict:
             f"max_length={max_length} leaves no room for text beside "
             f"{len(prefix) + len(suffix)} special tokens"
         )
-    vocab = model["vocab"]
-    tokens = [""] * (max(vocab.values()) + 1)
-    for token, index in vocab.items():
-        tokens[index] = token
-    # Gaps (an id no token maps to) get placeholders that text can never produce: every word
-    # reaching WordPiece is free of ASCII punctuation.
-    tokens = [token or f"[unused-id-{i}]" for i, token in enumerate(tokens)]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     return {
-        "vocab": tokens,
+        "vocab": model["vocab"],
         "unk_token": model["unk_token"],
         "continuing_subword_prefix": model["continuing_subword_prefix"],
         "max_input_chars_per_word": int(model["max_input_chars_per_word"]),
@@ -416,8 +480,8 @@ def _split(texts, pattern: str, keep: bool) -> tf.RaggedTensor:
     """Split strings around matches of `pattern`, dropping them or, with `keep`, keeping group 1.
 
     Core ops only: each match becomes `\\xff` (or `\\xff<group 1>\\xff`), then the strings are
-    split on `\\xff` and empty pieces dropped. (`tft.regex_split` stops at a NUL byte, which
-    a text may hold.)
+    split on `\\xff` and empty pieces dropped. (tensorflow-text's `regex_split` would add a
+    dependency, and it stops at a NUL byte, which a text may hold.)
     """
     rewrite = _SEPARATOR + b"\\1" + _SEPARATOR if keep else _SEPARATOR
     pieces = tf.strings.split(tf.strings.regex_replace(texts, pattern, rewrite), sep=_SEPARATOR)  # (n, None)
@@ -504,9 +568,11 @@ def export_saved_model(
 ) -> Path:
     """Export a classifier for TF Serving as `base/<version>/` (saved_model.pb + variables/).
 
-    The SavedModel needs TensorFlow and the tensorflow-text ops, nothing else. It is written to
-    a hidden folder beside the version (`base/.<version>.*.tmp`, which TF Serving ignores) and
-    renamed into place, so a crash or a kill never leaves a partial version.
+    The SavedModel needs TensorFlow, nothing else: its graph holds core ops only. It is written
+    to a hidden folder beside the version (`base/.<version>.<host>.<pid>.*.tmp`, which TF Serving
+    ignores) and renamed into place, so a crash or a kill never leaves a partial version. Such
+    folders left by killed exports are removed by a later export on the same host, once their
+    process is gone and they are an hour old.
 
     Args:
         model: a `TextClassifier`, or the folder of one saved with `save_pretrained`.
@@ -566,7 +632,8 @@ def export_saved_model(
         signatures[TEXT_SIGNATURE] = module.serve_text.get_concrete_function()
 
     base.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{version}.", suffix=".tmp", dir=base))
+    _remove_stale_staging(base)
+    staging = Path(tempfile.mkdtemp(prefix=f".{version}.{_host()}.{os.getpid()}.", suffix=".tmp", dir=base))
     try:
         tf.saved_model.save(module, str(staging), signatures=signatures)
         extra = staging / EXTRA_DIR
@@ -592,6 +659,43 @@ def _versions(base: Path) -> list:
     if not base.is_dir():
         return []
     return [int(p.name) for p in base.iterdir() if p.is_dir() and re.fullmatch(r"[0-9]+", p.name)]
+
+
+# A staging folder's name: `.<version>.<host>.<pid>.<random>.tmp` (mkdtemp's random part).
+_STAGING = re.compile(r"\.[0-9]+\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>[0-9]+)\.[a-z0-9_]+\.tmp")
+_STALE_AFTER_S = 3600
+
+
+def _host() -> str:
+    """This machine's name, with no dots or odd characters, for staging folder names."""
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
+
+
+def _remove_stale_staging(base: Path) -> None:
+    """Remove staging folders of killed exports: this host's, whose process is gone, an hour old.
+
+    The age guards against a live export whose pid this process cannot see (another pid
+    namespace under the same host name); folders of other hosts are never touched.
+    """
+    if os.name != "posix":  # os.kill(pid, 0) probes a process only on POSIX
+        return
+    for path in base.iterdir():
+        match = _STAGING.fullmatch(path.name)
+        if match is None or match["host"] != _host() or _running(int(match["pid"])):
+            continue
+        if time.time() - path.stat().st_mtime > _STALE_AFTER_S:
+            logger.info("removing %s, left by an export that was killed", path)
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def resolve_saved_model(path) -> Optional[Path]:
@@ -632,8 +736,6 @@ class SavedModelClassifier:
                 f"{path} holds no SavedModel (no saved_model.pb, nor numbered version folders "
                 f"holding one): give the --output of `kerastl export` or a version folder in it"
             )
-        import tensorflow_text  # noqa: F401  (registers the WordPiece op the graph uses)
-
         self.path = folder
         self._loaded = tf.saved_model.load(str(folder))
         if not hasattr(self._loaded, "labels") or IDS_SIGNATURE not in self._loaded.signatures:

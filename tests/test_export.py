@@ -1,7 +1,9 @@
 """SavedModel export: in-graph tokenizer parity, signatures, versions, atomic writes, TF-only loading."""
 
+import inspect
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -138,6 +140,54 @@ def test_graph_tokenizer_edge_batches(bert_tokenizer):
     assert bad == bert_tokenizer("goodfilm")["input_ids"]
 
 
+def wordpiece_oracles(tokenizer, words):
+    """Each word's ids from HF's WordPiece model itself and from tensorflow-text's FastWordpiece."""
+    tft = pytest.importorskip("tensorflow_text")
+    config = json.loads(tokenizer.backend_tokenizer.to_str())["model"]
+    hf = [[t.id for t in tokenizer.backend_tokenizer.model.tokenize(w)] for w in words]
+    vocab = sorted(config["vocab"], key=config["vocab"].get)
+    assert [config["vocab"][t] for t in vocab] == list(range(len(vocab)))  # ids are positions
+    fast = tft.FastWordpieceTokenizer(
+        vocab=vocab, suffix_indicator=config["continuing_subword_prefix"], unknown_token=config["unk_token"],
+        max_bytes_per_word=4 * config["max_input_chars_per_word"], token_out_type=tf.int32,
+        no_pretokenization=True,
+    )
+    return hf, fast.tokenize(tf.constant(words)).to_list()
+
+
+def test_wordpiece_matches_hugging_face_and_tensorflow_text_on_random_words(tmp_path):
+    # A small vocabulary over a few letters (one of 2 bytes, one of 3, one of 4) splits words into
+    # many pieces; "c" alone is no piece, so many words hold a part that matches nothing.
+    rng = random.Random(0)
+    letters = "abcé日😀"
+    pieces = {"".join(rng.choices(letters, k=rng.randint(1, 4))) for _ in range(60)} - {"c"}
+    suffixes = {"##" + "".join(rng.choices(letters, k=rng.randint(1, 3))) for _ in range(60)} - {"##c"}
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *sorted(pieces | suffixes)]
+    (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tokenizer = BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt"))
+    words = sorted({"".join(rng.choices(letters, k=rng.randint(1, 12))) for _ in range(400)})
+    words += ["a" * 99, "a" * 100]  # the longest word WordPiece splits (max_input_chars_per_word=100)
+
+    received = GraphTokenizer(tokenizer, 24).wordpiece(tf.constant(words)).to_list()
+    hf, fast = wordpiece_oracles(tokenizer, words)
+    for word, got, want, also in zip(words, received, hf, fast):
+        assert got == want == also, word
+    assert sum(ids == [1] for ids in received) > 50 and max(map(len, received)) > 5  # both occur
+    too_long = "a" * 101  # tensorflow-text counts bytes, HF code points: only HF is the judge here
+    assert GraphTokenizer(tokenizer, 24).wordpiece(tf.constant([too_long, "é" * 101])).to_list() == [[1], [1]]
+
+
+def test_wordpiece_matches_hugging_face_and_tensorflow_text_on_a_real_vocabulary():
+    tokenizer = vocab_tokenizer()
+    ops = GraphTokenizer(tokenizer, 128)
+    words = sorted({w.decode() for w in ops.words(tf.constant(HARD_TEXTS)).flat_values.numpy()})
+    words = [w for w in words if len(w) <= 100] + ["unaffable", "##", "xxxxxxxxxxxxxxxxxxxq", "télécommunications"]
+    received = ops.wordpiece(tf.constant(words)).to_list()
+    hf, fast = wordpiece_oracles(tokenizer, words)
+    for word, got, want, also in zip(words, received, hf, fast):
+        assert got == want == also, word
+
+
 def test_text_signature_support_names_what_cannot_be_rebuilt(distilbert_tokenizer, roberta_tokenizer):
     assert export_lib.text_signature_support(distilbert_tokenizer, 24) is None
     assert "BPE vocabulary" in export_lib.text_signature_support(roberta_tokenizer, 24)
@@ -195,6 +245,22 @@ def keras_probabilities(model, texts):
     return predict(model, texts).probabilities
 
 
+def saved_model_ops(path):
+    """The op types of a SavedModel's graph and function library (calls of its own functions aside)."""
+    from pathlib import Path
+
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved = saved_model_pb2.SavedModel.FromString((Path(path) / "saved_model.pb").read_bytes())
+    ops, functions = set(), set()
+    for meta in saved.meta_graphs:
+        ops |= {node.op for node in meta.graph_def.node}
+        for function in meta.graph_def.library.function:
+            functions.add(function.signature.name)
+            ops |= {node.op for node in function.node_def}
+    return ops - functions
+
+
 @pytest.mark.parametrize("kind", ["distilbert", "bert"])
 def test_export_writes_tf_serving_layout_and_matches_keras(make_classifier, tmp_path, kind):
     model = make_classifier(kind, labels=("neg", "pos", "meh"))
@@ -222,6 +288,12 @@ def test_export_writes_tf_serving_layout_and_matches_keras(make_classifier, tmp_
     by_ids = loaded.signatures["predict_ids"](input_ids=tf.constant(ids), attention_mask=tf.constant(mask))
     np.testing.assert_allclose(by_ids["probabilities"].numpy(), expected, atol=1e-5)
     assert [v.decode() for v in loaded.labels.numpy()] == ["neg", "pos", "meh"]
+
+    # Core TensorFlow only: tf.raw_ops lists the ops built into TensorFlow, and never those a
+    # library such as tensorflow-text registers when imported (FastWordpieceTokenizeWithOffsets).
+    ops = saved_model_ops(path)
+    assert {"LookupTableFindV2", "StringSplitV2"} <= ops  # the tokenizer is in there
+    assert sorted(op for op in ops if not hasattr(tf.raw_ops, op)) == []
 
 
 def test_versions_increment_and_an_existing_version_is_never_replaced(make_classifier, tmp_path):
@@ -262,6 +334,29 @@ def test_a_failed_export_leaves_nothing_behind(make_classifier, tmp_path, monkey
         export_saved_model(make_classifier(), base)
     assert sorted(p.name for p in base.iterdir()) == ["1"]
     assert (base / "1" / "saved_model.pb").read_bytes() == b"previous"
+
+
+def test_staging_folders_of_killed_exports_are_removed_once_stale(tmp_path):
+    base = tmp_path / "serving"
+    host, alive = export_lib._host(), os.getpid()
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    gone = process.pid  # a process that has exited
+    names = {  # name: (two hours old, kept)
+        f".3.{host}.{gone}.k1llzd_0.tmp": (True, False),  # its process is gone: removed
+        f".4.{host}.{gone}.k1llzd_0.tmp": (False, True),  # too recent: kept
+        f".5.{host}.{alive}.k1llzd_0.tmp": (True, True),  # its process runs: kept
+        f".6.other-host.{gone}.k1llzd_0.tmp": (True, True),  # another machine's: kept
+        ".7.k1llzd_0.tmp": (True, True),  # an older kerastl's, with no pid: kept
+        "1": (True, True),
+    }
+    for name, (old, _) in names.items():
+        (base / name / "variables").mkdir(parents=True)
+        if old:
+            then = time.time() - 2 * 3600
+            os.utime(base / name, (then, then))
+    export_lib._remove_stale_staging(base)
+    assert sorted(p.name for p in base.iterdir()) == sorted(name for name, (_, kept) in names.items() if kept)
 
 
 def test_bpe_tokenizer_exports_predict_ids_only_and_says_so(roberta_classifier, tmp_path, caplog):
@@ -313,34 +408,30 @@ def test_cli_export_then_predict_from_the_base_folder(make_classifier, tmp_path,
 
 # -- TensorFlow only: a fresh process, saved_model_cli, a killed export ----------------------
 
-FRESH_PROCESS = """
+# A process that imports tensorflow and nothing else: every op of the graph must be registered.
+FRESH_PROCESS = inspect.getsource(saved_model_ops) + """
 import json, sys
 import tensorflow as tf
-import tensorflow_text  # registers the WordPiece op
+from tensorflow.python.framework import op_def_registry
+unregistered = sorted(op for op in saved_model_ops(sys.argv[1]) if op_def_registry.get(op) is None)
 loaded = tf.saved_model.load(sys.argv[1])
 out = loaded.signatures["serving_default"](text=tf.constant(json.loads(sys.argv[2])))
-foreign = sorted({m.split(".")[0] for m in sys.modules} & {"kerastl", "transformers", "tokenizers"})
-print(json.dumps({"probabilities": out["probabilities"].numpy().tolist(),
+foreign = sorted({m.split(".")[0] for m in sys.modules} & {"kerastl", "transformers", "tokenizers", "tensorflow_text"})
+print(json.dumps({"probabilities": out["probabilities"].numpy().tolist(), "unregistered": unregistered,
                   "label": [v.decode() for v in out["label"].numpy()], "foreign": foreign}))
 """
 
-# saved_model_cli does not import tensorflow_text; TF Serving links its ops in. This runs the
-# same saved_model_cli after registering them.
-SAVED_MODEL_CLI = "import sys, tensorflow_text; from tensorflow.python.tools.saved_model_cli import main; " \
-                  "sys.argv[0] = 'saved_model_cli'; sys.exit(main())"
 
-
-def run_python(code, *args, cwd):
+def run(command, cwd):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True,
-                            cwd=cwd, env=env, timeout=600)
+    result = subprocess.run(list(map(str, command)), capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
 
 
 def assert_tensorflow_only_process_matches(path, model, texts, cwd):
-    out = json.loads(run_python(FRESH_PROCESS, path, json.dumps(texts), cwd=cwd).strip().splitlines()[-1])
-    assert out["foreign"] == []
+    out = json.loads(run([sys.executable, "-c", FRESH_PROCESS, path, json.dumps(texts)], cwd).strip().splitlines()[-1])
+    assert out["foreign"] == [] and out["unregistered"] == []
     expected = keras_probabilities(model, texts)
     np.testing.assert_allclose(np.array(out["probabilities"]), expected, atol=1e-5)
     assert out["label"] == [model.labels[i] for i in expected.argmax(-1)]
@@ -357,8 +448,9 @@ def test_tiny_export_loads_with_tensorflow_only_and_runs_in_saved_model_cli(make
     assert "signature_def['serving_default']" in show and "signature_def['predict_ids']" in show
     assert "inputs['text'] tensor_info:\n        dtype: DT_STRING" in show
 
-    out = run_python(SAVED_MODEL_CLI, "run", "--dir", path, "--tag_set", "serve", "--signature_def",
-                     "serving_default", "--input_exprs", 'text=["a good film", "awful plot"]', cwd=tmp_path)
+    # The stock console script, which imports tensorflow and nothing else.
+    out = run([Path(sys.executable).parent / "saved_model_cli", "run", "--dir", path, "--tag_set", "serve",
+               "--signature_def", "serving_default", "--input_exprs", 'text=["a good film", "awful plot"]'], tmp_path)
     assert "Result for output key label:" in out and "Result for output key probabilities:" in out
     printed = out.split("Result for output key probabilities:")[1].split("Result for")[0]
     numbers = [float(x) for x in re.findall(r"[-+]?(?:\d+\.\d*|\.\d+)(?:[eE][-+]?\d+)?", printed)]
@@ -422,7 +514,11 @@ def test_a_killed_export_leaves_previous_versions_and_no_partial_one(make_classi
     assert {p.relative_to(base): p.read_bytes() for p in (base / "1").rglob("*") if p.is_file()} == previous
     assert export_lib.resolve_saved_model(base) == base / "1"
 
-    # The hidden leftover is not a version: the next export is version 2, and it works.
+    # The hidden leftover is not a version: the next export is version 2, and it works. Once the
+    # leftover is an hour old, that export removes it (its process is gone).
+    then = time.time() - 2 * 3600
+    os.utime(staging, (then, then))
     assert export_saved_model(model, base) == base / "2"
+    assert sorted(p.name for p in base.iterdir()) == ["1", "2"]
     np.testing.assert_allclose(load_saved_model(base).probabilities(TEXTS), keras_probabilities(model, TEXTS),
                                atol=1e-5)
