@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from kerastl import distribute
 from kerastl.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -264,13 +265,24 @@ class EncodedExamples:
     def pad(self, index) -> dict:
         """Features of the examples at `index`, padded to the longest of them."""
         rows = tf.gather(self.ids, index)  # (batch, None) ragged
+        # At least one position, so that an empty batch (a replica's share of a last, short
+        # global batch) still has a [CLS] column to read.
+        width = tf.maximum(rows.bounding_shape(axis=1), 1)
         return {
-            "input_ids": rows.to_tensor(default_value=self.pad_id),  # (batch, longest)
-            "attention_mask": tf.sequence_mask(rows.row_lengths(), dtype=tf.int32),  # (batch, longest)
+            "input_ids": rows.to_tensor(self.pad_id, shape=tf.stack([rows.nrows(), width])),  # (batch, longest)
+            "attention_mask": tf.sequence_mask(rows.row_lengths(), width, dtype=tf.int32),  # (batch, longest)
         }
 
-    def dataset(self, batch_size: int, *, shuffle: bool = False, seed=None, bucket: bool = True):
-        """`(features, label_ids)` batches, or features alone when there are no labels."""
+    def dataset(self, batch_size: int, *, shuffle: bool = False, seed=None, bucket: bool = True,
+                repeat: bool = False, strategy=None):
+        """`(features, label_ids)` batches, or features alone when there are no labels.
+
+        With `repeat` the batches cycle without end, reshuffled on every pass: give Keras
+        `steps_per_epoch`. With a `tf.distribute` strategy of several replicas, `batch_size` is
+        per replica and a distributed dataset comes back, which always repeats: each global batch
+        of `batch_size * replicas` examples is cut into one part per replica (see
+        `kerastl.distribute`).
+        """
         labels = self.labels
 
         def gather(index):
@@ -278,7 +290,15 @@ class EncodedExamples:
                 return self.pad(index)
             return self.pad(index), tf.gather(labels, index)  # (batch,)
 
+        replicas = strategy.num_replicas_in_sync if strategy is not None else 1
+        if replicas > 1:
+            return distribute.distribute_batches(
+                strategy,
+                lambda: self.index_batches(batch_size * replicas, shuffle=shuffle, seed=seed, bucket=bucket),
+                gather,
+            )
         batches = self.index_batches(batch_size, shuffle=shuffle, seed=seed, bucket=bucket)
+        batches = batches.repeat() if repeat else batches
         return batches.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
