@@ -14,6 +14,7 @@ import signal
 import threading
 from pathlib import Path
 
+from kerastl import distribute
 from kerastl._files import write_text_atomic
 from kerastl._keras import keras
 from kerastl.errors import TrainingError, TrainingInterrupted
@@ -30,12 +31,15 @@ class TrainingState:
         directory: the folder to keep the state in (created if absent).
         fingerprint: JSON data that identifies the run (model, data, settings); a folder that
             holds another run's state is refused rather than mixed in.
+        write: False on the non-chief workers of a multi-worker run: they read the state the
+            chief writes (the folder must be on storage they share) and keep nothing.
     """
 
     FINGERPRINT = "run.json"
 
-    def __init__(self, directory, fingerprint: dict):
+    def __init__(self, directory, fingerprint: dict, *, write: bool = True):
         self.directory = Path(directory)
+        self.write = write
         fingerprint = json.loads(json.dumps(fingerprint))  # tuples -> lists, as read back
         saved = self.directory / self.FINGERPRINT
         if saved.is_file():
@@ -45,7 +49,7 @@ class TrainingState:
                     f"model or settings): rerun with the same arguments, or delete that folder"
                 )
             logger.info("resuming from %s", self.directory)
-        else:
+        elif write:
             self.directory.mkdir(parents=True, exist_ok=True)
             write_text_atomic(saved, json.dumps(fingerprint))
 
@@ -60,6 +64,9 @@ class TrainingState:
 
     def finish(self, phase: str, model, history: dict) -> None:
         """Save the model after `phase` and its history; a rerun then skips the phase."""
+        if not self.write:
+            distribute.save_weights_and_discard(model)  # joins the chief's save
+            return
         weights = self.directory / f"{phase}.weights.h5"
         staging = weights.with_name(f".staging-{weights.name}")  # same suffix: same Keras format
         model.save_weights(str(staging))
@@ -72,21 +79,20 @@ class TrainingState:
         model.load_weights(str(self.directory / f"{phase}.weights.h5"))
         return json.loads((self.directory / f"{phase}.done.json").read_text())
 
-    def remove(self) -> None:
-        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 class EpochLog(keras.callbacks.Callback):
-    """Per-epoch logs of one phase, kept across resumed runs when given a file."""
+    """Per-epoch logs of one phase, kept across resumed runs when given a file (written if `write`)."""
 
-    def __init__(self, path=None):
+    def __init__(self, path=None, *, write: bool = True):
         super().__init__()
         self.path = Path(path) if path else None
+        self.write = write
         self.epochs = json.loads(self.path.read_text()) if self.path and self.path.is_file() else {}
 
     def on_epoch_end(self, epoch, logs=None):
         self.epochs[str(epoch)] = {key: float(value) for key, value in (logs or {}).items()}
-        if self.path:
+        if self.path and self.write:
             write_text_atomic(self.path, json.dumps(self.epochs))
 
     def history(self) -> dict:

@@ -8,7 +8,7 @@ from typing import Optional, Sequence
 
 import tensorflow as tf
 
-from kerastl import checkpoints
+from kerastl import checkpoints, distribute
 from kerastl import data as data_lib
 from kerastl._keras import keras
 from kerastl.classifier import default_loss, default_metrics
@@ -118,27 +118,43 @@ def fine_tune(
     config = dataclasses.replace(config or TrainingConfig(), **overrides)
     train = _as_examples(train, "train")
     validation = _as_examples(validation, "validation") if validation is not None else None
+    # The strategy the model was built under (the default one if none): its replicas each take
+    # `batch_size` examples of every global batch, and only its chief writes files.
+    strategy = model.distribute_strategy
+    replicas = strategy.num_replicas_in_sync
+    chief = distribute.is_chief(strategy)
+    if config.seed is None and distribute.is_multi_worker(strategy):
+        raise ValueError("seed=None cannot be used with several workers: each worker shuffles the data "
+                         "itself, so they must share a seed; give seed=<int> (--seed)")
     if config.seed is not None:
         keras.utils.set_random_seed(config.seed)
 
     train_data = model.encode(train)
     val_data = model.encode(validation) if validation is not None else None
     batch_size = config.batch_size
-    train_ds = train_data.dataset(batch_size, shuffle=True, seed=config.seed, bucket=config.bucket_by_length)
-    val_ds = val_data.dataset(batch_size) if val_data is not None else None
-    steps = data_lib.steps_per_epoch(len(train_data), batch_size)
+    # The training batches repeat without end, an epoch being `steps` of them: one iterator then
+    # serves every epoch, on one device as under a strategy, so both see the same batches.
+    train_ds = train_data.dataset(batch_size, shuffle=True, seed=config.seed, bucket=config.bucket_by_length,
+                                  repeat=True, strategy=strategy)
+    val_ds = val_data.dataset(batch_size, strategy=strategy) if val_data is not None else None
+    steps = data_lib.steps_per_epoch(len(train_data), batch_size * replicas)
+    fit_steps = {"steps_per_epoch": steps}
+    if replicas > 1 and val_data is not None:  # a distributed dataset always repeats
+        fit_steps["validation_steps"] = data_lib.steps_per_epoch(len(val_data), batch_size * replicas)
     state = None
     if checkpoint_dir is not None:
-        state = checkpoints.TrainingState(checkpoint_dir, _fingerprint(model, train, validation, config))
+        state = checkpoints.TrainingState(checkpoint_dir, _fingerprint(model, train, validation, config),
+                                          write=chief)
     guard = StopOnNaN()
     history = {"head": {}, "fine_tune": {}}
 
     def run_phase(phase, fit_model, data, val, epochs, learning_rate):
-        log = checkpoints.EpochLog(state.epoch_log(phase) if state else None)
+        log = checkpoints.EpochLog(state.epoch_log(phase) if state else None, write=chief)
         extra = state.callbacks(phase, config.checkpoint_every) if state else []
-        with checkpoints.graceful_interrupts(enabled=state is not None):
+        # Ctrl-C reaches one worker only, whose lone backup would wait for the others forever.
+        with checkpoints.graceful_interrupts(enabled=state is not None and not distribute.is_multi_worker(strategy)):
             fit_model.fit(data, validation_data=val, epochs=epochs, verbose=verbose,
-                          callbacks=[guard, log, *extra, *callbacks])
+                          callbacks=[guard, log, *extra, *callbacks], **fit_steps)
         guard.check(PHASE_NAMES[phase], learning_rate)
         history[phase] = log.history()
         if state:
@@ -151,20 +167,23 @@ def fine_tune(
             logger.info("phase 1: already done, restored from %s", state.directory)
         else:
             logger.info("phase 1: head only, %d epochs, encoder frozen", config.head_epochs)
-            head_optimizer = keras.optimizers.Adam(config.head_learning_rate)
             if config.cache_head_features:
-                head_model, head_ds, head_val_ds = _head_on_cached_features(
-                    model, train_data, val_data, config, verbose)
-                head_model.compile(optimizer=head_optimizer, loss=default_loss(), metrics=default_metrics())
+                head_ds, head_val_ds = _cached_feature_batches(model, train_data, val_data, config, verbose)
+                with strategy.scope():
+                    head_model = _head_model(model)
+                    head_model.compile(optimizer=keras.optimizers.Adam(config.head_learning_rate),
+                                       loss=default_loss(), metrics=default_metrics())
                 run_phase("head", head_model, head_ds, head_val_ds, config.head_epochs,
                           config.head_learning_rate)
             else:
-                model.compile(optimizer=head_optimizer)
+                with strategy.scope():
+                    model.compile(optimizer=keras.optimizers.Adam(config.head_learning_rate))
                 run_phase("head", model, train_ds, val_ds, config.head_epochs, config.head_learning_rate)
 
     if config.epochs:
         model.unfreeze_backbone(config.unfreeze_top_k)
-        model.compile(optimizer=phase_two_optimizer(config, steps * config.epochs))
+        with strategy.scope():
+            model.compile(optimizer=phase_two_optimizer(config, steps * config.epochs))
         if state and state.finished("fine_tune"):
             history["fine_tune"] = state.restore("fine_tune", model)
             logger.info("phase 2: already done, restored from %s", state.directory)
@@ -186,7 +205,8 @@ def _fingerprint(model, train, validation, config) -> dict:
         if examples is not None:
             for text, label in zip(examples.texts, examples.labels):
                 digest.update(f"{text}\x1f{label}\x1e".encode("utf-8", "surrogatepass"))
-    return {"model": model.get_config(), "data": digest.hexdigest(), "config": dataclasses.asdict(config)}
+    return {"model": model.get_config(), "data": digest.hexdigest(), "config": dataclasses.asdict(config),
+            "replicas": model.distribute_strategy.num_replicas_in_sync}
 
 
 class StopOnNaN(keras.callbacks.Callback):
@@ -212,27 +232,40 @@ class StopOnNaN(keras.callbacks.Callback):
             )
 
 
-def _head_on_cached_features(model, train_data, val_data, config, verbose):
-    """A Keras model of the head alone, and datasets of cached [CLS] vectors to train it on.
+def _cached_feature_batches(model, train_data, val_data, config, verbose):
+    """Training and validation batches of the frozen encoder's [CLS] vectors, computed once.
 
-    The training batches are the same index batches, in the same order, as the token batches
-    of the full model would be, so the head sees exactly what it would see on the live encoder.
+    The batches are the same index batches, in the same order, as the token batches of the full
+    model would be, so the head sees exactly what it would see on the live encoder. Under a
+    strategy every worker computes the vectors of all examples, then takes its replicas' parts.
     """
     logger.info("phase 1: computing the frozen encoder's [CLS] vectors once")
+    strategy = model.distribute_strategy
+    replicas = strategy.num_replicas_in_sync
 
-    def cached(data, shuffle):
-        features = model.pooled_features(  # (n, dim)
-            data, batch_size=max(config.batch_size, 64), verbose=verbose)
+    def cached(data, training):
+        features = model.pooled_features(data, batch_size=max(config.batch_size, 64), verbose=verbose)  # (n, dim)
         labels = data.labels
-        batches = data.index_batches(config.batch_size, shuffle=shuffle, seed=config.seed,
-                                     bucket=config.bucket_by_length)
-        return batches.map(lambda index: (tf.gather(features, index), tf.gather(labels, index)))
 
-    train_ds = cached(train_data, shuffle=True)
-    val_ds = cached(val_data, shuffle=False) if val_data is not None else None
+        def global_batches():
+            return data.index_batches(config.batch_size * replicas, shuffle=training, seed=config.seed,
+                                      bucket=config.bucket_by_length)
+
+        def gather(index):
+            return tf.gather(features, index), tf.gather(labels, index)
+
+        if replicas > 1:
+            return distribute.distribute_batches(strategy, global_batches, gather)
+        batches = global_batches().repeat() if training else global_batches()  # as the token batches
+        return batches.map(gather)
+
+    return cached(train_data, training=True), cached(val_data, training=False) if val_data is not None else None
+
+
+def _head_model(model):
+    """A Keras model of `model`'s head alone, on a pooled-vector input (shares the head's weights)."""
     pooled = keras.Input(shape=(model.backbone.config.hidden_size,), name="pooled")
-    head_model = keras.Model(pooled, model.head(pooled), name="head_on_cached_features")
-    return head_model, train_ds, val_ds
+    return keras.Model(pooled, model.head(pooled), name="head_on_cached_features")
 
 
 def phase_two_optimizer(config: TrainingConfig, total_steps: int) -> keras.optimizers.Optimizer:
