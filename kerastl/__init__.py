@@ -5,6 +5,7 @@ from kerastl.backbone import DEFAULT_BACKBONE, PRESETS, Backbone, load_backbone,
 from kerastl.baseline import feature_baseline
 from kerastl.classifier import ClassificationHead, TextClassifier
 from kerastl.data import TextExamples, make_dataset, read_examples
+from kerastl.distribute import get_strategy
 from kerastl.errors import BackboneError, DataError, KerastlError, ModelFileError
 from kerastl.evaluation import Evaluation, evaluate, predict, predict_one, write_report
 from kerastl.exploration import explore
@@ -31,6 +32,7 @@ __all__ = [
     "export_saved_model",
     "feature_baseline",
     "fine_tune",
+    "get_strategy",
     "keras",
     "load_backbone",
     "load_saved_model",

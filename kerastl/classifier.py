@@ -1,6 +1,8 @@
 """The model: headless encoder -> [CLS] hidden state -> dropout + dense head -> logits."""
 
+import contextlib
 import json
+import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -10,6 +12,7 @@ import tensorflow as tf
 
 from kerastl import backbone as backbone_lib
 from kerastl import data as data_lib
+from kerastl import distribute
 from kerastl._files import replace_dir
 from kerastl._keras import keras
 from kerastl.errors import ModelFileError
@@ -18,6 +21,8 @@ CONFIG_FILE = "kerastl.json"
 WEIGHTS_FILE = "model.weights.h5"
 TOKENIZER_DIR = "tokenizer"
 FORMAT_VERSION = 1
+
+logger = logging.getLogger(__name__)
 
 
 @keras.saving.register_keras_serializable(package="kerastl")
@@ -118,6 +123,7 @@ class TextClassifier(keras.Model):
         tokenizer=None,
         max_length: int = 128,
         dropout: float = 0.1,
+        strategy=None,
     ) -> "TextClassifier":
         """Load an encoder with `kerastl.load_backbone` and graft a new head on it.
 
@@ -127,12 +133,16 @@ class TextClassifier(keras.Model):
             tokenizer: optional tokenizer, required with a config object.
             max_length: longest token sequence fed to the encoder.
             dropout: dropout rate of the head.
+            strategy: a `tf.distribute.Strategy` or a name of `kerastl.distribute.STRATEGIES`
+                to build the model in; `fine_tune` then trains it under that strategy.
 
         Example:
         >>> model = TextClassifier.from_backbone("all-minilm-l6-v2", labels=["neg", "pos"])  # doctest: +SKIP
+        >>> model = TextClassifier.from_backbone("bert-base-uncased", strategy="mirrored")  # doctest: +SKIP
         """
-        encoder, tokenizer = backbone_lib.load_backbone(source, tokenizer=tokenizer)
-        return cls(encoder, labels, tokenizer=tokenizer, max_length=max_length, dropout=dropout)
+        with _scope(strategy):
+            encoder, tokenizer = backbone_lib.load_backbone(source, tokenizer=tokenizer)
+            return cls(encoder, labels, tokenizer=tokenizer, max_length=max_length, dropout=dropout)
 
     @property
     def training_history(self):
@@ -305,7 +315,9 @@ class TextClassifier(keras.Model):
         """Save config, tokenizer and weights to the folder `path`, atomically.
 
         Everything is written to a temporary folder beside `path` and renamed into place, so a
-        crash never leaves a half-written model where a good one was.
+        crash never leaves a half-written model where a good one was. On a non-chief worker of a
+        multi-worker strategy nothing is kept: the chief saves the model (every worker must call
+        this, as saving can need all of them).
 
         Args:
             path: the folder to create.
@@ -313,6 +325,10 @@ class TextClassifier(keras.Model):
         """
         self._require_tokenizer()
         path = Path(path)
+        if not distribute.is_chief(self.distribute_strategy):
+            distribute.save_weights_and_discard(self)
+            logger.info("not the chief worker: the chief saves the model to %s", path)
+            return path
         if path.exists() and not overwrite:
             raise ModelFileError(f"{path} already exists: choose another folder or pass overwrite=True")
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -333,8 +349,12 @@ class TextClassifier(keras.Model):
         return path
 
     @classmethod
-    def from_pretrained(cls, path) -> "TextClassifier":
+    def from_pretrained(cls, path, *, strategy=None) -> "TextClassifier":
         """Load a model saved with `save_pretrained`; no network is needed.
+
+        Args:
+            path: the folder of the model.
+            strategy: a `tf.distribute.Strategy` or strategy name to build the model in.
 
         Example:
         >>> model = TextClassifier.from_pretrained("runs/emotion")  # doctest: +SKIP
@@ -355,17 +375,25 @@ class TextClassifier(keras.Model):
         if not weights.is_file():
             raise ModelFileError(f"{path} has no {WEIGHTS_FILE}: the model was not saved completely")
         tokenizer = backbone_lib.load_tokenizer(path / TOKENIZER_DIR)
-        model = cls.from_config(config, tokenizer=tokenizer)
-        try:
-            model.load_weights(str(weights))
-        except (OSError, ValueError, KeyError) as err:
-            raise ModelFileError(
-                f"{weights} cannot be read ({str(err).splitlines()[0]}): train or copy the model again"
-            ) from None
+        with _scope(strategy):
+            model = cls.from_config(config, tokenizer=tokenizer)
+            try:
+                model.load_weights(str(weights))
+            except (OSError, ValueError, KeyError) as err:
+                raise ModelFileError(
+                    f"{weights} cannot be read ({str(err).splitlines()[0]}): train or copy the model again"
+                ) from None
         history = path / "history.json"
         if history.is_file():
             model.training_history = json.loads(history.read_text())
         return model
+
+
+def _scope(strategy):
+    """The scope of `strategy` (a Strategy or a name), or no scope for `None`."""
+    if strategy is None:
+        return contextlib.nullcontext()
+    return distribute.get_strategy(strategy).scope()
 
 
 def default_loss():

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 DATA_OPTIONS = ("text_column", "label_column", "sep", "names")
+STRATEGIES = ("auto", "default", "mirrored", "multiworker", "tpu")  # kerastl.distribute.STRATEGIES
 
 logger = logging.getLogger("kerastl.cli")
 
@@ -83,6 +84,10 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--precision", default="auto",
                        choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"),
                        help="auto: bf16 only where the hardware runs it fast (default: %(default)s)")
+    train.add_argument("--strategy", default="auto", choices=STRATEGIES,
+                       help="tf.distribute strategy; auto: TPU if configured, several workers if TF_CONFIG "
+                            "names them, mirrored over several GPUs, else one device; --batch-size is per "
+                            "replica (default: %(default)s)")
     train.set_defaults(run=_train)
 
     evaluate = commands.add_parser("evaluate", help="score a saved model on a labelled file")
@@ -158,6 +163,7 @@ def _read(path, args):
 def _train(args) -> int:
     from kerastl import data as data_lib
     from kerastl.classifier import TextClassifier
+    from kerastl.distribute import get_strategy, is_chief
     from kerastl.errors import ModelFileError
     from kerastl.evaluation import evaluate
     from kerastl.precision import set_precision
@@ -172,6 +178,8 @@ def _train(args) -> int:
         warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay,
         unfreeze_top_k=args.unfreeze_top_k, seed=args.seed, checkpoint_every=args.checkpoint_every,
     )
+    # Before TensorFlow runs anything: a multi-worker strategy must configure the runtime first.
+    strategy = get_strategy(args.strategy)
     train = _read(args.train, args)
     labels = train.label_names()
     validation = _read(args.validation, args) if args.validation else None
@@ -181,12 +189,15 @@ def _train(args) -> int:
 
     set_precision(args.precision)
     logger.info("loading %s", args.model)
-    model = TextClassifier.from_backbone(args.model, labels, max_length=args.max_length, dropout=args.dropout)
+    model = TextClassifier.from_backbone(args.model, labels, max_length=args.max_length, dropout=args.dropout,
+                                         strategy=strategy)
     # Resumable state lives beside --output until the model is saved: rerunning the same
     # command after a crash, a kill or Ctrl-C continues from the last saved step.
     resume_dir = args.output.parent / f".{args.output.name}.resume"
     history = fine_tune(model, train, validation, config, checkpoint_dir=resume_dir)
-    path = model.save_pretrained(args.output, overwrite=args.overwrite)
+    path = model.save_pretrained(args.output, overwrite=args.overwrite)  # every worker; only the chief keeps it
+    if not is_chief(strategy):
+        return 0
     shutil.rmtree(resume_dir, ignore_errors=True)
     logger.info("saved the model to %s", path)
     if validation is not None:

@@ -31,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerastl import data as data_lib
+from kerastl import distribute
 from kerastl._files import replace_dir
 from kerastl.classifier import TextClassifier
 from kerastl.errors import ModelFileError, TextSignatureUnavailable
@@ -572,7 +573,8 @@ def export_saved_model(
     to a hidden folder beside the version (`base/.<version>.<host>.<pid>.*.tmp`, which TF Serving
     ignores) and renamed into place, so a crash or a kill never leaves a partial version. Such
     folders left by killed exports are removed by a later export on the same host, once their
-    process is gone and they are an hour old.
+    process is gone and they are an hour old. Under a multi-worker strategy only the chief keeps
+    an export; every worker must call this, as saving can need all of them.
 
     Args:
         model: a `TextClassifier`, or the folder of one saved with `save_pretrained`.
@@ -602,7 +604,9 @@ def export_saved_model(
     if version is None:
         version = max(_versions(base), default=0) + 1
     target = base / str(version)
-    if target.exists() and not overwrite:
+    # Under a multi-worker strategy only the chief exports; the others save and discard.
+    chief = not isinstance(model, TextClassifier) or distribute.is_chief(model.distribute_strategy)
+    if target.exists() and not overwrite and chief:
         raise ModelFileError(
             f"{target} already exists: give another --version, or add --overwrite (overwrite=True)"
         )
@@ -630,6 +634,11 @@ def export_saved_model(
     signatures = {IDS_SIGNATURE: module.predict_ids.get_concrete_function()}
     if tokenizer is not None:
         signatures[TEXT_SIGNATURE] = module.serve_text.get_concrete_function()
+    if not chief:  # saving distributed variables can run collective ops that need every worker
+        with tempfile.TemporaryDirectory(prefix="kerastl-worker-") as scratch:
+            tf.saved_model.save(module, scratch, signatures=signatures)
+        logger.info("not the chief worker: the chief exports %s", target)
+        return target
 
     base.mkdir(parents=True, exist_ok=True)
     _remove_stale_staging(base)
