@@ -18,6 +18,9 @@ logger = logging.getLogger(__name__)
 
 # Parameters that AdamW leaves out of weight decay (LayerNorm scales and every bias).
 NO_DECAY = ("LayerNorm", "layer_norm", "bias")
+# XLA compiles the update once per weight shape, some seconds in all; below this many parameters
+# (the tiny test encoders) that costs more than it saves.
+XLA_MIN_PARAMETERS = 1_000_000
 
 
 @dataclasses.dataclass
@@ -40,6 +43,10 @@ class TrainingConfig:
             train the head on them, instead of running the encoder every head epoch. The head
             ends the same either way; only the time differs.
         checkpoint_every: with a checkpoint folder, save resumable state every this many steps.
+        xla_optimizer_update: compile phase 2's AdamW update with XLA on every device (Keras
+            does so on GPUs only); on CPUs it fuses the dense update of the token-embedding
+            table and every other weight into a few passes over memory. `None` turns it on for
+            models of `XLA_MIN_PARAMETERS` or more, where it repays its one-off compilation.
     """
 
     batch_size: int = 32
@@ -54,6 +61,7 @@ class TrainingConfig:
     bucket_by_length: bool = True
     cache_head_features: bool = True
     checkpoint_every: int = 200
+    xla_optimizer_update: Optional[bool] = None
 
     def __post_init__(self):
         for name in ("batch_size", "checkpoint_every"):
@@ -182,8 +190,11 @@ def fine_tune(
 
     if config.epochs:
         model.unfreeze_backbone(config.unfreeze_top_k)
+        xla = config.xla_optimizer_update
+        if xla is None:
+            xla = model.count_params() >= XLA_MIN_PARAMETERS
         with strategy.scope():
-            model.compile(optimizer=phase_two_optimizer(config, steps * config.epochs))
+            model.compile(optimizer=phase_two_optimizer(config, steps * config.epochs, xla=xla))
         if state and state.finished("fine_tune"):
             history["fine_tune"] = state.restore("fine_tune", model)
             logger.info("phase 2: already done, restored from %s", state.directory)
@@ -268,8 +279,9 @@ def _head_model(model):
     return keras.Model(pooled, model.head(pooled), name="head_on_cached_features")
 
 
-def phase_two_optimizer(config: TrainingConfig, total_steps: int) -> keras.optimizers.Optimizer:
-    """AdamW with linear warmup to `learning_rate`, then cosine decay to 0 over `total_steps`."""
+def phase_two_optimizer(config: TrainingConfig, total_steps: int, *, xla: bool = True) -> keras.optimizers.Optimizer:
+    """AdamW with linear warmup to `learning_rate`, then cosine decay to 0 over `total_steps`;
+    its update compiled with XLA if `xla`."""
     warmup = int(config.warmup_ratio * total_steps)
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=0.0 if warmup else config.learning_rate,
@@ -279,6 +291,8 @@ def phase_two_optimizer(config: TrainingConfig, total_steps: int) -> keras.optim
     )
     optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay)
     optimizer.exclude_from_weight_decay(var_names=list(NO_DECAY))
+    if xla:
+        optimizer.jit_compile = True  # read at each apply_gradients; Keras sets it only for GPUs
     return optimizer
 
 

@@ -66,6 +66,20 @@ def test_fine_tuning_changes_backbone_and_history_has_both_phases(make_classifie
     assert model.training_history == history
 
 
+def test_xla_optimizer_update_gives_the_plain_update(make_classifier, corpus):
+    weights = []
+    for xla in (False, True):
+        model = make_classifier()
+        kerastl.fine_tune(model, corpus, head_epochs=0, epochs=2, batch_size=8, learning_rate=1e-3,
+                          xla_optimizer_update=xla, verbose=0)
+        assert model.optimizer.jit_compile == xla
+        weights.append(_weights(model.weights))
+    start = _weights(make_classifier().weights)
+    assert max(np.abs(weights[0][k] - start[k]).max() for k in start) > 1e-3  # the weights moved ...
+    for name, plain in weights[0].items():  # ... and by the same steps both ways
+        np.testing.assert_allclose(weights[1][name], plain, atol=1e-5, err_msg=name)
+
+
 def test_partial_unfreeze_trains_exactly_the_top_blocks(make_classifier):
     model = make_classifier("bert")
     blocks = transformer_blocks(model.backbone)
