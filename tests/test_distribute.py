@@ -26,7 +26,7 @@ from tests.conftest import synthetic_corpus, tiny_distilbert_config
 # Settings under which one device and several replicas must end with the same weights: no
 # dropout (each replica would draw its own), learning rates high enough to move every weight.
 # 60 examples in global batches of 8 end with a short batch of 4, split 2 + 2.
-SETTINGS = dict(head_epochs=2, epochs=2, head_learning_rate=1e-2, learning_rate=1e-3, seed=0)
+SETTINGS = dict(head_epochs=1, epochs=2, head_learning_rate=1e-2, learning_rate=1e-3, seed=0)
 PER_REPLICA_BATCH = 4
 
 
@@ -210,7 +210,8 @@ def test_mirrored_over_two_cpus_matches_one_device(still_encoder, data_file, tmp
     assert out["crashed"] == "crash"
     assert out["resumed_epochs"] == [1]  # phase 1 restored, phase 2 went on from its second epoch
     assert mixed["compute_dtype"] == "bfloat16"
-    assert len(mixed["history"]["head"]["loss"]) == 2 and len(mixed["history"]["fine_tune"]["val_accuracy"]) == 2
+    assert len(mixed["history"]["head"]["loss"]) == SETTINGS["head_epochs"]
+    assert len(mixed["history"]["fine_tune"]["val_accuracy"]) == SETTINGS["epochs"]
     assert np.isfinite(mixed["logits"]).all()
     np.testing.assert_allclose(out["served"], tf.nn.softmax(mixed["logits"]).numpy(), atol=1e-5)
 

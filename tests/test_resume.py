@@ -17,11 +17,11 @@ from tests.conftest import synthetic_corpus
 @pytest.fixture
 def run(tmp_path, encoder_folder):
     """The `kerastl train` command of a tiny run long enough to be killed in phase 2."""
-    texts, labels = synthetic_corpus(240, seed=3)
+    texts, labels = synthetic_corpus(160, seed=3)
     (tmp_path / "train.csv").write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in zip(texts, labels)))
     command = [sys.executable, "-m", "kerastl", "train", "--model", str(encoder_folder),
                "--train", str(tmp_path / "train.csv"), "--validation", str(tmp_path / "train.csv"),
-               "--output", str(tmp_path / "out"), "--head-epochs", "1", "--epochs", "6", "--batch-size", "4",
+               "--output", str(tmp_path / "out"), "--head-epochs", "1", "--epochs", "4", "--batch-size", "4",
                "--max-length", "24", "--checkpoint-every", "5"]
     return command, tmp_path / "out", tmp_path / ".out.resume"
 
@@ -48,7 +48,7 @@ def _finish(command):
 def _check_model(out):
     model = kerastl.TextClassifier.from_pretrained(out)
     history = model.training_history
-    assert len(history["head"]["loss"]) == 1 and len(history["fine_tune"]["val_accuracy"]) == 6
+    assert len(history["head"]["loss"]) == 1 and len(history["fine_tune"]["val_accuracy"]) == 4
     records = kerastl.evaluation.predict(model, ["a good film", "awful plot"]).records()
     assert all(set(r["probabilities"]) == {"neg", "pos"} for r in records)
 
@@ -63,7 +63,7 @@ def test_sigkill_in_phase_two_then_rerun_resumes(run):
     assert not out.exists()
     result = _finish(command)
     assert "resuming from" in result.stderr and "phase 1: already done" in result.stderr
-    assert result.stdout.count("Epoch ") < 6  # phase 2 continued instead of starting over
+    assert result.stdout.count("Epoch ") < 4  # phase 2 continued instead of starting over
     assert not resume.exists()
     _check_model(out)
 
