@@ -237,55 +237,62 @@ class GraphTokenizer(tf.Module):
         too_long = lengths > self._max_chars  # (n,)
         whole = self._vocab.lookup(words)  # (n,): the word's id, or -1
         single = too_long | (whole >= 0)  # (n,): one token, no split needed
-        lengths = tf.where(single, tf.zeros_like(lengths), lengths)  # no candidates for them
+        n = tf.size(words, out_type=tf.int64)
 
-        # Every start position of the words left, and at each one every candidate length.
-        starts = tf.ragged.range(lengths)  # (n, None)
-        word, start = starts.value_rowids(), starts.flat_values  # (positions,) each
-        room = tf.minimum(tf.gather(lengths, word) - start, self._longest_token)  # (positions,)
-        sizes = tf.ragged.range(1, room + 1)  # (positions, None)
-        position = sizes.value_rowids()  # (candidates,)
-        offset = tf.gather(start, position)  # (candidates,)
-        pieces = tf.strings.substr(
-            tf.gather(words, tf.gather(word, position)), offset, sizes.flat_values, unit="UTF8_CHAR"
-        )  # (candidates,)
-        pieces = tf.strings.join([tf.where(offset > 0, self._subword_prefix, ""), pieces])
-        ids = self._vocab.lookup(pieces)  # (candidates,): -1 when not in the vocabulary
-        matched = sizes.with_flat_values(tf.where(ids >= 0, sizes.flat_values, 0))
-        longest = tf.reduce_max(matched, axis=1)  # (positions,): 0 when nothing matches
-        # Candidates run from length 1 up, so the longest match sits at row start + length - 1.
-        token = tf.gather(ids, sizes.row_starts() + tf.maximum(longest - 1, 0))  # (positions,)
+        def split_words():  # (tokens,) ids and the word each belongs to, in order
+            remaining = tf.where(single, tf.zeros_like(lengths), lengths)  # no candidates for them
 
-        # The greedy paths: each word jumps from match to match until its end, or gets stuck.
-        first = starts.row_starts()  # (n,): the flat index of each word's position 0
-        done = tf.size(start, out_type=tf.int64)  # a slot past the positions, for finished words
-        longest = tf.concat([longest, tf.zeros([1], tf.int64)], axis=0)  # (positions + 1,)
+            # Every start position of the words left, and at each one every candidate length.
+            starts = tf.ragged.range(remaining)  # (n, None)
+            word, start = starts.value_rowids(), starts.flat_values  # (positions,) each
+            room = tf.minimum(tf.gather(remaining, word) - start, self._longest_token)  # (positions,)
+            sizes = tf.ragged.range(1, room + 1)  # (positions, None)
+            position = sizes.value_rowids()  # (candidates,)
+            offset = tf.gather(start, position)  # (candidates,)
+            pieces = tf.strings.substr(
+                tf.gather(words, tf.gather(word, position)), offset, sizes.flat_values, unit="UTF8_CHAR"
+            )  # (candidates,)
+            pieces = tf.strings.join([tf.where(offset > 0, self._subword_prefix, ""), pieces])
+            ids = self._vocab.lookup(pieces)  # (candidates,): -1 when not in the vocabulary
+            matched = sizes.with_flat_values(tf.where(ids >= 0, sizes.flat_values, 0))
+            longest = tf.reduce_max(matched, axis=1)  # (positions,): 0 when nothing matches
+            # Candidates run from length 1 up, so the longest match sits at row start + length - 1.
+            token = tf.gather(ids, sizes.row_starts() + tf.maximum(longest - 1, 0))  # (positions,)
 
-        def walk(at, visited, stuck):
-            live = at < lengths  # (n,)
-            index = tf.where(live, first + at, done)
-            jump = tf.gather(longest, index)  # (n,)
-            moves = live & (jump > 0)
-            visited += tf.scatter_nd(index[:, None], tf.cast(moves, tf.int32), tf.shape(longest, tf.int64))
-            return tf.where(moves, at + jump, lengths), visited, stuck | (live & (jump == 0))
+            # The greedy paths: each word jumps from match to match until its end, or gets stuck.
+            first = starts.row_starts()  # (n,): the flat index of each word's position 0
+            done = tf.size(start, out_type=tf.int64)  # a slot past the positions, for finished words
+            longest = tf.concat([longest, tf.zeros([1], tf.int64)], axis=0)  # (positions + 1,)
 
-        _, visited, stuck = tf.while_loop(
-            lambda at, *_: tf.reduce_any(at < lengths),
-            walk,
-            (tf.zeros_like(lengths), tf.zeros_like(longest, tf.int32), tf.zeros_like(single)),
-        )
-        keep = (visited[:-1] > 0) & ~tf.gather(stuck, word)  # (positions,): a token starts here
-        single |= stuck
-        rows = tf.concat([tf.where(single)[:, 0], tf.boolean_mask(word, keep)], axis=0)  # (tokens,)
-        ids = tf.concat([
-            tf.boolean_mask(tf.where(too_long | stuck, self._unk_id, whole), single),
-            tf.boolean_mask(token, keep),
-        ], axis=0)  # (tokens,)
-        # A word is one or the other, so a stable sort by word keeps each word's tokens in order.
-        order = tf.argsort(rows, stable=True)
-        return tf.RaggedTensor.from_value_rowids(
-            tf.gather(ids, order), tf.gather(rows, order), nrows=tf.size(words, out_type=tf.int64), validate=False
-        )  # (n, None)
+            def walk(at, visited, stuck):
+                live = at < remaining  # (n,)
+                index = tf.where(live, first + at, done)
+                jump = tf.gather(longest, index)  # (n,)
+                moves = live & (jump > 0)
+                visited += tf.scatter_nd(index[:, None], tf.cast(moves, tf.int32), tf.shape(longest, tf.int64))
+                return tf.where(moves, at + jump, remaining), visited, stuck | (live & (jump == 0))
+
+            _, visited, stuck = tf.while_loop(
+                lambda at, *_: tf.reduce_any(at < remaining),
+                walk,
+                (tf.zeros_like(remaining), tf.zeros_like(longest, tf.int32), tf.zeros_like(single)),
+            )
+            keep = (visited[:-1] > 0) & ~tf.gather(stuck, word)  # (positions,): a token starts here
+            single_or_stuck = single | stuck
+            rows = tf.concat([tf.where(single_or_stuck)[:, 0], tf.boolean_mask(word, keep)], axis=0)  # (tokens,)
+            ids = tf.concat([
+                tf.boolean_mask(tf.where(too_long | stuck, self._unk_id, whole), single_or_stuck),
+                tf.boolean_mask(token, keep),
+            ], axis=0)  # (tokens,)
+            # A word is one or the other, so a stable sort by word keeps each word's tokens in order.
+            order = tf.argsort(rows, stable=True)
+            return tf.gather(ids, order), tf.gather(rows, order)
+
+        def whole_words():  # the common case, a text whose words are all in the vocabulary
+            return tf.where(too_long, self._unk_id, whole), tf.range(n)
+
+        ids, rows = tf.cond(tf.reduce_all(single), whole_words, split_words)
+        return tf.RaggedTensor.from_value_rowids(ids, rows, nrows=n, validate=False)  # (n, None)
 
     def _text_ids(self, texts) -> tf.RaggedTensor:
         words = self.words(texts)  # (n, None)
