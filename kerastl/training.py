@@ -157,6 +157,8 @@ def fine_tune(
     history = {"head": {}, "fine_tune": {}}
 
     def run_phase(phase, fit_model, data, val, epochs, learning_rate):
+        if replicas > 1:  # every replica holds the reduced metrics; Keras would sum them per batch
+            fit_model.distribute_reduction_method = "first"
         log = checkpoints.EpochLog(state.epoch_log(phase) if state else None, write=chief)
         extra = state.callbacks(phase, config.checkpoint_every) if state else []
         # Ctrl-C reaches one worker only, whose lone backup would wait for the others forever.

@@ -227,11 +227,18 @@ WORKER = textwrap.dedent("""
     kerastl.keras.utils.set_random_seed(0)
     model = kerastl.TextClassifier.from_backbone(folder, ["neg", "pos"], max_length=24, dropout=0.0,
                                                  strategy="multiworker")
+
+    class BatchLogs(kerastl.keras.callbacks.Callback):  # what a progress bar shows
+        accuracy = []
+        def on_train_batch_end(self, batch, logs=None):
+            self.accuracy.append(logs["accuracy"])
+
     kerastl.fine_tune(model, tuple(data["train"]), tuple(data["validation"]), batch_size=4, verbose=0,
-                      checkpoint_dir=checkpoints, checkpoint_every=3, **settings)
+                      checkpoint_dir=checkpoints, checkpoint_every=3, callbacks=[BatchLogs()], **settings)
     model.save_pretrained(output)
     kerastl.export_saved_model(model, output + "-serving")
     print(json.dumps({"chief": kerastl.distribute.is_chief(model.distribute_strategy),
+                      "batch_accuracy": BatchLogs.accuracy,
                       "weights": [w.numpy().tolist() for w in model.weights]}))
 """)
 
@@ -272,6 +279,7 @@ def test_two_workers_on_localhost_agree_and_only_the_chief_writes(still_encoder,
                 process.wait()
 
     assert [r["chief"] for r in results] == [True, False]
+    assert all(0 <= a <= 1 for r in results for a in r["batch_accuracy"])  # not summed over workers
     for chief, other in zip(*(r["weights"] for r in results)):
         np.testing.assert_array_equal(np.array(chief), np.array(other))
     single, _ = train_on_one_device(still_encoder, data_file, 2 * PER_REPLICA_BATCH)
