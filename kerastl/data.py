@@ -290,16 +290,22 @@ class EncodedExamples:
                 return self.pad(index)
             return self.pad(index), tf.gather(labels, index)  # (batch,)
 
+        return self.batches(gather, batch_size, shuffle=shuffle, seed=seed, bucket=bucket, repeat=repeat,
+                            strategy=strategy)
+
+    def batches(self, to_element, batch_size: int, *, shuffle: bool = False, seed=None, bucket: bool = True,
+                repeat: bool = False, strategy=None):
+        """`to_element(index)` for every index batch, one device or distributed as in `dataset`."""
         replicas = strategy.num_replicas_in_sync if strategy is not None else 1
         if replicas > 1:
             return distribute.distribute_batches(
                 strategy,
                 lambda: self.index_batches(batch_size * replicas, shuffle=shuffle, seed=seed, bucket=bucket),
-                gather,
+                to_element,
             )
         batches = self.index_batches(batch_size, shuffle=shuffle, seed=seed, bucket=bucket)
         batches = batches.repeat() if repeat else batches
-        return batches.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+        return batches.map(to_element, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
 def index_batches(lengths, batch_size: int, *, shuffle: bool = False, seed=None, bucket: bool = True,

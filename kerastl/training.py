@@ -253,24 +253,16 @@ def _cached_feature_batches(model, train_data, val_data, config, verbose):
     strategy every worker computes the vectors of all examples, then takes its replicas' parts.
     """
     logger.info("phase 1: computing the frozen encoder's [CLS] vectors once")
-    strategy = model.distribute_strategy
-    replicas = strategy.num_replicas_in_sync
 
     def cached(data, training):
         features = model.pooled_features(data, batch_size=max(config.batch_size, 64), verbose=verbose)  # (n, dim)
         labels = data.labels
 
-        def global_batches():
-            return data.index_batches(config.batch_size * replicas, shuffle=training, seed=config.seed,
-                                      bucket=config.bucket_by_length)
-
         def gather(index):
             return tf.gather(features, index), tf.gather(labels, index)
 
-        if replicas > 1:
-            return distribute.distribute_batches(strategy, global_batches, gather)
-        batches = global_batches().repeat() if training else global_batches()  # as the token batches
-        return batches.map(gather)
+        return data.batches(gather, config.batch_size, shuffle=training, seed=config.seed,
+                            bucket=config.bucket_by_length, repeat=training, strategy=model.distribute_strategy)
 
     return cached(train_data, training=True), cached(val_data, training=False) if val_data is not None else None
 
