@@ -80,7 +80,6 @@ class TrainingState:
         return json.loads((self.directory / f"{phase}.done.json").read_text())
 
 
-
 class EpochLog(keras.callbacks.Callback):
     """Per-epoch logs of one phase, kept across resumed runs when given a file (written if `write`)."""
 
