@@ -16,6 +16,7 @@ from kerastl import distribute
 from kerastl._files import replace_dir
 from kerastl._keras import keras
 from kerastl.errors import ModelFileError
+from kerastl.pooling import cls_hidden_state
 
 CONFIG_FILE = "kerastl.json"
 WEIGHTS_FILE = "model.weights.h5"
@@ -156,11 +157,9 @@ class TextClassifier(keras.Model):
     # -- forward pass -------------------------------------------------------------------------
 
     def call(self, inputs, training=None):
-        features = self._encoder_features(inputs)
         # A frozen encoder runs in inference mode: its dropout is off.
         encoder_training = training if self.backbone.trainable else False
-        hidden = self.backbone(**features, training=encoder_training).last_hidden_state  # (batch, seq, dim)
-        pooled = hidden[:, 0]  # (batch, dim): the [CLS] position
+        pooled = cls_hidden_state(self.backbone, self._encoder_features(inputs), encoder_training)  # (batch, dim)
         return self.head(pooled, training=training)  # (batch, num_labels)
 
     def _dummy_inputs(self):
@@ -263,7 +262,7 @@ class TextClassifier(keras.Model):
         return self._by_length(encoded, batch_size, self._compiled("_logits_fn", self._logits), verbose)
 
     def _pooled(self, features):
-        return self.backbone(**features, training=False).last_hidden_state[:, 0]  # (batch, dim)
+        return cls_hidden_state(self.backbone, features, training=False)  # (batch, dim)
 
     def _logits(self, features):
         return self(features, training=False)  # (batch, num_labels)

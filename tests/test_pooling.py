@@ -1,0 +1,102 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+from transformers import AlbertConfig, CamembertConfig, RobertaConfig, TFAutoModel, XLMRobertaConfig
+
+from kerastl import keras
+from kerastl.pooling import cls_hidden_state
+from tests.conftest import tiny_bert_config, tiny_distilbert_config
+
+BERT_SIZES = dict(vocab_size=99, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
+                  intermediate_size=37, max_position_embeddings=64, pad_token_id=1)
+CONFIGS = {
+    "distilbert": lambda **kw: tiny_distilbert_config(n_layers=3, **kw),
+    "bert": lambda **kw: tiny_bert_config(num_hidden_layers=3, **kw),
+    "roberta": lambda **kw: RobertaConfig(**BERT_SIZES, **kw),
+    "xlm-roberta": lambda **kw: XLMRobertaConfig(**BERT_SIZES, **kw),
+    "camembert": lambda **kw: CamembertConfig(**BERT_SIZES, **kw),
+    "albert": lambda **kw: AlbertConfig(**{**BERT_SIZES, "embedding_size": 16}, **kw),  # runs whole
+}
+NO_DROPOUT = {
+    "distilbert": dict(dropout=0.0, attention_dropout=0.0),
+}
+
+
+def _encoder(kind, **overrides):
+    keras.utils.set_random_seed(0)
+    encoder = TFAutoModel.from_config(CONFIGS[kind](**overrides))
+    encoder(encoder.dummy_inputs, training=False)
+    return encoder
+
+
+def _features(seed=0):
+    """Ids of 5 texts, lengths 1..9, padded to 9 with id 1 (every tiny config's padding)."""
+    rng = np.random.default_rng(seed)
+    lengths = np.array([9, 1, 4, 7, 2])
+    mask = (np.arange(9)[None, :] < lengths[:, None]).astype("int32")
+    ids = np.where(mask == 1, rng.integers(5, 99, size=mask.shape), 1).astype("int32")
+    ids[:, 0] = 2  # a [CLS]-like first token
+    return {"input_ids": tf.constant(ids), "attention_mask": tf.constant(mask)}
+
+
+def _whole(encoder, features, training=False):
+    return encoder(**features, training=training).last_hidden_state[:, 0]
+
+
+@pytest.mark.parametrize("kind", sorted(CONFIGS))
+def test_cls_hidden_state_equals_the_whole_encoders_first_position(kind):
+    encoder = _encoder(kind)
+    features = _features()
+    np.testing.assert_allclose(cls_hidden_state(encoder, features), _whole(encoder, features),
+                               rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["distilbert", "bert", "roberta"])
+def test_cls_hidden_state_trains_every_weight_as_the_whole_encoder_does(kind):
+    no_dropout = NO_DROPOUT.get(kind, dict(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0))
+    encoder = _encoder(kind, **no_dropout)
+    features = _features(seed=1)
+    direction = tf.constant(np.random.default_rng(2).normal(size=(1, 32)), tf.float32)
+
+    def gradients(pool):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.tanh(pool(encoder, features, training=True)) * direction)
+        return tape.gradient(loss, encoder.trainable_variables)
+
+    for variable, fast, whole in zip(encoder.trainable_variables, gradients(cls_hidden_state), gradients(_whole)):
+        if whole is None:  # BERT's pooler feeds neither
+            assert fast is None, variable.name
+            continue
+        fast, whole = tf.convert_to_tensor(fast), tf.convert_to_tensor(whole)
+        assert float(tf.reduce_max(tf.abs(whole))) > 0, variable.name
+        np.testing.assert_allclose(fast, whole, rtol=1e-4, atol=1e-6, err_msg=variable.name)
+
+
+@pytest.mark.parametrize("kind", ["distilbert", "bert", "roberta"])
+def test_top_block_runs_its_feed_forward_on_cls_only(kind, monkeypatch):
+    encoder = _encoder(kind)
+    main = getattr(encoder, encoder.base_model_prefix)
+    blocks = main.transformer.layer if kind == "distilbert" else main.encoder.layer
+    widths = []
+    for block in blocks:
+        feed_forward = block.ffn if kind == "distilbert" else block.intermediate
+        original = feed_forward.call
+
+        def spy(hidden, *args, _original=original, **kwargs):
+            widths.append(hidden.shape[1])
+            return _original(hidden, *args, **kwargs)
+
+        monkeypatch.setattr(feed_forward, "call", spy)
+    cls_hidden_state(encoder, _features())
+    assert widths == [9, 9, 1]  # the lower blocks see all 9 positions, the top block [CLS] only
+
+
+def test_cls_hidden_state_under_mixed_bfloat16():
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        encoder = _encoder("bert")
+        fast, whole = cls_hidden_state(encoder, _features()), _whole(encoder, _features())
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert fast.dtype == whole.dtype == tf.bfloat16
+    np.testing.assert_allclose(tf.cast(fast, tf.float32), tf.cast(whole, tf.float32), rtol=0.05, atol=0.05)
