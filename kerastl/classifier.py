@@ -269,7 +269,10 @@ class TextClassifier(keras.Model):
 
     def _compiled(self, attribute, function):
         if attribute not in self.__dict__:  # kept out of Keras tracking, built once per model
-            object.__setattr__(self, attribute, tf.function(function, reduce_retracing=True))
+            # One trace serves every batch shape: tracing the encoder costs about as much as
+            # running it over a few hundred texts.
+            batch = {name: tf.TensorSpec((None, None), tf.int32, name=name) for name in self.input_names_}
+            object.__setattr__(self, attribute, tf.function(function, input_signature=[batch], autograph=False))
         return self.__dict__[attribute]
 
     def _by_length(self, encoded, batch_size, forward, verbose=0):
