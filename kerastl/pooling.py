@@ -10,9 +10,6 @@ same weights as `encoder(...).last_hidden_state[:, 0]`; any other encoder runs w
 """
 
 import tensorflow as tf
-from transformers import TFBertMainLayer, TFDistilBertMainLayer, TFRobertaMainLayer
-from transformers.models.camembert.modeling_tf_camembert import TFCamembertMainLayer
-from transformers.models.xlm_roberta.modeling_tf_xlm_roberta import TFXLMRobertaMainLayer
 
 
 def cls_hidden_state(encoder, features, training=False):
@@ -24,7 +21,7 @@ def cls_hidden_state(encoder, features, training=False):
         training: dropout on or off inside the encoder.
     """
     main = getattr(encoder, encoder.base_model_prefix, None)
-    top_block_for_cls = _TOP_BLOCK_FOR_CLS.get(type(main))
+    top_block_for_cls = _TOP_BLOCK_FOR_CLS.get(f"{type(main).__module__}.{type(main).__qualname__}")
     if top_block_for_cls is None or getattr(encoder.config, "is_decoder", False):
         return encoder(**features, training=training).last_hidden_state[:, 0]
     input_ids = features["input_ids"]
@@ -70,11 +67,12 @@ def _bert(main, input_ids, attention_mask, training):
     return output[:, 0]  # (batch, dim)
 
 
-# Main-layer classes whose top block runs for [CLS] alone; any other runs whole.
+# Main-layer classes whose top block runs for [CLS] alone; any other runs whole. Named, not
+# imported: importing transformers' TF modules fails in a process that turned TF off (USE_TF=0).
 _TOP_BLOCK_FOR_CLS = {
-    TFDistilBertMainLayer: _distilbert,
-    TFBertMainLayer: _bert,
-    TFRobertaMainLayer: _bert,
-    TFXLMRobertaMainLayer: _bert,
-    TFCamembertMainLayer: _bert,
+    "transformers.models.distilbert.modeling_tf_distilbert.TFDistilBertMainLayer": _distilbert,
+    "transformers.models.bert.modeling_tf_bert.TFBertMainLayer": _bert,
+    "transformers.models.roberta.modeling_tf_roberta.TFRobertaMainLayer": _bert,
+    "transformers.models.xlm_roberta.modeling_tf_xlm_roberta.TFXLMRobertaMainLayer": _bert,
+    "transformers.models.camembert.modeling_tf_camembert.TFCamembertMainLayer": _bert,
 }
