@@ -96,14 +96,14 @@ def useful_flops(config, tokens: int, sum_sq_lengths: int) -> float:
 def load_texts():
     """(texts, labels, source) of the training set the benchmark uses."""
     import kerastl
-    import kerastl.datasets
+    import kerastl.sample_data
 
     if EMOTION.is_file():
         examples = kerastl.read_examples(EMOTION, sep=";", names=["text", "label"])
         source = str(EMOTION)
     else:
-        examples = kerastl.datasets.rotten_tomatoes()["train"]
-        source = "kerastl.datasets.rotten_tomatoes()['train']"
+        examples = kerastl.sample_data.rotten_tomatoes()["train"]
+        source = "kerastl.sample_data.rotten_tomatoes()['train']"
     return examples, source
 
 

@@ -13,7 +13,7 @@ import argparse
 import time
 
 import kerastl
-from kerastl.datasets import rotten_tomatoes
+from kerastl.sample_data import rotten_tomatoes
 from kerastl.evaluation import evaluate, predict
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[2])

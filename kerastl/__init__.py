@@ -1,45 +1,56 @@
-"""kerastl: Keras-first transfer learning for text classification."""
+"""kerastl: Keras-first transfer learning for text classification.
 
-from kerastl._keras import keras
-from kerastl.backbone import DEFAULT_BACKBONE, PRESETS, Backbone, load_backbone, preset_path
-from kerastl.baseline import feature_baseline
-from kerastl.classifier import ClassificationHead, TextClassifier
-from kerastl.data import TextExamples, make_dataset, read_examples
-from kerastl.distribute import get_strategy
-from kerastl.errors import BackboneError, DataError, KerastlError, ModelFileError
-from kerastl.evaluation import Evaluation, evaluate, predict, predict_one, write_report
-from kerastl.exploration import explore
-from kerastl.export import export_saved_model, load_saved_model
-from kerastl.training import TrainingConfig, fine_tune
+Public names load on first use, so that `import kerastl` and `kerastl --help` do not import
+TensorFlow until something needs it.
+"""
 
-__version__ = "0.1.0"
+import importlib
 
-__all__ = [
-    "Backbone",
-    "BackboneError",
-    "ClassificationHead",
-    "DEFAULT_BACKBONE",
-    "DataError",
-    "Evaluation",
-    "KerastlError",
-    "ModelFileError",
-    "PRESETS",
-    "TextClassifier",
-    "TextExamples",
-    "TrainingConfig",
-    "evaluate",
-    "explore",
-    "export_saved_model",
-    "feature_baseline",
-    "fine_tune",
-    "get_strategy",
-    "keras",
-    "load_backbone",
-    "load_saved_model",
-    "make_dataset",
-    "predict",
-    "predict_one",
-    "preset_path",
-    "read_examples",
-    "write_report",
-]
+__version__ = "0.2.0"
+
+# public name -> the module that defines it
+_PUBLIC = {
+    "keras": "kerastl._keras",
+    "Backbone": "kerastl.backbone",
+    "PRESETS": "kerastl.backbone",
+    "load_backbone": "kerastl.backbone",
+    "preset_path": "kerastl.backbone",
+    "feature_baseline": "kerastl.baseline",
+    "ClassificationHead": "kerastl.classifier",
+    "TextClassifier": "kerastl.classifier",
+    "DEFAULT_BACKBONE": "kerastl.config",
+    "DEFAULT_MAX_LENGTH": "kerastl.config",
+    "TrainingConfig": "kerastl.config",
+    "TextExamples": "kerastl.data",
+    "make_dataset": "kerastl.data",
+    "read_examples": "kerastl.data",
+    "get_strategy": "kerastl.distribute",
+    "BackboneError": "kerastl.errors",
+    "DataError": "kerastl.errors",
+    "KerastlError": "kerastl.errors",
+    "ModelFileError": "kerastl.errors",
+    "Evaluation": "kerastl.evaluation",
+    "evaluate": "kerastl.evaluation",
+    "predict": "kerastl.evaluation",
+    "predict_one": "kerastl.evaluation",
+    "write_report": "kerastl.evaluation",
+    "explore": "kerastl.exploration",
+    "export_saved_model": "kerastl.export",
+    "load_saved_model": "kerastl.export",
+    "set_precision": "kerastl.precision",
+    "fine_tune": "kerastl.training",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'kerastl' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    globals()[name] = value  # once loaded, a plain module attribute
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_PUBLIC))

@@ -19,11 +19,11 @@ from transformers import AutoConfig, AutoTokenizer, PretrainedConfig, TFAutoMode
 
 from kerastl._keras import keras  # noqa: F401  (sets TF_USE_LEGACY_KERAS before transformers)
 from kerastl._wheels import wheel_file
+from kerastl.config import DEFAULT_BACKBONE
 from kerastl.errors import BackboneError
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_BACKBONE = "distilbert-base-uncased"
 ENCODER_NAME = "backbone"  # the Keras name of every encoder, so weight names do not depend on its class
 
 # Offline presets: files that ship inside a wheel from PyPI, found through the wheel's metadata

@@ -19,6 +19,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from kerastl import data as data_lib
+from kerastl.config import DEFAULT_MAX_LENGTH, INFERENCE_BATCH_SIZE
 from kerastl.errors import DataError
 from kerastl.evaluation import classification_scores, plot_confusion_matrix
 
@@ -26,7 +27,7 @@ MOST_FREQUENT = "most_frequent"
 LOGISTIC_REGRESSION = "logistic_regression"
 
 
-def extract_features(model, examples, *, batch_size: int = 64) -> np.ndarray:
+def extract_features(model, examples, *, batch_size: int = INFERENCE_BATCH_SIZE) -> np.ndarray:
     """The frozen encoder's [CLS] vector of every text, in input order: (n, hidden_size) float32.
 
     Args:
@@ -96,8 +97,8 @@ def feature_baseline(
     train: data_lib.TextExamples,
     validation: data_lib.TextExamples,
     *,
-    max_length: int = 128,
-    batch_size: int = 64,
+    max_length: int = DEFAULT_MAX_LENGTH,
+    batch_size: int = INFERENCE_BATCH_SIZE,
     max_iter: int = 1000,
     directory: Optional[os.PathLike] = None,
 ) -> BaselineResult:
@@ -127,7 +128,7 @@ def feature_baseline(
             raise TypeError(f"{name} must be TextExamples, received {type(split).__name__}")
         if split.labels is None:
             raise DataError(f"{split.source} has no labels; the baseline needs labelled {name} examples")
-    label_names = train.label_names() if isinstance(model, (str, os.PathLike)) else model.labels
+    label_names = train.label_names() if isinstance(model, (str, os.PathLike)) else model.label_names
     # Unknown labels fail here, before an encoder is loaded or a feature computed.
     y_train = data_lib.encode_labels(train.labels, label_names, train.source)
     y_val = data_lib.encode_labels(validation.labels, label_names, validation.source)
@@ -142,7 +143,7 @@ def feature_baseline(
         LOGISTIC_REGRESSION: make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter)),
     }
     predictions = {name: clf.fit(x_train, y_train).predict(x_val) for name, clf in classifiers.items()}
-    result = BaselineResult(tuple(model.labels), y_val, predictions, classifiers)
+    result = BaselineResult(tuple(model.label_names), y_val, predictions, classifiers)
     if directory is not None:
         result.save(directory)
     return result

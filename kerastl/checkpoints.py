@@ -64,10 +64,10 @@ class TrainingState:
 
     def finish(self, phase: str, model, history: dict) -> None:
         """Save the model after `phase` and its history; a rerun then skips the phase."""
-        if not self.write:
-            distribute.save_weights_and_discard(model)  # joins the chief's save
-            return
         weights = self.directory / f"{phase}.weights.h5"
+        if not distribute.chief_or_discard(model.distribute_strategy,
+                                           lambda folder: model.save_weights(os.path.join(folder, weights.name))):
+            return
         staging = weights.with_name(f".staging-{weights.name}")  # same suffix: same Keras format
         model.save_weights(str(staging))
         os.replace(staging, weights)

@@ -3,8 +3,10 @@
 import contextlib
 import json
 import logging
+import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -15,12 +17,19 @@ from kerastl import data as data_lib
 from kerastl import distribute
 from kerastl._files import replace_dir
 from kerastl._keras import keras
+from kerastl.config import (
+    DEFAULT_BACKBONE,
+    DEFAULT_DROPOUT,
+    DEFAULT_MAX_LENGTH,
+    INFERENCE_BATCH_SIZE,
+    SAVED_CONFIG_FILE,
+    SAVED_HISTORY_FILE,
+    SAVED_TOKENIZER_DIR,
+    SAVED_WEIGHTS_FILE,
+)
 from kerastl.errors import ModelFileError
 from kerastl.pooling import cls_hidden_state
 
-CONFIG_FILE = "kerastl.json"
-WEIGHTS_FILE = "model.weights.h5"
-TOKENIZER_DIR = "tokenizer"
 FORMAT_VERSION = 1
 
 logger = logging.getLogger(__name__)
@@ -42,7 +51,7 @@ class ClassificationHead(keras.layers.Layer):
     TensorShape([2, 3])
     """
 
-    def __init__(self, num_labels: int, dropout: float = 0.1, **kwargs):
+    def __init__(self, num_labels: int, dropout: float = DEFAULT_DROPOUT, **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         if num_labels < 2:
@@ -73,13 +82,13 @@ class TextClassifier(keras.Model):
 
     Args:
         backbone: a headless TF encoder (`TFDistilBertModel`, `TFBertModel`, ... ).
-        labels: the label names, in id order.
+        label_names: the label names, in id order.
         tokenizer: the encoder's tokenizer (needed for text input and saving).
         max_length: longest token sequence fed to the encoder.
         dropout: dropout rate of the head.
 
     Example:
-    >>> model = TextClassifier.from_backbone("all-minilm-l6-v2", labels=["neg", "pos"])  # doctest: +SKIP
+    >>> model = TextClassifier.from_backbone("all-minilm-l6-v2", label_names=["neg", "pos"])  # doctest: +SKIP
     >>> model.compile()  # Adam 5e-5, sparse cross-entropy on logits, accuracy
     >>> model.fit(model.make_dataset(texts, labels, shuffle=True), epochs=1)  # doctest: +SKIP
     """
@@ -87,18 +96,18 @@ class TextClassifier(keras.Model):
     def __init__(
         self,
         backbone,
-        labels: Sequence[str],
+        label_names: Sequence[str],
         *,
         tokenizer=None,
-        max_length: int = 128,
-        dropout: float = 0.1,
+        max_length: int = DEFAULT_MAX_LENGTH,
+        dropout: float = DEFAULT_DROPOUT,
         name: str = "text_classifier",
         **kwargs,
     ):
         super().__init__(name=name, **kwargs)
-        labels = tuple(str(label) for label in labels)
-        if len(set(labels)) != len(labels):
-            raise ValueError(f"labels must be distinct, received labels={list(labels)}")
+        label_names = tuple(str(label) for label in label_names)
+        if len(set(label_names)) != len(label_names):
+            raise ValueError(f"label_names must be distinct, received label_names={list(label_names)}")
         limit = getattr(backbone.config, "max_position_embeddings", None)
         if max_length < 2 or (limit is not None and max_length > limit):
             raise ValueError(
@@ -107,10 +116,10 @@ class TextClassifier(keras.Model):
             )
         self.backbone = backbone
         self.tokenizer = tokenizer
-        self.labels = labels
+        self.label_names = label_names
         self.max_length = int(max_length)
         self.input_names_ = backbone_lib.encoder_inputs(backbone)
-        self.head = ClassificationHead(len(labels), dropout, name="head")
+        self.head = ClassificationHead(len(label_names), dropout, name="head")
         self._compiled_trainables = None
         self.training_history = None
         self(self._dummy_inputs(), training=False)  # build, so summary() and weights exist now
@@ -118,19 +127,21 @@ class TextClassifier(keras.Model):
     @classmethod
     def from_backbone(
         cls,
-        source=backbone_lib.DEFAULT_BACKBONE,
-        labels: Sequence[str] = ("0", "1"),
+        source=DEFAULT_BACKBONE,
+        label_names: Sequence[str] = ("0", "1"),
         *,
+        labels: Optional[Sequence[str]] = None,
         tokenizer=None,
-        max_length: int = 128,
-        dropout: float = 0.1,
+        max_length: int = DEFAULT_MAX_LENGTH,
+        dropout: float = DEFAULT_DROPOUT,
         strategy=None,
     ) -> "TextClassifier":
         """Load an encoder with `kerastl.load_backbone` and graft a new head on it.
 
         Args:
             source: hub name, local folder, preset name or config (see `load_backbone`).
-            labels: the label names, in id order.
+            label_names: the label names, in id order.
+            labels: deprecated name of `label_names`.
             tokenizer: optional tokenizer, required with a config object.
             max_length: longest token sequence fed to the encoder.
             dropout: dropout rate of the head.
@@ -138,12 +149,21 @@ class TextClassifier(keras.Model):
                 to build the model in; `fine_tune` then trains it under that strategy.
 
         Example:
-        >>> model = TextClassifier.from_backbone("all-minilm-l6-v2", labels=["neg", "pos"])  # doctest: +SKIP
+        >>> model = TextClassifier.from_backbone("all-minilm-l6-v2", label_names=["neg", "pos"])  # doctest: +SKIP
         >>> model = TextClassifier.from_backbone("bert-base-uncased", strategy="mirrored")  # doctest: +SKIP
         """
+        if labels is not None:
+            warnings.warn("from_backbone(labels=) is deprecated: use label_names=", DeprecationWarning, stacklevel=2)
+            label_names = labels
         with _scope(strategy):
             encoder, tokenizer = backbone_lib.load_backbone(source, tokenizer=tokenizer)
-            return cls(encoder, labels, tokenizer=tokenizer, max_length=max_length, dropout=dropout)
+            return cls(encoder, label_names, tokenizer=tokenizer, max_length=max_length, dropout=dropout)
+
+    @property
+    def labels(self) -> tuple:
+        """Deprecated name of `label_names`, kept for one release."""
+        warnings.warn("TextClassifier.labels is deprecated: use label_names", DeprecationWarning, stacklevel=2)
+        return self.label_names
 
     @property
     def training_history(self):
@@ -244,15 +264,15 @@ class TextClassifier(keras.Model):
         """Tokenize texts once (truncated to `max_length`) and map labels to this model's ids."""
         self._require_tokenizer()
         examples = texts if isinstance(texts, data_lib.TextExamples) else data_lib.TextExamples(texts, labels)
-        return data_lib.encode_examples(examples, self.tokenizer, label_names=self.labels,
+        return data_lib.encode_examples(examples, self.tokenizer, label_names=self.label_names,
                                         max_length=self.max_length)
 
-    def pooled_features(self, encoded: data_lib.EncodedExamples, batch_size: int = 64,
+    def pooled_features(self, encoded: data_lib.EncodedExamples, batch_size: int = INFERENCE_BATCH_SIZE,
                         verbose=0) -> tf.Tensor:
         """The frozen encoder's [CLS] vectors for every example, in input order: (n, dim)."""
         return self._by_length(encoded, batch_size, self._compiled("_pooled_fn", self._pooled), verbose)
 
-    def predict_logits(self, encoded: data_lib.EncodedExamples, batch_size: int = 64,
+    def predict_logits(self, encoded: data_lib.EncodedExamples, batch_size: int = INFERENCE_BATCH_SIZE,
                        verbose=0) -> tf.Tensor:
         """Inference-mode logits for every example, in input order: (n, num_labels).
 
@@ -300,7 +320,7 @@ class TextClassifier(keras.Model):
     def get_config(self):
         return {
             "backbone": self.backbone.config.to_dict(),
-            "labels": list(self.labels),
+            "label_names": list(self.label_names),
             "max_length": self.max_length,
             "dropout": self.head.dropout,
             "name": self.name,
@@ -310,8 +330,9 @@ class TextClassifier(keras.Model):
     def from_config(cls, config, tokenizer=None):
         config = dict(config)
         encoder = backbone_lib.encoder_from_config_dict(config.pop("backbone"))
-        labels = config.pop("labels")
-        return cls(encoder, labels, tokenizer=tokenizer, **config)
+        # Folders saved before 0.2 name the label set "labels".
+        label_names = config.pop("label_names") if "label_names" in config else config.pop("labels")
+        return cls(encoder, label_names, tokenizer=tokenizer, **config)
 
     def save_pretrained(self, path, *, overwrite: bool = False) -> Path:
         """Save config, tokenizer and weights to the folder `path`, atomically.
@@ -327,8 +348,7 @@ class TextClassifier(keras.Model):
         """
         self._require_tokenizer()
         path = Path(path)
-        if not distribute.is_chief(self.distribute_strategy):
-            distribute.save_weights_and_discard(self)
+        if not distribute.chief_or_discard(self.distribute_strategy, self._save_weights_into):
             logger.info("not the chief worker: the chief saves the model to %s", path)
             return path
         if path.exists() and not overwrite:
@@ -336,19 +356,22 @@ class TextClassifier(keras.Model):
         path.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
         try:
-            (staging / CONFIG_FILE).write_text(
+            (staging / SAVED_CONFIG_FILE).write_text(
                 json.dumps({"format": FORMAT_VERSION, "config": self.get_config()}, indent=2)
             )
-            self.tokenizer.save_pretrained(str(staging / TOKENIZER_DIR))
-            self.save_weights(str(staging / WEIGHTS_FILE))
+            self.tokenizer.save_pretrained(str(staging / SAVED_TOKENIZER_DIR))
+            self._save_weights_into(str(staging))
             history = self.training_history
             if history is not None:
-                (staging / "history.json").write_text(json.dumps(history, indent=2))
+                (staging / SAVED_HISTORY_FILE).write_text(json.dumps(history, indent=2))
             replace_dir(staging, path)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         return path
+
+    def _save_weights_into(self, folder: str) -> None:
+        self.save_weights(os.path.join(folder, SAVED_WEIGHTS_FILE))
 
     @classmethod
     def from_pretrained(cls, path, *, strategy=None) -> "TextClassifier":
@@ -362,10 +385,10 @@ class TextClassifier(keras.Model):
         >>> model = TextClassifier.from_pretrained("runs/emotion")  # doctest: +SKIP
         """
         path = Path(path)
-        config_file = path / CONFIG_FILE
+        config_file = path / SAVED_CONFIG_FILE
         if not config_file.is_file():
             raise ModelFileError(
-                f"{path} is not a saved kerastl model (no {CONFIG_FILE}); give the --output "
+                f"{path} is not a saved kerastl model (no {SAVED_CONFIG_FILE}); give the --output "
                 f"folder of `kerastl train` or of save_pretrained()"
             )
         try:
@@ -373,10 +396,10 @@ class TextClassifier(keras.Model):
             config = saved["config"]
         except (ValueError, KeyError) as err:
             raise ModelFileError(f"{config_file} is damaged ({err}): train or copy the model again") from None
-        weights = path / WEIGHTS_FILE
+        weights = path / SAVED_WEIGHTS_FILE
         if not weights.is_file():
-            raise ModelFileError(f"{path} has no {WEIGHTS_FILE}: the model was not saved completely")
-        tokenizer = backbone_lib.load_tokenizer(path / TOKENIZER_DIR)
+            raise ModelFileError(f"{path} has no {SAVED_WEIGHTS_FILE}: the model was not saved completely")
+        tokenizer = backbone_lib.load_tokenizer(path / SAVED_TOKENIZER_DIR)
         with _scope(strategy):
             model = cls.from_config(config, tokenizer=tokenizer)
             try:
@@ -385,7 +408,7 @@ class TextClassifier(keras.Model):
                 raise ModelFileError(
                     f"{weights} cannot be read ({str(err).splitlines()[0]}): train or copy the model again"
                 ) from None
-        history = path / "history.json"
+        history = path / SAVED_HISTORY_FILE
         if history.is_file():
             model.training_history = json.loads(history.read_text())
         return model

@@ -1,14 +1,25 @@
 """The `kerastl` command: train, evaluate and predict, a thin layer over the library."""
 
 import argparse
+import dataclasses
 import json
 import logging
 import shutil
 import sys
+import typing
 from pathlib import Path
 
+from kerastl.config import (
+    DEFAULT_BACKBONE,
+    DEFAULT_DROPOUT,
+    DEFAULT_MAX_LENGTH,
+    INFERENCE_BATCH_SIZE,
+    PRECISIONS,
+    STRATEGIES,
+    TrainingConfig,
+)
+
 DATA_OPTIONS = ("text_column", "label_column", "sep", "names")
-STRATEGIES = ("auto", "default", "mirrored", "multiworker", "tpu")  # kerastl.distribute.STRATEGIES
 
 logger = logging.getLogger("kerastl.cli")
 
@@ -61,28 +72,18 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = commands.add_parser("train", help="train the head, then fine-tune, then save the model")
-    train.add_argument("--model", default="distilbert-base-uncased",
+    train.add_argument("--model", default=DEFAULT_BACKBONE,
                        help="hub name, local folder, preset (all-minilm-l6-v2) (default: %(default)s)")
     train.add_argument("--train", required=True, type=Path, help="training data file")
     train.add_argument("--validation", type=Path, help="validation data file, scored every epoch")
     train.add_argument("--output", required=True, type=Path, help="folder to save the trained model to")
     train.add_argument("--overwrite", action="store_true", help="replace a model already at --output")
     _data_options(train)
-    train.add_argument("--max-length", type=int, default=128, help="tokens per text (default: %(default)s)")
-    train.add_argument("--batch-size", type=int, default=32, help="(default: %(default)s)")
-    train.add_argument("--head-epochs", type=int, default=2, help="phase 1 epochs (default: %(default)s)")
-    train.add_argument("--epochs", type=int, default=3, help="phase 2 epochs (default: %(default)s)")
-    train.add_argument("--head-learning-rate", type=float, default=1e-3, help="(default: %(default)s)")
-    train.add_argument("--learning-rate", type=float, default=5e-5, help="phase 2 peak (default: %(default)s)")
-    train.add_argument("--warmup-ratio", type=float, default=0.1, help="(default: %(default)s)")
-    train.add_argument("--weight-decay", type=float, default=0.01, help="(default: %(default)s)")
-    train.add_argument("--dropout", type=float, default=0.1, help="head dropout (default: %(default)s)")
-    train.add_argument("--unfreeze-top-k", type=int, help="phase 2 trains only the top k blocks")
-    train.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
-    train.add_argument("--checkpoint-every", type=int, default=200,
-                       help="save resumable state every N steps (default: %(default)s)")
-    train.add_argument("--precision", default="auto",
-                       choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"),
+    train.add_argument("--max-length", type=int, default=DEFAULT_MAX_LENGTH,
+                       help="tokens per text (default: %(default)s)")
+    train.add_argument("--dropout", type=float, default=DEFAULT_DROPOUT, help="head dropout (default: %(default)s)")
+    _training_options(train)
+    train.add_argument("--precision", default="auto", choices=("auto", *PRECISIONS),
                        help="auto: bf16 only where the hardware runs it fast (default: %(default)s)")
     train.add_argument("--strategy", default="auto", choices=STRATEGIES,
                        help="tf.distribute strategy; auto: TPU if configured, several workers if TF_CONFIG "
@@ -94,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model", required=True, type=Path, help="folder of a saved model")
     evaluate.add_argument("--data", required=True, type=Path, help="labelled data file")
     _data_options(evaluate)
-    evaluate.add_argument("--batch-size", type=int, default=64, help="(default: %(default)s)")
+    evaluate.add_argument("--batch-size", type=int, default=INFERENCE_BATCH_SIZE, help="(default: %(default)s)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.add_argument("--report", type=Path, metavar="DIR",
                           help="also write metrics.json, confusion_matrix.png, training_curves.png "
@@ -104,10 +105,10 @@ def _parser() -> argparse.ArgumentParser:
     explore = commands.add_parser("explore", help="plot class counts and tokens per text of a labelled file")
     explore.add_argument("--data", required=True, type=Path, help="labelled data file")
     _data_options(explore)
-    explore.add_argument("--model", default="distilbert-base-uncased",
+    explore.add_argument("--model", default=DEFAULT_BACKBONE,
                          help="whose tokenizer counts the tokens: hub name, folder, preset or saved "
                               "kerastl model (default: %(default)s)")
-    explore.add_argument("--max-length", type=int, default=128,
+    explore.add_argument("--max-length", type=int, default=DEFAULT_MAX_LENGTH,
                          help="token limit to compare lengths with (default: %(default)s)")
     explore.add_argument("--output", required=True, type=Path,
                          help="folder for class_counts.png, tokens_per_text.png and the summary")
@@ -116,13 +117,13 @@ def _parser() -> argparse.ArgumentParser:
     baseline = commands.add_parser(
         "baseline", help="logistic regression on the frozen encoder's [CLS] features, and the majority class"
     )
-    baseline.add_argument("--model", default="distilbert-base-uncased",
+    baseline.add_argument("--model", default=DEFAULT_BACKBONE,
                           help="hub name, local folder, preset (all-minilm-l6-v2) (default: %(default)s)")
     baseline.add_argument("--train", required=True, type=Path, help="training data file")
     baseline.add_argument("--validation", required=True, type=Path, help="data file scored by the baselines")
     _data_options(baseline)
-    baseline.add_argument("--max-length", type=int, default=128, help="(default: %(default)s)")
-    baseline.add_argument("--batch-size", type=int, default=64, help="(default: %(default)s)")
+    baseline.add_argument("--max-length", type=int, default=DEFAULT_MAX_LENGTH, help="(default: %(default)s)")
+    baseline.add_argument("--batch-size", type=int, default=INFERENCE_BATCH_SIZE, help="(default: %(default)s)")
     baseline.add_argument("--json", action="store_true", help="print one JSON object")
     baseline.add_argument("--report", type=Path, metavar="DIR",
                           help="also write baseline.json and baseline_confusion_matrix.png to DIR")
@@ -146,6 +147,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _training_options(parser):
+    """One option per `TrainingConfig` field (`--batch-size` for batch_size), with its default and help."""
+    for field in dataclasses.fields(TrainingConfig):
+        kind = next((t for t in typing.get_args(field.type) if t is not type(None)), field.type)  # Optional[x] -> x
+        flag = "--" + field.name.replace("_", "-")
+        help = field.metadata["help"] + (" (default: %(default)s)" if field.default is not None else "")
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default, help=help)
+        else:
+            parser.add_argument(flag, type=kind, default=field.default, help=help)
+
+
+def _training_config(args) -> TrainingConfig:
+    return TrainingConfig(**{field.name: getattr(args, field.name) for field in dataclasses.fields(TrainingConfig)})
+
+
 def _data_options(parser):
     parser.add_argument("--text-column", default="text", help="(default: %(default)s)")
     parser.add_argument("--label-column", default="label", help="(default: %(default)s)")
@@ -167,17 +184,12 @@ def _train(args) -> int:
     from kerastl.errors import ModelFileError
     from kerastl.evaluation import evaluate
     from kerastl.precision import set_precision
-    from kerastl.training import TrainingConfig, fine_tune
+    from kerastl.training import fine_tune
 
     # Everything a user can get wrong is checked before the encoder loads or training starts.
     if args.output.exists() and any(args.output.iterdir()) and not args.overwrite:
         raise ModelFileError(f"--output {args.output} is not empty: choose a new folder or add --overwrite")
-    config = TrainingConfig(
-        batch_size=args.batch_size, head_epochs=args.head_epochs, epochs=args.epochs,
-        head_learning_rate=args.head_learning_rate, learning_rate=args.learning_rate,
-        warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay,
-        unfreeze_top_k=args.unfreeze_top_k, seed=args.seed, checkpoint_every=args.checkpoint_every,
-    )
+    config = _training_config(args)
     # Before TensorFlow runs anything: a multi-worker strategy must configure the runtime first.
     strategy = get_strategy(args.strategy)
     train = _read(args.train, args)

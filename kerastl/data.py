@@ -17,6 +17,7 @@ import pandas as pd
 import tensorflow as tf
 
 from kerastl import distribute
+from kerastl.config import DEFAULT_MAX_LENGTH
 from kerastl.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -335,7 +336,7 @@ def index_batches(lengths, batch_size: int, *, shuffle: bool = False, seed=None,
     return batches.apply(tf.data.experimental.assert_cardinality(num_batches))  # for progress bars
 
 
-def encode_examples(examples: TextExamples, tokenizer, *, label_names=None, max_length: int = 128):
+def encode_examples(examples: TextExamples, tokenizer, *, label_names=None, max_length: int = DEFAULT_MAX_LENGTH):
     """Tokenize `examples` once and map their labels to ids under `label_names`."""
     if len(examples) == 0:
         raise DataError(f"{examples.source} holds no examples")
@@ -352,7 +353,7 @@ def make_dataset(
     tokenizer,
     *,
     label_names: Optional[Sequence[str]] = None,
-    max_length: int = 128,
+    max_length: int = DEFAULT_MAX_LENGTH,
     batch_size: int = 32,
     shuffle: bool = False,
     seed: Optional[int] = None,

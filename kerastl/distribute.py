@@ -16,9 +16,10 @@ import tempfile
 
 import tensorflow as tf
 
+from kerastl.config import STRATEGIES
+
 logger = logging.getLogger(__name__)
 
-STRATEGIES = ("auto", "default", "mirrored", "multiworker", "tpu")
 
 
 def get_strategy(strategy="auto") -> tf.distribute.Strategy:
@@ -111,14 +112,22 @@ def is_multi_worker(strategy) -> bool:
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
 
 
-def save_weights_and_discard(model) -> None:
-    """What a non-chief worker does where the chief saves: save to a temporary folder, then delete it.
+def chief_or_discard(strategy, save) -> bool:
+    """Whether this process keeps what it saves: True on the chief (or a single worker).
 
-    Saving distributed variables can run collective ops, which every worker must join, so the
-    other workers save too; only the chief's copy is kept.
+    Every save of kerastl goes through here. A non-chief worker cannot just skip a save, since
+    saving distributed variables can run collective ops that every worker must join: it runs
+    `save(folder)` into a temporary folder, deletes that, and gets False.
+
+    Args:
+        strategy: the model's `tf.distribute.Strategy`.
+        save: writes the files into the folder it is given (a `str`).
     """
+    if is_chief(strategy):
+        return True
     with tempfile.TemporaryDirectory(prefix="kerastl-worker-") as scratch:
-        model.save_weights(os.path.join(scratch, "model.weights.h5"))
+        save(scratch)
+    return False
 
 
 def replica_batches(global_batches: tf.data.Dataset, num_replicas: int, replicas: range) -> tf.data.Dataset:

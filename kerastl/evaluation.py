@@ -21,6 +21,7 @@ from sklearn import metrics as sk_metrics
 
 from kerastl import data as data_lib
 from kerastl._keras import keras
+from kerastl.config import INFERENCE_BATCH_SIZE
 from kerastl.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ class Predictions:
         ]
 
 
-def predict(model, texts: Sequence[str], *, batch_size: int = 64, verbose=0) -> Predictions:
+def predict(model, texts: Sequence[str], *, batch_size: int = INFERENCE_BATCH_SIZE, verbose=0) -> Predictions:
     """Classify `texts` with a `TextClassifier`; the output keeps the input order.
 
     Example:
@@ -73,9 +74,9 @@ def predict(model, texts: Sequence[str], *, batch_size: int = 64, verbose=0) -> 
     """
     texts = list(texts)
     if not texts:
-        return Predictions(model.labels, np.zeros((0, len(model.labels)), np.float32))
+        return Predictions(model.label_names, np.zeros((0, len(model.label_names)), np.float32))
     logits = model.predict_logits(model.encode(texts), batch_size=batch_size, verbose=verbose)
-    return Predictions(model.labels, logits.numpy().astype(np.float32))
+    return Predictions(model.label_names, logits.numpy().astype(np.float32))
 
 
 def predict_one(model, text: str) -> dict:
@@ -93,7 +94,7 @@ def predict_one(model, text: str) -> dict:
     return predict(model, [text]).records()[0]
 
 
-def evaluate(model, examples: data_lib.TextExamples, *, batch_size: int = 64, verbose=0) -> dict:
+def evaluate(model, examples: data_lib.TextExamples, *, batch_size: int = INFERENCE_BATCH_SIZE, verbose=0) -> dict:
     """Accuracy, macro F1, weighted F1 and mean cross-entropy of `model` on labelled examples.
 
     Returns:
@@ -151,16 +152,16 @@ class Evaluation:
         return f"Evaluation(n={len(self.texts)}, labels={self.label_names}, scores={self.scores()})"
 
     @classmethod
-    def from_model(cls, model, examples: data_lib.TextExamples, *, batch_size: int = 64,
+    def from_model(cls, model, examples: data_lib.TextExamples, *, batch_size: int = INFERENCE_BATCH_SIZE,
                    verbose=0) -> "Evaluation":
         """Run `model` on `examples`, whose labels must be among the model's labels."""
         if examples.labels is None:
             raise DataError(f"{examples.source} has no labels; give the label column (--label-column)")
         if len(examples) == 0:
             raise DataError(f"{examples.source} holds no examples")
-        y_true = data_lib.encode_labels(examples.labels, model.labels, examples.source)
+        y_true = data_lib.encode_labels(examples.labels, model.label_names, examples.source)
         logits = predict(model, examples.texts, batch_size=batch_size, verbose=verbose).logits
-        return cls(tuple(model.labels), list(examples.texts), y_true, logits)
+        return cls(tuple(model.label_names), list(examples.texts), y_true, logits)
 
     @property
     def predicted_ids(self) -> np.ndarray:
@@ -261,7 +262,7 @@ class Evaluation:
 
 
 def write_report(model, examples: data_lib.TextExamples, directory, *, top_k: int = 10,
-                 batch_size: int = 64, verbose=0) -> Evaluation:
+                 batch_size: int = INFERENCE_BATCH_SIZE, verbose=0) -> Evaluation:
     """Evaluate `model` on `examples` and write the report (see `Evaluation.save`) to `directory`.
 
     The training curves come from `model.training_history` (kept by `fine_tune` and saved with

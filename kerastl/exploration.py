@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from kerastl import backbone as backbone_lib
 from kerastl import data as data_lib
+from kerastl.config import DEFAULT_MAX_LENGTH, SAVED_CONFIG_FILE, SAVED_TOKENIZER_DIR
 from kerastl.errors import DataError
 from kerastl.evaluation import save_figure
 
@@ -33,8 +34,8 @@ def resolve_tokenizer(source):
         return backbone_lib.load_tokenizer(source)
     if str(source) in backbone_lib.PRESETS:
         return backbone_lib.load_tokenizer(backbone_lib.preset_path(str(source)))
-    saved_model_tokenizer = Path(source) / "tokenizer"
-    if (Path(source) / "kerastl.json").is_file() and saved_model_tokenizer.is_dir():
+    saved_model_tokenizer = Path(source) / SAVED_TOKENIZER_DIR
+    if (Path(source) / SAVED_CONFIG_FILE).is_file() and saved_model_tokenizer.is_dir():
         return backbone_lib.load_tokenizer(saved_model_tokenizer)
     return backbone_lib.load_tokenizer(source)
 
@@ -159,7 +160,7 @@ def _short(source: str) -> str:
     return str(Path(path.parent.name) / path.name) if len(path.parts) > 2 else source
 
 
-def explore(examples: data_lib.TextExamples, tokenizer, *, max_length: int = 128,
+def explore(examples: data_lib.TextExamples, tokenizer, *, max_length: int = DEFAULT_MAX_LENGTH,
             directory: Optional[os.PathLike] = None) -> Exploration:
     """Count the texts per label and the tokens per text of labelled examples.
 

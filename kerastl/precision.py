@@ -6,10 +6,11 @@ from pathlib import Path
 import tensorflow as tf
 
 from kerastl._keras import keras
+from kerastl.config import PRECISIONS
 
 logger = logging.getLogger(__name__)
 
-POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
+POLICIES = PRECISIONS
 _BF16_CPU_FLAGS = {"amx_bf16", "avx512_bf16"}
 
 

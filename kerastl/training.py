@@ -12,6 +12,7 @@ from kerastl import checkpoints, distribute
 from kerastl import data as data_lib
 from kerastl._keras import keras
 from kerastl.classifier import default_loss, default_metrics
+from kerastl.config import TrainingConfig
 from kerastl.errors import TrainingError
 
 logger = logging.getLogger(__name__)
@@ -21,62 +22,6 @@ NO_DECAY = ("LayerNorm", "layer_norm", "bias")
 # XLA compiles the update once per weight shape, some seconds in all; below this many parameters
 # (the tiny test encoders) that costs more than it saves.
 XLA_MIN_PARAMETERS = 1_000_000
-
-
-@dataclasses.dataclass
-class TrainingConfig:
-    """Every number of the two-phase workflow, with defaults that suit base-size encoders.
-
-    Args:
-        batch_size: examples per batch in both phases.
-        head_epochs: epochs of phase 1, the head alone on the frozen encoder (0 skips it).
-        head_learning_rate: Adam learning rate of phase 1.
-        epochs: epochs of phase 2, the whole model (0 skips it).
-        learning_rate: peak AdamW learning rate of phase 2.
-        warmup_ratio: share of phase-2 steps spent warming the learning rate up from 0;
-            the rest decays it along a cosine to 0.
-        weight_decay: AdamW decoupled weight decay (not on LayerNorm or biases).
-        unfreeze_top_k: in phase 2, train only the top k transformer blocks (None: all).
-        seed: seed for weight initialisation, dropout and shuffling.
-        bucket_by_length: batch training texts of similar length together (less padding).
-        cache_head_features: in phase 1, compute the frozen encoder's [CLS] vectors once and
-            train the head on them, instead of running the encoder every head epoch. The head
-            ends the same either way; only the time differs.
-        checkpoint_every: with a checkpoint folder, save resumable state every this many steps.
-        xla_optimizer_update: compile phase 2's AdamW update with XLA on every device (Keras
-            does so on GPUs only); on CPUs it fuses the dense update of the token-embedding
-            table and every other weight into a few passes over memory. `None` turns it on for
-            models of `XLA_MIN_PARAMETERS` or more, where it repays its one-off compilation.
-    """
-
-    batch_size: int = 32
-    head_epochs: int = 2
-    head_learning_rate: float = 1e-3
-    epochs: int = 3
-    learning_rate: float = 5e-5
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    unfreeze_top_k: Optional[int] = None
-    seed: Optional[int] = 0
-    bucket_by_length: bool = True
-    cache_head_features: bool = True
-    checkpoint_every: int = 200
-    xla_optimizer_update: Optional[bool] = None
-
-    def __post_init__(self):
-        for name in ("batch_size", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, received {name}={getattr(self, name)}")
-        for name in ("head_epochs", "epochs"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, received {name}={getattr(self, name)}")
-        for name in ("head_learning_rate", "learning_rate"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, received {name}={getattr(self, name)}")
-        if not 0 <= self.warmup_ratio < 1:
-            raise ValueError(f"warmup_ratio must be in [0, 1), received warmup_ratio={self.warmup_ratio}")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, received weight_decay={self.weight_decay}")
 
 
 def fine_tune(

@@ -153,7 +153,7 @@ def test_loading_a_damaged_model_names_the_file(make_classifier, tmp_path):
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"labels": ("a",)}, "num_labels must be >= 2"),
-    ({"labels": ("a", "a")}, "labels must be distinct"),
+    ({"labels": ("a", "a")}, "label_names must be distinct"),
     ({"max_length": 65}, "position limit 64"),
     ({"dropout": 1.5}, "dropout must be in"),
 ])

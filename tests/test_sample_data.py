@@ -2,19 +2,19 @@ import pandas as pd
 import pytest
 
 import kerastl
-from kerastl import datasets
+from kerastl import sample_data
 
 
 @pytest.fixture(scope="module")
 def splits():
     try:
-        return datasets.rotten_tomatoes()
+        return sample_data.rotten_tomatoes()
     except kerastl.DataError as err:
         pytest.skip(str(err))
 
 
 def test_rotten_tomatoes_splits_by_movie(splits):
-    frame = pd.read_csv(datasets.rotten_tomatoes_path())
+    frame = pd.read_csv(sample_data.rotten_tomatoes_path())
     frame = frame[frame["category"].isin(["fresh", "rotten"])]
     assert sum(len(s) for s in splits.values()) == len(frame) == 12808
     movies_of = frame.groupby("text")["movie_name"].agg(frozenset)

@@ -1,0 +1,98 @@
+"""Every default and shared name of kerastl, in one place that imports no TensorFlow.
+
+The library, the command line (whose `--help` must answer without loading TensorFlow) and the
+saved-model readers all take their defaults and file names from here, so none can drift.
+"""
+
+import dataclasses
+from typing import Optional
+
+# The encoder `from_backbone`, `kerastl train` and `kerastl explore` load when given none.
+DEFAULT_BACKBONE = "distilbert-base-uncased"
+# Longest token sequence fed to the encoder, special tokens included.
+DEFAULT_MAX_LENGTH = 128
+# Dropout rate of the classification head.
+DEFAULT_DROPOUT = 0.1
+# Examples per batch for inference: predict, evaluate, the [CLS] feature pass, baselines.
+INFERENCE_BATCH_SIZE = 64
+
+# Keras precision policies kerastl runs under; "auto" picks one for the hardware.
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+# Names that `kerastl.get_strategy` (and `--strategy`) accept.
+STRATEGIES = ("auto", "default", "mirrored", "multiworker", "tpu")
+
+# The folder `TextClassifier.save_pretrained` writes and `from_pretrained` reads.
+SAVED_CONFIG_FILE = "kerastl.json"  # also the metadata file of an exported SavedModel
+SAVED_WEIGHTS_FILE = "model.weights.h5"
+SAVED_TOKENIZER_DIR = "tokenizer"
+SAVED_HISTORY_FILE = "history.json"
+
+
+def _option(default, help: str):
+    """A `TrainingConfig` field; `help` is what `kerastl train --help` shows for it."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+@dataclasses.dataclass
+class TrainingConfig:
+    """Every number of the two-phase workflow, with defaults that suit base-size encoders.
+
+    Each field is also an option of `kerastl train` (`batch_size` is `--batch-size`).
+
+    Args:
+        batch_size: examples per batch in both phases (per replica under a strategy).
+        head_epochs: epochs of phase 1, the head alone on the frozen encoder (0 skips it).
+        head_learning_rate: Adam learning rate of phase 1.
+        epochs: epochs of phase 2, the whole model (0 skips it).
+        learning_rate: peak AdamW learning rate of phase 2.
+        warmup_ratio: share of phase-2 steps spent warming the learning rate up from 0;
+            the rest decays it along a cosine to 0.
+        weight_decay: AdamW decoupled weight decay (not on LayerNorm or biases).
+        unfreeze_top_k: in phase 2, train only the top k transformer blocks (None: all).
+        seed: seed for weight initialisation, dropout and shuffling.
+        bucket_by_length: batch training texts of similar length together (less padding).
+        cache_head_features: in phase 1, compute the frozen encoder's [CLS] vectors once and
+            train the head on them, instead of running the encoder every head epoch. The head
+            ends the same either way; only the time differs.
+        checkpoint_every: with a checkpoint folder, save resumable state every this many steps.
+        xla_optimizer_update: compile phase 2's AdamW update with XLA on every device (Keras
+            does so on GPUs only); on CPUs it fuses the dense update of the token-embedding
+            table and every other weight into a few passes over memory. `None` turns it on for
+            models of a million parameters or more, where it repays its one-off compilation.
+
+    Example:
+    >>> TrainingConfig(epochs=2).learning_rate
+    5e-05
+    """
+
+    batch_size: int = _option(32, "examples per batch, per replica")
+    head_epochs: int = _option(2, "phase 1 epochs: the head on the frozen encoder (0 skips it)")
+    head_learning_rate: float = _option(1e-3, "phase 1 Adam learning rate")
+    epochs: int = _option(3, "phase 2 epochs: the whole model (0 skips it)")
+    learning_rate: float = _option(5e-5, "phase 2 peak AdamW learning rate")
+    warmup_ratio: float = _option(0.1, "share of phase 2 spent warming the learning rate up")
+    weight_decay: float = _option(0.01, "AdamW weight decay (not on LayerNorm or biases)")
+    unfreeze_top_k: Optional[int] = _option(None, "phase 2 trains only the top k blocks (default: all)")
+    seed: Optional[int] = _option(0, "seed for initialisation, dropout and shuffling")
+    bucket_by_length: bool = _option(True, "batch texts of similar length together")
+    cache_head_features: bool = _option(True, "phase 1 trains the head on [CLS] vectors computed once")
+    checkpoint_every: int = _option(200, "save resumable state every N steps")
+    xla_optimizer_update: Optional[bool] = _option(None, "compile the AdamW update with XLA "
+                                                         "(default: for models of 1M+ parameters)")
+
+    def __post_init__(self):
+        for name in ("batch_size", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, received {name}={getattr(self, name)}")
+        for name in ("head_epochs", "epochs"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, received {name}={getattr(self, name)}")
+        for name in ("head_learning_rate", "learning_rate"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, received {name}={getattr(self, name)}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ValueError(f"warmup_ratio must be in [0, 1), received warmup_ratio={self.warmup_ratio}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, received weight_decay={self.weight_decay}")
+        if self.unfreeze_top_k is not None and self.unfreeze_top_k < 0:
+            raise ValueError(f"unfreeze_top_k must be >= 0, received unfreeze_top_k={self.unfreeze_top_k}")
