@@ -29,6 +29,7 @@ from kerastl.config import (
 )
 from kerastl.errors import ModelFileError
 from kerastl.pooling import cls_hidden_state
+from kerastl.precision import precision_scope
 
 FORMAT_VERSION = 1
 
@@ -135,6 +136,7 @@ class TextClassifier(keras.Model):
         max_length: int = DEFAULT_MAX_LENGTH,
         dropout: float = DEFAULT_DROPOUT,
         strategy=None,
+        precision: Optional[str] = None,
     ) -> "TextClassifier":
         """Load an encoder with `kerastl.load_backbone` and graft a new head on it.
 
@@ -147,15 +149,23 @@ class TextClassifier(keras.Model):
             dropout: dropout rate of the head.
             strategy: a `tf.distribute.Strategy` or a name of `kerastl.distribute.STRATEGIES`
                 to build the model in; `fine_tune` then trains it under that strategy.
+            precision: the Keras precision policy of this model: `"auto"` (mixed bf16 or
+                float16 where the hardware runs it fast, else float32; see
+                `kerastl.precision.detect_precision`) or a name of `kerastl.config.PRECISIONS`.
+                Keras' global policy is left as it was. `None` (the default) follows the global
+                policy: float32 unless set (`kerastl.set_precision`). Logits and loss are float32.
 
         Example:
         >>> model = TextClassifier.from_backbone("all-minilm-l6-v2", label_names=["neg", "pos"])  # doctest: +SKIP
         >>> model = TextClassifier.from_backbone("bert-base-uncased", strategy="mirrored")  # doctest: +SKIP
+        >>> model = TextClassifier.from_backbone("bert-base-uncased", precision="auto")  # doctest: +SKIP
         """
         if labels is not None:
             warnings.warn("from_backbone(labels=) is deprecated: use label_names=", DeprecationWarning, stacklevel=2)
             label_names = labels
-        with _scope(strategy):
+        with _scope(strategy), precision_scope(precision) as policy:
+            name = str(source) if isinstance(source, (str, os.PathLike)) else type(source).__name__
+            logger.info("loading the encoder %s (precision: %s)", name, policy)
             encoder, tokenizer = backbone_lib.load_backbone(source, tokenizer=tokenizer)
             return cls(encoder, label_names, tokenizer=tokenizer, max_length=max_length, dropout=dropout)
 
