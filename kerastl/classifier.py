@@ -17,6 +17,7 @@ from kerastl import data as data_lib
 from kerastl import distribute
 from kerastl._files import replace_dir
 from kerastl._keras import keras
+from kerastl._logging import progress_verbosity
 from kerastl.config import (
     DEFAULT_BACKBONE,
     DEFAULT_DROPOUT,
@@ -309,7 +310,7 @@ class TextClassifier(keras.Model):
         """Run `forward` over batches of similar length (little padding); rows in input order."""
         by_length = tf.argsort(encoded.ids.row_lengths(), stable=True)
         batches = tf.split(by_length, _split_sizes(len(encoded), batch_size))
-        progress = keras.utils.Progbar(len(batches)) if verbose else None
+        progress = keras.utils.Progbar(len(batches), verbose=progress_verbosity(verbose)) if verbose else None
         pieces = []
         for index in batches:
             pieces.append(forward(self._encoder_features(encoded.pad(index))))
