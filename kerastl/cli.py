@@ -310,8 +310,9 @@ def _text_lines(content, source: str) -> list:
         lines.pop()  # the newline that ends the last line
     texts = [(number, line.removesuffix("\r")) for number, line in enumerate(lines, start=1)]
     kept = [(number, text) for number, text in texts if text.strip()]
-    if len(kept) < len(texts):
-        logger.info("%s: skipped %d blank lines", source, len(texts) - len(kept))
+    blank = len(texts) - len(kept)
+    if blank:
+        logger.info("%s: skipped %d blank line%s", source, blank, "" if blank == 1 else "s")
     return kept
 
 
@@ -369,6 +370,7 @@ def _evaluate(args) -> int:
 
     examples = _read(args.data, args)
     model = TextClassifier.from_pretrained(args.model)
+    logger.info("scoring %s on the %d examples of %s", args.model, len(examples), examples.source)
     evaluation = Evaluation.from_model(model, examples, batch_size=args.batch_size, verbose=args.progress)
     scores = evaluation.scores()
     if args.json:

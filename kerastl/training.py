@@ -52,8 +52,9 @@ def fine_tune(
     saved whole, and calling `fine_tune` again with the same arguments continues from the last
     saved point. Ctrl-C then saves first and raises `TrainingInterrupted`.
 
-    Progress goes to the `kerastl` logger (phase headings, the [CLS] pass, phase 2's first
-    step, which compiles the model and may take a while) and to Keras' progress bars.
+    Progress goes to the `kerastl` logger on stderr (phase headings, the [CLS] pass, phase 2's
+    first step, which compiles the model and may take a while) and to Keras' progress bars;
+    `logging.getLogger("kerastl").setLevel(logging.WARNING)` keeps only warnings.
 
     Args:
         model: a `TextClassifier`.
