@@ -204,8 +204,8 @@ def _duration(seconds: float) -> str:
 
 def _last_epoch(history: dict) -> str:
     """", last epoch: loss 0.3012, accuracy 0.9012, ..." from `{metric: [per epoch]}`."""
-    values = [f"{key} {values[-1]:.4f}" for key, values in history.items() if values]
-    return ", last epoch: " + ", ".join(values) if values else ""
+    last = [f"{metric} {values[-1]:.4f}" for metric, values in history.items() if values]
+    return ", last epoch: " + ", ".join(last) if last else ""
 
 
 def _fingerprint(model, train, validation, config) -> dict:
