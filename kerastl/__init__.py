@@ -1,12 +1,17 @@
 """kerastl: Keras-first transfer learning for text classification.
 
 Public names load on first use, so that `import kerastl` and `kerastl --help` do not import
-TensorFlow until something needs it.
+TensorFlow until something needs it. Progress goes to stderr through the `kerastl` logger
+(`logging.getLogger("kerastl").setLevel(logging.WARNING)` silences it).
 """
 
 import importlib
 
+from kerastl import _logging
+
 __version__ = "0.2.0"
+
+_logging.install()
 
 # public name -> the module that defines it
 _PUBLIC = {

@@ -7,6 +7,7 @@ training label shows what no learning at all scores. Fine-tuning has to beat bot
 
 import dataclasses
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Optional
@@ -23,21 +24,24 @@ from kerastl.config import DEFAULT_MAX_LENGTH, INFERENCE_BATCH_SIZE
 from kerastl.errors import DataError
 from kerastl.evaluation import classification_scores, plot_confusion_matrix
 
+logger = logging.getLogger(__name__)
+
 MOST_FREQUENT = "most_frequent"
 LOGISTIC_REGRESSION = "logistic_regression"
 
 
-def extract_features(model, examples, *, batch_size: int = INFERENCE_BATCH_SIZE) -> np.ndarray:
+def extract_features(model, examples, *, batch_size: int = INFERENCE_BATCH_SIZE, verbose=0) -> np.ndarray:
     """The frozen encoder's [CLS] vector of every text, in input order: (n, hidden_size) float32.
 
     Args:
         model: a `TextClassifier`; only its encoder and tokenizer are used.
         examples: `TextExamples` or a list of texts.
         batch_size: texts per forward pass.
+        verbose: 0 (silent), 1 (a progress bar), 2 (a line at the end) or `"auto"` (as Keras).
     """
     texts = examples.texts if isinstance(examples, data_lib.TextExamples) else list(examples)
     encoded = model.encode(texts)
-    return model.pooled_features(encoded, batch_size=batch_size).numpy().astype(np.float32)
+    return model.pooled_features(encoded, batch_size=batch_size, verbose=verbose).numpy().astype(np.float32)
 
 
 @dataclasses.dataclass
@@ -89,6 +93,7 @@ class BaselineResult:
         scores = self.scores()
         (directory / "baseline.json").write_text(json.dumps(scores, indent=2))
         self.plot_confusion_matrix(path=directory / "baseline_confusion_matrix.png")
+        logger.info("baseline: wrote baseline.json and baseline_confusion_matrix.png to %s", directory)
         return scores
 
 
@@ -101,6 +106,7 @@ def feature_baseline(
     batch_size: int = INFERENCE_BATCH_SIZE,
     max_iter: int = 1000,
     directory: Optional[os.PathLike] = None,
+    verbose="auto",
 ) -> BaselineResult:
     """Fit `LogisticRegression` and `DummyClassifier("most_frequent")` on frozen [CLS] features.
 
@@ -117,6 +123,8 @@ def feature_baseline(
         batch_size: texts per encoder forward pass.
         max_iter: L-BFGS iterations of the logistic regression.
         directory: also write the scores and a confusion matrix there (see `BaselineResult.save`).
+        verbose: progress bars of the two [CLS] passes: `"auto"` (as Keras' `fit`), 0, 1 or 2.
+            The steps are also logged to the `kerastl` logger.
 
     Example:
     >>> result = feature_baseline("all-minilm-l6-v2", train, validation)  # doctest: +SKIP
@@ -136,8 +144,10 @@ def feature_baseline(
         from kerastl.classifier import TextClassifier
 
         model = TextClassifier.from_backbone(model, label_names, max_length=max_length)
-    x_train = extract_features(model, train, batch_size=batch_size)
-    x_val = extract_features(model, validation, batch_size=batch_size)
+    x_train, x_val = (_features(model, split, name, batch_size, verbose)
+                      for split, name in ((train, "training"), (validation, "validation")))
+    logger.info("baseline: fitting a logistic regression on %d vectors of %d dimensions, and the majority class",
+                *x_train.shape)
     classifiers = {
         MOST_FREQUENT: DummyClassifier(strategy="most_frequent"),
         LOGISTIC_REGRESSION: make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter)),
@@ -147,3 +157,8 @@ def feature_baseline(
     if directory is not None:
         result.save(directory)
     return result
+
+
+def _features(model, examples, name, batch_size, verbose):
+    logger.info("baseline: computing the frozen encoder's [CLS] vectors of the %d %s examples", len(examples), name)
+    return extract_features(model, examples, batch_size=batch_size, verbose=verbose)

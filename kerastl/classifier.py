@@ -17,6 +17,7 @@ from kerastl import data as data_lib
 from kerastl import distribute
 from kerastl._files import replace_dir
 from kerastl._keras import keras
+from kerastl._logging import progress_verbosity
 from kerastl.config import (
     DEFAULT_BACKBONE,
     DEFAULT_DROPOUT,
@@ -29,6 +30,7 @@ from kerastl.config import (
 )
 from kerastl.errors import ModelFileError
 from kerastl.pooling import cls_hidden_state
+from kerastl.precision import precision_scope
 
 FORMAT_VERSION = 1
 
@@ -135,6 +137,7 @@ class TextClassifier(keras.Model):
         max_length: int = DEFAULT_MAX_LENGTH,
         dropout: float = DEFAULT_DROPOUT,
         strategy=None,
+        precision: Optional[str] = None,
     ) -> "TextClassifier":
         """Load an encoder with `kerastl.load_backbone` and graft a new head on it.
 
@@ -147,15 +150,23 @@ class TextClassifier(keras.Model):
             dropout: dropout rate of the head.
             strategy: a `tf.distribute.Strategy` or a name of `kerastl.distribute.STRATEGIES`
                 to build the model in; `fine_tune` then trains it under that strategy.
+            precision: the Keras precision policy of this model: `"auto"` (mixed bf16 or
+                float16 where the hardware runs it fast, else float32; see
+                `kerastl.precision.detect_precision`) or a name of `kerastl.config.PRECISIONS`.
+                Keras' global policy is left as it was. `None` (the default) follows the global
+                policy: float32 unless set (`kerastl.set_precision`). Logits and loss are float32.
 
         Example:
         >>> model = TextClassifier.from_backbone("all-minilm-l6-v2", label_names=["neg", "pos"])  # doctest: +SKIP
         >>> model = TextClassifier.from_backbone("bert-base-uncased", strategy="mirrored")  # doctest: +SKIP
+        >>> model = TextClassifier.from_backbone("bert-base-uncased", precision="auto")  # doctest: +SKIP
         """
         if labels is not None:
             warnings.warn("from_backbone(labels=) is deprecated: use label_names=", DeprecationWarning, stacklevel=2)
             label_names = labels
-        with _scope(strategy):
+        with _scope(strategy), precision_scope(precision) as policy:
+            name = str(source) if isinstance(source, (str, os.PathLike)) else type(source).__name__
+            logger.info("loading the encoder %s (precision: %s)", name, policy)
             encoder, tokenizer = backbone_lib.load_backbone(source, tokenizer=tokenizer)
             return cls(encoder, label_names, tokenizer=tokenizer, max_length=max_length, dropout=dropout)
 
@@ -299,7 +310,7 @@ class TextClassifier(keras.Model):
         """Run `forward` over batches of similar length (little padding); rows in input order."""
         by_length = tf.argsort(encoded.ids.row_lengths(), stable=True)
         batches = tf.split(by_length, _split_sizes(len(encoded), batch_size))
-        progress = keras.utils.Progbar(len(batches)) if verbose else None
+        progress = keras.utils.Progbar(len(batches), verbose=progress_verbosity(verbose)) if verbose else None
         pieces = []
         for index in batches:
             pieces.append(forward(self._encoder_features(encoded.pad(index))))

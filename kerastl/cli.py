@@ -1,25 +1,38 @@
-"""The `kerastl` command: train, evaluate and predict, a thin layer over the library."""
+"""The `kerastl` command: train, evaluate and predict, a thin layer over the library.
+
+Results go to stdout (JSON with `--json`, and always from `train`, `export` and `predict` reading
+a file or stdin); progress bars, kerastl's log lines and errors go to stderr. Everything a user can get wrong in
+the arguments is checked before TensorFlow is imported, so `--help`, `--version` and every usage
+error answer at once.
+"""
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
+import platform
 import shutil
 import sys
 import typing
+from importlib import metadata
 from pathlib import Path
 
+from kerastl import _logging
 from kerastl.config import (
     DEFAULT_BACKBONE,
     DEFAULT_DROPOUT,
     DEFAULT_MAX_LENGTH,
     INFERENCE_BATCH_SIZE,
     PRECISIONS,
+    SAVED_CONFIG_FILE,
     STRATEGIES,
     TrainingConfig,
 )
+from kerastl.errors import DataError, KerastlError, ModelFileError, TrainingInterrupted
 
 DATA_OPTIONS = ("text_column", "label_column", "sep", "names")
+STDIN = "-"
 
 logger = logging.getLogger("kerastl.cli")
 
@@ -27,51 +40,71 @@ logger = logging.getLogger("kerastl.cli")
 def main(argv=None) -> int:
     """Run the command line; returns the exit status (0 ok, 2 bad input, 130 interrupted)."""
     args = _parser().parse_args(argv)
-    _show_kerastl_logs()
-    from kerastl.errors import KerastlError, TrainingInterrupted
-
+    name = f"kerastl {args.command}"
     try:
-        return args.run(args)
+        args.check(args)  # the arguments, checked without TensorFlow
+        # Results go to the real stdout; anything else that writes to stdout (Keras' progress bars)
+        # goes to stderr, so `--json > out.json` holds JSON only.
+        args.out = sys.stdout
+        args.progress = _logging.terminal_verbosity()  # bars on a terminal, one line per epoch elsewhere
+        with _logging.library_notices(show=args.verbose), contextlib.redirect_stdout(sys.stderr):
+            return args.run(args)
     except TrainingInterrupted as err:
-        print(f"kerastl {args.command}: {err}", file=sys.stderr)
+        print(f"{name}: {err}", file=sys.stderr)
         return 130
     except (KerastlError, ValueError) as err:
-        print(f"kerastl {args.command}: error: {err}", file=sys.stderr)
+        print(f"{name}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"kerastl {args.command}: interrupted", file=sys.stderr)
+        print(f"{name}: interrupted", file=sys.stderr)
         return 130
 
 
-def _show_kerastl_logs():
-    """kerastl's own progress and warnings on stderr; other libraries keep their settings."""
-    package = logging.getLogger("kerastl")
-    package.setLevel(logging.INFO)
-    if not any(isinstance(h, _StderrHandler) for h in package.handlers):
-        handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter("kerastl: %(message)s"))
-        package.addHandler(handler)
+def _emit(args, text: str) -> None:
+    """Write one line of results to stdout."""
+    args.out.write(text + "\n")
+    args.out.flush()
 
 
-class _StderrHandler(logging.StreamHandler):
-    """Writes to whatever `sys.stderr` is at the time, so repeated `main()` calls share one."""
+class _Version(argparse.Action):
+    """`--version`: kerastl's version and what it runs on, read from package metadata (no imports)."""
 
-    @property
-    def stream(self):
-        return sys.stderr
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
 
-    @stream.setter
-    def stream(self, value):
-        pass
+    def __call__(self, parser, namespace, values, option_string=None):
+        from kerastl import __version__
+
+        def version(distribution):
+            try:
+                return metadata.version(distribution)
+            except metadata.PackageNotFoundError:
+                return "not installed"
+
+        sys.stdout.write(f"kerastl {__version__} on Keras 2 (tf-keras {version('tf-keras')}), TensorFlow "
+                         f"{version('tensorflow')}, transformers {version('transformers')}, "
+                         f"Python {platform.python_version()}\n")
+        parser.exit()
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="kerastl", description="Two-phase transfer learning for text classification."
+        prog="kerastl", description="Two-phase transfer learning for text classification.",
+        epilog="Results go to stdout, progress and log lines to stderr. Log lines: 'kerastl: ...'; "
+               "--verbose adds TensorFlow's and transformers' own messages.",
     )
+    parser.add_argument("--version", action=_Version, help="show kerastl's version and the Keras, TensorFlow "
+                                                           "and transformers it runs on, then exit")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--verbose", action="store_true",
+                        help="also show TensorFlow's C++ log lines, transformers' notices and warnings, "
+                             "and kerastl's debug lines")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    train = commands.add_parser("train", help="train the head, then fine-tune, then save the model")
+    def command(name, help, **kwargs):
+        return commands.add_parser(name, parents=[common], help=help, **kwargs)
+
+    train = command("train", "train the head, then fine-tune, then save the model")
     train.add_argument("--model", default=DEFAULT_BACKBONE,
                        help="hub name, local folder, preset (all-minilm-l6-v2) (default: %(default)s)")
     train.add_argument("--train", required=True, type=Path, help="training data file")
@@ -83,15 +116,19 @@ def _parser() -> argparse.ArgumentParser:
                        help="tokens per text (default: %(default)s)")
     train.add_argument("--dropout", type=float, default=DEFAULT_DROPOUT, help="head dropout (default: %(default)s)")
     _training_options(train)
-    train.add_argument("--precision", default="auto", choices=("auto", *PRECISIONS),
-                       help="auto: bf16 only where the hardware runs it fast (default: %(default)s)")
+    train.add_argument("--precision", default="float32", choices=("auto", *PRECISIONS),
+                       help="Keras precision policy, float32 as in Python unless asked; auto: mixed bf16 "
+                            "or float16 where the hardware runs it fast (default: %(default)s)")
     train.add_argument("--strategy", default="auto", choices=STRATEGIES,
                        help="tf.distribute strategy; auto: TPU if configured, several workers if TF_CONFIG "
                             "names them, mirrored over several GPUs, else one device; --batch-size is per "
                             "replica (default: %(default)s)")
-    train.set_defaults(run=_train)
+    train.add_argument("--tensorboard", type=Path, metavar="DIR",
+                       help="write TensorBoard logs of both phases, on one axis, to DIR/train and "
+                            "DIR/validation")
+    train.set_defaults(run=_train, check=_check_train)
 
-    evaluate = commands.add_parser("evaluate", help="score a saved model on a labelled file")
+    evaluate = command("evaluate", "score a saved model on a labelled file")
     evaluate.add_argument("--model", required=True, type=Path, help="folder of a saved model")
     evaluate.add_argument("--data", required=True, type=Path, help="labelled data file")
     _data_options(evaluate)
@@ -100,9 +137,9 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--report", type=Path, metavar="DIR",
                           help="also write metrics.json, confusion_matrix.png, training_curves.png "
                                "and the error analysis (highest_loss.csv, lowest_loss.csv) to DIR")
-    evaluate.set_defaults(run=_evaluate)
+    evaluate.set_defaults(run=_evaluate, check=_check_evaluate)
 
-    explore = commands.add_parser("explore", help="plot class counts and tokens per text of a labelled file")
+    explore = command("explore", "plot class counts and tokens per text of a labelled file")
     explore.add_argument("--data", required=True, type=Path, help="labelled data file")
     _data_options(explore)
     explore.add_argument("--model", default=DEFAULT_BACKBONE,
@@ -112,11 +149,11 @@ def _parser() -> argparse.ArgumentParser:
                          help="token limit to compare lengths with (default: %(default)s)")
     explore.add_argument("--output", required=True, type=Path,
                          help="folder for class_counts.png, tokens_per_text.png and the summary")
-    explore.set_defaults(run=_explore)
+    explore.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    explore.set_defaults(run=_explore, check=_check_explore)
 
-    baseline = commands.add_parser(
-        "baseline", help="logistic regression on the frozen encoder's [CLS] features, and the majority class"
-    )
+    baseline = command("baseline", "logistic regression on the frozen encoder's [CLS] features, and the "
+                                   "majority class")
     baseline.add_argument("--model", default=DEFAULT_BACKBONE,
                           help="hub name, local folder, preset (all-minilm-l6-v2) (default: %(default)s)")
     baseline.add_argument("--train", required=True, type=Path, help="training data file")
@@ -127,23 +164,32 @@ def _parser() -> argparse.ArgumentParser:
     baseline.add_argument("--json", action="store_true", help="print one JSON object")
     baseline.add_argument("--report", type=Path, metavar="DIR",
                           help="also write baseline.json and baseline_confusion_matrix.png to DIR")
-    baseline.set_defaults(run=_baseline)
+    baseline.set_defaults(run=_baseline, check=_check_baseline)
 
-    predict = commands.add_parser("predict", help="classify texts given on the command line")
+    predict = command(
+        "predict", "classify texts: given as arguments, one a line in a file (--file), or on stdin (-)",
+        description="Classify texts. Texts given as arguments print 'label<TAB>probability<TAB>text' lines "
+                    "(--json: one JSON object a line). A file (--file F) or stdin (-) holds one text a "
+                    "line, UTF-8; the output is then JSON Lines, one object per text in input order, "
+                    'each {"line", "text", "label", "probabilities"} with "line" its 1-based line number. '
+                    "Blank lines (empty or only whitespace) are not texts: they are skipped, as in "
+                    "training data, and counted on stderr; \"line\" maps each result back to its line.",
+    )
     predict.add_argument("--model", required=True, type=Path,
                          help="folder of a saved model, or an exported SavedModel (a version folder, "
                               "or a TF Serving base folder: its highest version is used)")
     predict.add_argument("--json", action="store_true", help="print one JSON object per text")
-    predict.add_argument("texts", nargs="+", metavar="TEXT")
-    predict.set_defaults(run=_predict)
+    predict.add_argument("--file", type=Path, metavar="F", help="read the texts from F, one a line")
+    predict.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify; '-' alone reads stdin")
+    predict.set_defaults(run=_predict, check=_check_predict)
 
-    export = commands.add_parser("export", help="write a SavedModel for TF Serving that takes raw text")
+    export = command("export", "write a SavedModel for TF Serving that takes raw text")
     export.add_argument("--model", required=True, type=Path, help="folder of a saved model")
     export.add_argument("--output", required=True, type=Path,
                         help="TF Serving base folder; the SavedModel goes to OUTPUT/VERSION/")
     export.add_argument("--version", type=int, help="(default: one more than the highest present, or 1)")
     export.add_argument("--overwrite", action="store_true", help="replace OUTPUT/VERSION if it exists")
-    export.set_defaults(run=_export)
+    export.set_defaults(run=_export, check=_check_export)
     return parser
 
 
@@ -177,19 +223,117 @@ def _read(path, args):
     return read_examples(path, **{key: getattr(args, key) for key in DATA_OPTIONS})
 
 
+# -- usage checks: everything about the arguments that needs no TensorFlow ------------------------
+
+
+def _data_file(path, option):
+    if path is not None and not Path(path).is_file():
+        raise DataError(f"{option}: no data file at {str(path)!r}: check the path")
+
+
+def _at_least(args, option, minimum):
+    value = getattr(args, option.lstrip("-").replace("-", "_"))
+    if value < minimum:
+        raise ValueError(f"{option} must be >= {minimum}, received {option} {value}")
+
+
+def _saved_model(path, option="--model"):
+    if not (Path(path) / SAVED_CONFIG_FILE).is_file():
+        raise ModelFileError(f"{option} {path} is not a saved kerastl model (no {SAVED_CONFIG_FILE}); give the "
+                             f"--output folder of `kerastl train` or of save_pretrained()")
+
+
+def _check_train(args):
+    args.config = _training_config(args)  # raises ValueError on a bad number
+    _at_least(args, "--max-length", 2)
+    if not 0.0 <= args.dropout < 1.0:
+        raise ValueError(f"--dropout must be in [0, 1), received --dropout {args.dropout}")
+    if args.output.exists() and not args.output.is_dir():
+        raise ModelFileError(f"--output {args.output} is a file: give a folder")
+    if args.output.exists() and any(args.output.iterdir()) and not args.overwrite:
+        raise ModelFileError(f"--output {args.output} is not empty: choose a new folder or add --overwrite")
+    if args.tensorboard is not None and args.tensorboard.exists() and not args.tensorboard.is_dir():
+        raise ModelFileError(f"--tensorboard {args.tensorboard} is a file: give a folder")
+    _data_file(args.train, "--train")
+    _data_file(args.validation, "--validation")
+
+
+def _check_evaluate(args):
+    _saved_model(args.model)
+    _data_file(args.data, "--data")
+    _at_least(args, "--batch-size", 1)
+
+
+def _check_explore(args):
+    _data_file(args.data, "--data")
+    _at_least(args, "--max-length", 1)
+
+
+def _check_baseline(args):
+    _data_file(args.train, "--train")
+    _data_file(args.validation, "--validation")
+    _at_least(args, "--max-length", 2)
+    _at_least(args, "--batch-size", 1)
+
+
+def _check_predict(args):
+    if not args.model.is_dir():
+        raise ModelFileError(f"--model {args.model}: no such folder; give a saved kerastl model or an exported "
+                             f"SavedModel")
+    from_stdin = STDIN in args.texts
+    if from_stdin and len(args.texts) > 1:
+        raise ValueError("'-' reads the texts from stdin and must be the only TEXT")
+    if args.file is not None and args.texts:
+        raise ValueError("give texts either as arguments or in --file, not both")
+    if args.file is None and not args.texts:
+        raise ValueError("no texts: give them as arguments, in --file F (one a line), or on stdin with '-'")
+    if args.file is not None:
+        if not args.file.is_file():
+            raise DataError(f"--file: no file at {str(args.file)!r}: check the path")
+        args.lines = _text_lines(args.file.read_bytes(), str(args.file))
+    elif from_stdin:
+        stdin = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else sys.stdin
+        args.lines = _text_lines(stdin.read(), "stdin")
+    else:
+        args.lines = None
+
+
+def _text_lines(content, source: str) -> list:
+    """`[(line number, text)]` of the lines of `content` that hold a text, blank lines left out."""
+    if isinstance(content, bytes):
+        try:
+            content = content.decode("utf-8-sig")  # a byte-order mark is not part of the first text
+        except UnicodeDecodeError as err:
+            raise DataError(f"{source} is not UTF-8 text (byte {err.start}): save it as UTF-8") from None
+    lines = content.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the newline that ends the last line
+    texts = [(number, line.removesuffix("\r")) for number, line in enumerate(lines, start=1)]
+    kept = [(number, text) for number, text in texts if text.strip()]
+    blank = len(texts) - len(kept)
+    if blank:
+        logger.info("%s: skipped %d blank line%s", source, blank, "" if blank == 1 else "s")
+    return kept
+
+
+def _check_export(args):
+    _saved_model(args.model)
+    if args.version is not None and args.version < 0:
+        raise ValueError(f"--version must be >= 0, received --version {args.version}")
+    if args.output.exists() and not args.output.is_dir():
+        raise ModelFileError(f"--output {args.output} is a file: give a folder for the SavedModel versions")
+
+
+# -- the commands ---------------------------------------------------------------------------------
+
+
 def _train(args) -> int:
     from kerastl import data as data_lib
     from kerastl.classifier import TextClassifier
     from kerastl.distribute import get_strategy, is_chief
-    from kerastl.errors import ModelFileError
     from kerastl.evaluation import evaluate
-    from kerastl.precision import set_precision
     from kerastl.training import fine_tune
 
-    # Everything a user can get wrong is checked before the encoder loads or training starts.
-    if args.output.exists() and any(args.output.iterdir()) and not args.overwrite:
-        raise ModelFileError(f"--output {args.output} is not empty: choose a new folder or add --overwrite")
-    config = _training_config(args)
     # Before TensorFlow runs anything: a multi-worker strategy must configure the runtime first.
     strategy = get_strategy(args.strategy)
     train = _read(args.train, args)
@@ -199,22 +343,24 @@ def _train(args) -> int:
         data_lib.encode_labels(validation.labels, labels, validation.source)
     logger.info("%d training examples, labels %s", len(train), list(labels))
 
-    set_precision(args.precision)
-    logger.info("loading %s", args.model)
     model = TextClassifier.from_backbone(args.model, labels, max_length=args.max_length, dropout=args.dropout,
-                                         strategy=strategy)
+                                         strategy=strategy, precision=args.precision)
     # Resumable state lives beside --output until the model is saved: rerunning the same
     # command after a crash, a kill or Ctrl-C continues from the last saved step.
     resume_dir = args.output.parent / f".{args.output.name}.resume"
-    history = fine_tune(model, train, validation, config, checkpoint_dir=resume_dir)
+    history = fine_tune(model, train, validation, args.config, checkpoint_dir=resume_dir,
+                        tensorboard=args.tensorboard, verbose=args.progress)
     path = model.save_pretrained(args.output, overwrite=args.overwrite)  # every worker; only the chief keeps it
     if not is_chief(strategy):
         return 0
     shutil.rmtree(resume_dir, ignore_errors=True)
     logger.info("saved the model to %s", path)
+    result = {"output": str(path)}
     if validation is not None:
-        scores = evaluate(model, validation, batch_size=args.batch_size)
-        print(json.dumps({"validation": scores, "history": history}))
+        logger.info("scoring the saved model on %s", validation.source)
+        result["validation"] = evaluate(model, validation, batch_size=args.batch_size, verbose=args.progress)
+    result["history"] = history
+    _emit(args, json.dumps(result))
     return 0
 
 
@@ -224,13 +370,14 @@ def _evaluate(args) -> int:
 
     examples = _read(args.data, args)
     model = TextClassifier.from_pretrained(args.model)
-    evaluation = Evaluation.from_model(model, examples, batch_size=args.batch_size, verbose="auto")
+    logger.info("scoring %s on the %d examples of %s", args.model, len(examples), examples.source)
+    evaluation = Evaluation.from_model(model, examples, batch_size=args.batch_size, verbose=args.progress)
     scores = evaluation.scores()
     if args.json:
-        print(json.dumps(scores))
+        _emit(args, json.dumps(scores))
     else:
         for key, value in scores.items():
-            print(f"{key:>12}: {value:.4f}" if isinstance(value, float) else f"{key:>12}: {value}")
+            _emit(args, f"{key:>12}: {value:.4f}" if isinstance(value, float) else f"{key:>12}: {value}")
     if args.report:
         evaluation.save(args.report, history=model.training_history)
         logger.info("wrote the report to %s", args.report)
@@ -242,8 +389,7 @@ def _explore(args) -> int:
 
     examples = _read(args.data, args)
     exploration = explore(examples, args.model, max_length=args.max_length, directory=args.output)
-    print(exploration.summary_text())
-    logger.info("wrote class_counts.png, tokens_per_text.png and summary.json to %s", args.output)
+    _emit(args, json.dumps(exploration.summary()) if args.json else exploration.summary_text())
     return 0
 
 
@@ -252,29 +398,40 @@ def _baseline(args) -> int:
 
     train = _read(args.train, args)
     validation = _read(args.validation, args)
-    logger.info("loading %s", args.model)
     result = feature_baseline(args.model, train, validation, max_length=args.max_length,
-                              batch_size=args.batch_size, directory=args.report)
-    print(json.dumps(result.scores()) if args.json else result.summary_text())
+                              batch_size=args.batch_size, directory=args.report, verbose=args.progress)
+    _emit(args, json.dumps(result.scores()) if args.json else result.summary_text())
     return 0
 
 
 def _predict(args) -> int:
+    if args.lines is not None:  # a file or stdin: JSON Lines, each with its line number
+        numbers, texts = [n for n, _ in args.lines], [t for _, t in args.lines]
+        if not texts:
+            logger.warning("%s holds no texts: nothing to classify", args.file or "stdin")
+            return 0
+    else:
+        numbers, texts = None, args.texts
+    for i, record in enumerate(_predictions(args, texts).records()):
+        if numbers is not None:
+            _emit(args, json.dumps({"line": numbers[i], "text": texts[i], **record}))
+        elif args.json:
+            _emit(args, json.dumps({"text": texts[i], **record}))
+        else:
+            top = record["probabilities"][record["label"]]
+            _emit(args, f"{record['label']}\t{top:.3f}\t{texts[i]}")
+    return 0
+
+
+def _predictions(args, texts):
     from kerastl.classifier import TextClassifier
     from kerastl.evaluation import predict
     from kerastl.export import load_saved_model, resolve_saved_model
 
     if resolve_saved_model(args.model) is not None:
-        predictions = load_saved_model(args.model).predict(args.texts)
-    else:
-        predictions = predict(TextClassifier.from_pretrained(args.model), args.texts)
-    for text, record in zip(args.texts, predictions.records()):
-        if args.json:
-            print(json.dumps({"text": text, **record}))
-        else:
-            top = record["probabilities"][record["label"]]
-            print(f"{record['label']}\t{top:.3f}\t{text}")
-    return 0
+        return load_saved_model(args.model).predict(texts)
+    model = TextClassifier.from_pretrained(args.model)
+    return predict(model, texts, verbose=args.progress if args.lines is not None else 0)  # a bar for a file
 
 
 def _export(args) -> int:
@@ -282,7 +439,7 @@ def _export(args) -> int:
 
     path = export_saved_model(args.model, args.output, version=args.version, overwrite=args.overwrite)
     signatures = sorted(load_saved_model(path).signatures)
-    print(json.dumps({"path": str(path), "version": int(path.name), "signatures": signatures}))
+    _emit(args, json.dumps({"path": str(path), "version": int(path.name), "signatures": signatures}))
     return 0
 
 

@@ -6,6 +6,7 @@ so the share of texts longer than `max_length` is the share the model would see 
 
 import dataclasses
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Optional, Sequence
@@ -19,6 +20,8 @@ from kerastl import data as data_lib
 from kerastl.config import DEFAULT_MAX_LENGTH, SAVED_CONFIG_FILE, SAVED_TOKENIZER_DIR
 from kerastl.errors import DataError
 from kerastl.evaluation import save_figure
+
+logger = logging.getLogger(__name__)
 
 
 def token_lengths(texts: Sequence[str], tokenizer) -> np.ndarray:
@@ -151,6 +154,8 @@ class Exploration:
         summary = self.summary()
         (directory / "summary.json").write_text(json.dumps(summary, indent=2))
         (directory / "summary.txt").write_text(self.summary_text() + "\n")
+        logger.info("explore: wrote class_counts.png, tokens_per_text.png, summary.json and summary.txt to %s",
+                    directory)
         return summary
 
 
@@ -181,6 +186,7 @@ def explore(examples: data_lib.TextExamples, tokenizer, *, max_length: int = DEF
         raise DataError(f"{examples.source} holds no examples")
     if max_length < 1:
         raise DataError(f"max_length must be >= 1, received max_length={max_length}")
+    logger.info("explore: counting the tokens of %d texts (%s)", len(examples), examples.source)
     tokens = token_lengths(examples.texts, resolve_tokenizer(tokenizer))
     labels = [str(label) for label in examples.labels]
     exploration = Exploration(labels, tokens, int(max_length), examples.source)

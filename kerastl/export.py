@@ -618,12 +618,14 @@ def export_saved_model(
             f"{target} already exists: give another --version, or add --overwrite (overwrite=True)"
         )
     if not isinstance(model, TextClassifier):
+        logger.info("export: loading the model from %s", model)
         model = TextClassifier.from_pretrained(model)
     if model.tokenizer is None:
         raise ModelFileError("this model has no tokenizer: pass tokenizer= when creating it")
 
     tokenizer, reason = None, "text_signature=False"
     if text_signature is not False:
+        logger.info("export: rebuilding the tokenizer in TensorFlow ops and checking it on probe texts")
         tokenizer, reason = _graph_tokenizer(model.tokenizer, model.max_length)
     if tokenizer is None and text_signature:
         raise TextSignatureUnavailable(
@@ -637,6 +639,7 @@ def export_saved_model(
             "predict_ids", reason, EXTRA_DIR, TOKENIZER_DIR,
         )
 
+    logger.info("export: tracing the serving functions")
     module = _ServingModule(model, tokenizer)
     signatures = {IDS_SIGNATURE: module.predict_ids.get_concrete_function()}
     if tokenizer is not None:
@@ -651,6 +654,7 @@ def export_saved_model(
     _remove_stale_staging(base)
     staging = Path(tempfile.mkdtemp(prefix=f".{version}.{_host()}.{os.getpid()}.", suffix=".tmp", dir=base))
     try:
+        logger.info("export: writing the SavedModel")
         tf.saved_model.save(module, str(staging), signatures=signatures)
         extra = staging / EXTRA_DIR
         extra.mkdir()

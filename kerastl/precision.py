@@ -1,5 +1,16 @@
-"""Pick the Keras precision policy that runs fastest on this machine without hurting accuracy."""
+"""Keras precision policies: float32 unless asked, or the one that runs fastest on this machine.
 
+kerastl has one default for Python and the command line: float32, Keras' own. Mixed precision
+is asked for in one of two ways:
+
+- `TextClassifier.from_backbone(..., precision="auto" | "mixed_bfloat16" | ...)` (and
+  `kerastl train --precision`) builds that one model under the policy and leaves Keras' global
+  policy as it was;
+- `set_precision(policy)` sets Keras' global policy, which every model built afterwards uses,
+  `from_backbone(precision=None)` (the default) included.
+"""
+
+import contextlib
 import logging
 from pathlib import Path
 
@@ -31,7 +42,10 @@ def detect_precision() -> str:
 
 
 def set_precision(policy: str = "auto") -> str:
-    """Set the global Keras precision policy; call it before building a model.
+    """Set Keras' global precision policy, for every model built afterwards.
+
+    `TextClassifier.from_backbone` follows it unless given `precision=`. Logits and loss stay
+    float32 under every policy.
 
     Args:
         policy: `"auto"` (see `detect_precision`) or one of `POLICIES`.
@@ -43,13 +57,41 @@ def set_precision(policy: str = "auto") -> str:
     >>> set_precision("float32")
     'float32'
     """
+    policy = resolve_precision(policy)
+    keras.mixed_precision.set_global_policy(policy)
+    logger.info("precision: %s", policy)
+    return policy
+
+
+def resolve_precision(policy: str) -> str:
+    """The policy name `policy` stands for: `"auto"` detected for this machine, a name checked."""
     if policy == "auto":
         policy = detect_precision()
     if policy not in POLICIES:
         raise ValueError(f"precision must be 'auto' or one of {POLICIES}, received precision={policy!r}")
-    keras.mixed_precision.set_global_policy(policy)
-    logger.info("precision: %s", policy)
     return policy
+
+
+@contextlib.contextmanager
+def precision_scope(policy):
+    """Within the block, Keras' global policy is `policy` (`None`: left as it is); restored after.
+
+    Layers take their policy when they are created, so a model built in the block keeps it.
+
+    Example:
+    >>> with precision_scope("mixed_bfloat16"):  # doctest: +SKIP
+    ...     model = TextClassifier.from_backbone("all-minilm-l6-v2", ["neg", "pos"])
+    """
+    if policy is None:
+        yield keras.mixed_precision.global_policy().name
+        return
+    policy = resolve_precision(policy)
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        yield policy
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 def _cpu_flags() -> set:

@@ -1,9 +1,13 @@
 """The two-phase workflow: train the head on a frozen encoder, then fine-tune everything."""
 
+import contextlib
 import dataclasses
 import hashlib
 import logging
 import math
+import os
+import time
+from pathlib import Path
 from typing import Optional, Sequence
 
 import tensorflow as tf
@@ -32,6 +36,7 @@ def fine_tune(
     *,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     checkpoint_dir=None,
+    tensorboard=None,
     verbose="auto",
     **overrides,
 ) -> dict:
@@ -47,17 +52,29 @@ def fine_tune(
     saved whole, and calling `fine_tune` again with the same arguments continues from the last
     saved point. Ctrl-C then saves first and raises `TrainingInterrupted`.
 
+    Progress goes to the `kerastl` logger on stderr (phase headings, the [CLS] pass, phase 2's
+    first step, which compiles the model and may take a while) and to Keras' progress bars;
+    `logging.getLogger("kerastl").setLevel(logging.WARNING)` keeps only warnings.
+
     Args:
         model: a `TextClassifier`.
         train: `TextExamples` (or `(texts, labels)`) with the training labels.
         validation: the same for validation, or `None`.
         config: a `TrainingConfig`; keyword `overrides` replace single fields of it.
         callbacks: extra Keras callbacks, given to both phases (in phase 1 with cached
-            features they see the head-only model).
+            features they see the head-only model). Their epoch logs carry `phase` (1 or 2),
+            and a `keras.callbacks.CSVLogger` keeps the rows of both phases (it appends in
+            phase 2), each phase counting its epochs from 0.
         checkpoint_dir: folder for resumable state, or `None` for none. It outlives this
             call, so that a crash while saving the model loses nothing; delete it once the
             model is saved (`kerastl train` does).
-        verbose: Keras verbosity.
+        tensorboard: a folder for TensorBoard logs of both phases on one axis, or `None`.
+            `tensorboard/train` and `tensorboard/validation` hold the epoch metrics
+            (`epoch_loss`, `epoch_accuracy`) at the epoch counted across both phases, the
+            training step's (`batch_loss`, ...) at the step counted across both phases, and
+            `epoch_phase` (1, then 2) and `epoch_learning_rate`, which mark the boundary.
+        verbose: Keras verbosity: `"auto"` (a progress bar, as Keras' `fit`), 0 (silent), 1
+            (a progress bar) or 2 (one line per epoch); log lines are not affected.
 
     Returns:
         `{"head": {metric: [per epoch]}, "fine_tune": {metric: [per epoch]}}`, also kept as
@@ -100,18 +117,31 @@ def fine_tune(
                                           write=chief)
     guard = StopOnNaN()
     history = {"head": {}, "fine_tune": {}}
+    board = TensorBoardLog(tensorboard, steps, write=chief) if tensorboard is not None else None
+    ran = []  # the phases fit() ran in this call, in order
 
     def run_phase(phase, fit_model, data, val, epochs, learning_rate):
         if replicas > 1:  # every replica holds the reduced metrics; Keras would sum them per batch
             fit_model.distribute_reduction_method = "first"
         log = checkpoints.EpochLog(state.epoch_log(phase) if state else None, write=chief)
         extra = state.callbacks(phase, config.checkpoint_every) if state else []
+        number = PHASE_NUMBERS[phase]
+        if board is not None:
+            extra.append(board.phase(number, first_epoch=config.head_epochs if phase == "fine_tune" else 0))
+        if phase == "fine_tune":
+            extra.append(FirstStepNotice(PHASE_NAMES[phase]))
+        tagged = [PhaseColumn(number), *callbacks, PhaseColumn(None)]  # only the user's callbacks see it
+        started = time.perf_counter()
         # Ctrl-C reaches one worker only, whose lone backup would wait for the others forever.
-        with checkpoints.graceful_interrupts(enabled=state is not None and not distribute.is_multi_worker(strategy)):
+        with (checkpoints.graceful_interrupts(enabled=state is not None and not distribute.is_multi_worker(strategy)),
+              _appending_csv_loggers(callbacks, enabled=bool(ran))):
             fit_model.fit(data, validation_data=val, epochs=epochs, verbose=verbose,
-                          callbacks=[guard, log, *extra, *callbacks], **fit_steps)
+                          callbacks=[guard, log, *extra, *tagged], **fit_steps)
+        ran.append(phase)
         guard.check(PHASE_NAMES[phase], learning_rate)
         history[phase] = log.history()
+        logger.info("%s: done in %s%s", PHASE_NAMES[phase], _duration(time.perf_counter() - started),
+                    _last_epoch(history[phase]))
         if state:
             state.finish(phase, model, history[phase])
 
@@ -121,7 +151,8 @@ def fine_tune(
             history["head"] = state.restore("head", model)
             logger.info("phase 1: already done, restored from %s", state.directory)
         else:
-            logger.info("phase 1: head only, %d epochs, encoder frozen", config.head_epochs)
+            logger.info("phase 1: training the head on the frozen encoder, %s of %d steps (Adam, learning "
+                        "rate %g)", _plural(config.head_epochs, "epoch"), steps, config.head_learning_rate)
             if config.cache_head_features:
                 head_ds, head_val_ds = _cached_feature_batches(model, train_data, val_data, config, verbose)
                 with strategy.scope():
@@ -146,7 +177,13 @@ def fine_tune(
             history["fine_tune"] = state.restore("fine_tune", model)
             logger.info("phase 2: already done, restored from %s", state.directory)
         else:
-            logger.info("phase 2: fine-tuning, %d epochs", config.epochs)
+            what = "the whole model" if config.unfreeze_top_k is None else (
+                f"the top {_plural(config.unfreeze_top_k, 'block')} of the encoder and the head")
+            logger.info("phase 2: fine-tuning %s, %s of %d steps (AdamW, peak learning rate %g, %g%% warmup)",
+                        what, _plural(config.epochs, "epoch"), steps, config.learning_rate,
+                        100 * config.warmup_ratio)
+            logger.info("phase 2: the first step compiles the model for training%s and may take a while",
+                        " (the optimizer update with XLA)" if xla else "")
             run_phase("fine_tune", model, train_ds, val_ds, config.epochs, config.learning_rate)
 
     model.training_history = history
@@ -154,6 +191,21 @@ def fine_tune(
 
 
 PHASE_NAMES = {"head": "phase 1 (head)", "fine_tune": "phase 2 (fine-tuning)"}
+PHASE_NUMBERS = {"head": 1, "fine_tune": 2}
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 120 else f"{int(seconds // 60)} min {int(seconds % 60)} s"
+
+
+def _last_epoch(history: dict) -> str:
+    """", last epoch: loss 0.3012, accuracy 0.9012, ..." from `{metric: [per epoch]}`."""
+    last = [f"{metric} {values[-1]:.4f}" for metric, values in history.items() if values]
+    return ", last epoch: " + ", ".join(last) if last else ""
 
 
 def _fingerprint(model, train, validation, config) -> dict:
@@ -190,6 +242,145 @@ class StopOnNaN(keras.callbacks.Callback):
             )
 
 
+class FirstStepNotice(keras.callbacks.Callback):
+    """Log how long the first training step took: it includes compiling the training graph."""
+
+    def __init__(self, phase: str):
+        super().__init__()
+        self.phase = phase
+        self.started = None
+
+    def on_train_begin(self, logs=None):
+        self.started = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.started is not None:
+            logger.info("%s: compiled; the first step took %s", self.phase,
+                        _duration(time.perf_counter() - self.started))
+            self.started = None
+
+
+class PhaseColumn(keras.callbacks.Callback):
+    """Put `phase` (1 or 2) into the epoch logs the following callbacks see; `None` takes it out.
+
+    `fine_tune` brackets the user's callbacks with a pair, so a `CSVLogger` gets a phase column
+    while kerastl's history and Keras' progress bar stay as they were.
+    """
+
+    def __init__(self, phase: Optional[int]):
+        super().__init__()
+        self.phase = phase
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        if self.phase is None:
+            logs.pop("phase", None)
+        else:
+            logs["phase"] = self.phase
+
+
+@contextlib.contextmanager
+def _appending_csv_loggers(callbacks, *, enabled: bool):
+    """Within the block, `CSVLogger`s among `callbacks` append to their file (after the first
+    phase, so that the second does not overwrite it); their own setting is restored after."""
+    loggers = [c for c in callbacks if isinstance(c, keras.callbacks.CSVLogger)] if enabled else []
+    before = [c.append for c in loggers]
+    for csv_logger in loggers:
+        csv_logger.append = True
+    try:
+        yield
+    finally:
+        for csv_logger, append in zip(loggers, before):
+            csv_logger.append = append
+
+
+class TensorBoardLog:
+    """TensorBoard logs of both phases of `fine_tune` on one axis, as `keras.callbacks.TensorBoard`
+    names them: `directory/train` and `directory/validation`.
+
+    Epoch metrics (`epoch_loss`, `epoch_accuracy`, ...; validation ones in `validation/`) are
+    written at the epoch number counted across both phases (0-based, as Keras does), so phase 2
+    continues where phase 1 stopped; `epoch_phase` (1, then 2) and `epoch_learning_rate` mark
+    the boundary. The running metrics of every training step (`batch_loss`, ...) are written
+    at the step counted across both phases.
+
+    Args:
+        directory: the log folder (created if absent).
+        steps_per_epoch: training steps per epoch, the same in both phases.
+        write: False on the non-chief workers of a multi-worker run, which write nothing.
+    """
+
+    # Step scalars are kept in memory and written at most this often (and at every epoch's end):
+    # writing them at every step would cost more than a step on cached [CLS] vectors.
+    WRITE_EVERY_S = 20.0
+
+    def __init__(self, directory, steps_per_epoch: int, *, write: bool = True):
+        self.directory = Path(directory)
+        self.steps_per_epoch = steps_per_epoch
+        self.pending = []  # (step, {tag: value}) not written yet
+        self.written = time.monotonic()
+        self.writers = {}
+        if write:
+            self.writers = {run: tf.summary.create_file_writer(os.fspath(self.directory / run))
+                            for run in ("train", "validation")}
+            logger.info("TensorBoard logs go to %s (tensorboard --logdir %s)", self.directory, self.directory)
+
+    def phase(self, number: int, *, first_epoch: int) -> keras.callbacks.Callback:
+        """The callback for one phase, whose epoch 0 is `first_epoch` on the common axis."""
+        return _TensorBoardPhase(self, number, first_epoch)
+
+    def step_scalars(self, values: dict, step: int) -> None:
+        self.pending.append((step, values))
+        if time.monotonic() - self.written > self.WRITE_EVERY_S:
+            self.flush()
+
+    def scalars(self, run: str, values: dict, step: int) -> None:
+        writer = self.writers.get(run)
+        if writer is None:
+            return
+        with writer.as_default(step=step):
+            for tag, value in values.items():
+                tf.summary.scalar(tag, value)
+
+    def flush(self) -> None:
+        pending, self.pending = self.pending, []
+        for step, values in pending:
+            self.scalars("train", values, step)
+        for writer in self.writers.values():
+            writer.flush()
+        self.written = time.monotonic()
+
+
+class _TensorBoardPhase(keras.callbacks.Callback):
+    def __init__(self, board: TensorBoardLog, number: int, first_epoch: int):
+        super().__init__()
+        self.board = board
+        self.number = number
+        self.first_epoch = first_epoch
+        self.epoch = first_epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = self.first_epoch + epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = self.epoch * self.board.steps_per_epoch + batch
+        self.board.step_scalars({f"batch_{key}": float(value) for key, value in (logs or {}).items()}, step)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        train = {f"epoch_{key}": float(value) for key, value in logs.items() if not key.startswith("val_")}
+        train["epoch_phase"] = float(self.number)
+        train["epoch_learning_rate"] = float(keras.backend.get_value(self.model.optimizer.learning_rate))
+        validation = {f"epoch_{key[4:]}": float(value) for key, value in logs.items() if key.startswith("val_")}
+        self.board.scalars("train", train, self.epoch)
+        self.board.scalars("validation", validation, self.epoch)
+        self.board.flush()
+
+    def on_train_end(self, logs=None):
+        self.board.flush()
+
+
 def _cached_feature_batches(model, train_data, val_data, config, verbose):
     """Training and validation batches of the frozen encoder's [CLS] vectors, computed once.
 
@@ -197,9 +388,10 @@ def _cached_feature_batches(model, train_data, val_data, config, verbose):
     model would be, so the head sees exactly what it would see on the live encoder. Under a
     strategy every worker computes the vectors of all examples, then takes its replicas' parts.
     """
-    logger.info("phase 1: computing the frozen encoder's [CLS] vectors once")
 
     def cached(data, training):
+        logger.info("phase 1: computing the frozen encoder's [CLS] vectors of the %d %s examples, once",
+                    len(data), "training" if training else "validation")
         features = model.pooled_features(data, batch_size=max(config.batch_size, 64), verbose=verbose)  # (n, dim)
         labels = data.labels
 

@@ -1,0 +1,149 @@
+"""What kerastl prints while it works: its logger, progress verbosity, and TensorFlow's start-up noise.
+
+kerastl reports progress (phase headings, the [CLS] pass, compilation, exports) through the
+`kerastl` logger, at INFO by default, with one handler that writes `kerastl: message` to stderr.
+The logger does not propagate to the root logger, so an application that configures logging
+itself does not see each line twice. Silence it the standard way:
+
+    logging.getLogger("kerastl").setLevel(logging.WARNING)
+
+This module imports neither TensorFlow nor Keras: `kerastl --help` loads it.
+"""
+
+import contextlib
+import logging
+import os
+import re
+import sys
+import tempfile
+import warnings
+
+LOGGER_NAME = "kerastl"
+FORMAT = "kerastl: %(message)s"
+
+# Lines TensorFlow's C++ runtime writes to file descriptor 2 while it loads, before its log level
+# applies: "I0000 00:00:1796005818.359289 8735 port.cc:153] oneDNN custom operations are on...",
+# absl's note that precedes them, and the CPU-feature line's continuation.
+_NATIVE_LOG_LINE = re.compile(
+    r"[IWEF]\d{4} [\d:.]+ +\d+ [^ \]]+:\d+\] "
+    r"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|To enable the following instructions: .*rebuild TensorFlow"
+)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is at the time of each record (pytest, redirections)."""
+
+    def __init__(self):
+        super().__init__()
+        self.setFormatter(logging.Formatter(FORMAT))
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+def install() -> logging.Logger:
+    """Give the `kerastl` logger its one stderr handler, INFO level and no propagation.
+
+    Runs when kerastl is imported; calling it again changes nothing. A level the application
+    set on the `kerastl` logger before importing kerastl is kept.
+    """
+    logger = logging.getLogger(LOGGER_NAME)
+    if not any(isinstance(handler, _StderrHandler) for handler in logger.handlers):
+        logger.addHandler(_StderrHandler())
+        logger.propagate = False
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.INFO)
+    return logger
+
+
+def progress_verbosity(verbose):
+    """Keras' `verbose="auto"` resolved for a `keras.utils.Progbar`: 1 (a bar) or 2 (a line at the end).
+
+    `fit` turns "auto" into 1, or into 2 when Keras logs through absl instead of stdout; a
+    progress bar kerastl draws itself follows the same rule. Other values pass through.
+    """
+    if verbose != "auto":
+        return verbose
+    from kerastl._keras import keras
+
+    return 1 if keras.utils.is_interactive_logging_enabled() else 2
+
+
+def terminal_verbosity(stream=None) -> int:
+    """1 (progress bars) when `stream` (default stderr) is a terminal, else 2 (one line per epoch)."""
+    stream = sys.stderr if stream is None else stream
+    return 1 if getattr(stream, "isatty", lambda: False)() else 2
+
+
+@contextlib.contextmanager
+def library_notices(show: bool):
+    """Within the block, hide (or with `show`, let through) the notices of the libraries kerastl runs on.
+
+    Hidden: TensorFlow's C++ log lines (`TF_CPP_MIN_LOG_LEVEL=3` unless the environment sets
+    it), those it writes while loading before any level applies, the log messages of
+    TensorFlow's and transformers' Python loggers below ERROR (the TF-classes deprecation
+    notice, "All model checkpoint layers were used", Keras' slow-callback note), and Python
+    warnings from transformers, TensorFlow and Keras. kerastl's own log lines stay.
+    """
+    if show:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+        logger = logging.getLogger(LOGGER_NAME)
+        level = logger.level
+        logger.setLevel(logging.DEBUG)
+        try:
+            yield
+        finally:
+            logger.setLevel(level)
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # read once, when TensorFlow first logs
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module=r"(transformers|tensorflow|tf_keras|keras|absl)(\.|$)")
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        if "tensorflow" not in sys.modules:
+            with _native_stderr_filtered():
+                import tensorflow  # noqa: F401  (loaded here, where its start-up lines are caught)
+        from transformers.utils import logging as transformers_logging
+
+        tensorflow_logger = logging.getLogger("tensorflow")
+        levels = transformers_logging.get_verbosity(), tensorflow_logger.level
+        transformers_logging.set_verbosity_error()
+        tensorflow_logger.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            transformers_logging.set_verbosity(levels[0])
+            tensorflow_logger.setLevel(levels[1])
+
+
+@contextlib.contextmanager
+def _native_stderr_filtered():
+    """Catch what C and C++ code writes to file descriptor 2 in the block; replay it without
+    TensorFlow's start-up log lines (everything, if the block raised)."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no descriptor 2 to catch
+        yield
+        return
+    failed = True
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+            failed = False
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            lines = caught.read().decode("utf-8", "replace").splitlines(keepends=True)
+            kept = lines if failed else [line for line in lines if not _NATIVE_LOG_LINE.match(line)]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
