@@ -31,7 +31,7 @@ from kerastl.config import (
     SAVED_TOKENIZER_DIR,
     SAVED_WEIGHTS_FILE,
 )
-from kerastl.errors import ModelFileError
+from kerastl.errors import DataError, ModelFileError
 from kerastl.pooling import cls_hidden_state
 
 FORMAT_VERSION = 1
@@ -348,13 +348,36 @@ class TextClassifier(keras.Model):
         return self._text_dataset(examples, batch_size or given, shuffle=False)
 
     def _text_examples(self, x, y, labelled, what):
-        """(TextExamples, the batch size of a batched text dataset or None) from raw-text x and y."""
+        """(TextExamples, the batch size of a batched text dataset or None) from raw-text x and y.
+
+        As in Keras, integer labels are label ids here: they become this model's label names.
+        """
+        batch_size = None
         if isinstance(x, tf.data.Dataset):
             if y is not None:
                 raise TypeError(f"{what}: y must be None when x is a tf.data.Dataset, which holds the labels")
-            texts, labels, batch_size = _read_text_dataset(x, what)
-            return data_lib.as_examples(texts, labels if labelled else None, labelled=labelled, what=what), batch_size
-        return data_lib.as_examples(x, y, labelled=labelled, what=what), None
+            x, y, batch_size = _read_text_dataset(x, what)
+            y = y if labelled else None
+        examples = data_lib.as_examples(x, y, labelled=labelled, what=what)
+        if examples.labels is not None and not isinstance(x, data_lib.TextExamples):
+            examples = data_lib.TextExamples(examples.texts, self._names_of_ids(examples.labels, what),
+                                             examples.source, examples.label_set)
+        return examples, batch_size
+
+    def _names_of_ids(self, labels, what) -> list:
+        """Labels with every integer id replaced by its label name; names stay as they are."""
+        count = len(self.label_names)
+        ids = [v for v in labels if isinstance(v, (int, np.integer)) and not isinstance(v, bool)]
+        bad = sorted({int(v) for v in ids if not 0 <= v < count})
+        if bad:
+            raise DataError(
+                f"{what}: label ids {bad[:10]} are outside 0..{count - 1}, the ids of the model's labels "
+                f"{list(self.label_names)}"
+            )
+        if not ids:
+            return labels
+        return [self.label_names[v] if isinstance(v, (int, np.integer)) and not isinstance(v, bool) else v
+                for v in labels]
 
     def _text_dataset(self, examples, batch_size, *, shuffle):
         batch_size = KERAS_BATCH_SIZE if batch_size is None else batch_size
@@ -373,9 +396,10 @@ class TextClassifier(keras.Model):
 
         Args:
             texts: anything `kerastl.data.as_examples` accepts: a data file (a `Path`, or a `str`
-                ending in .csv, .tsv, .txt, .json, .jsonl or .parquet), a DataFrame, a
-                `datasets.Dataset`, a dict of columns, `(texts, labels)`, `TextExamples`, or texts
-                (a list of strings; one `str` is one text) with `labels`.
+                ending in .csv, .tsv, .txt, .json, .jsonl or .parquet or naming a file), a
+                DataFrame, a `datasets.Dataset`, a dict of columns, `(texts, labels)`,
+                `TextExamples`, or texts (a list of strings; any other `str` is one text) with
+                `labels`.
             labels: one label per text, only with texts; without labels the dataset yields
                 features only (for `predict`).
             batch_size: examples per batch.

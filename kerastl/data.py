@@ -35,11 +35,12 @@ _READERS = {
     ".parquet": "parquet",
 }
 
-# Where examples are expected, a `str` ending in one of these names a data file; any other `str` is one text.
+# Where examples are expected, a `str` that ends in one of these, or names a file or folder that
+# exists, is a path; any other `str` is one text.
 DATA_EXTENSIONS = tuple(sorted(_READERS))
 
 ACCEPTED = (
-    "a data file (a pathlib.Path, or a str ending in " + ", ".join(DATA_EXTENSIONS) + "), "
+    "a data file (a pathlib.Path, or a str ending in " + ", ".join(DATA_EXTENSIONS) + " or naming a file), "
     "a pandas DataFrame, a datasets.Dataset or a dict of columns (a text column and a label column), "
     "a (texts, labels) tuple, texts (a list of str, a numpy or tf.string array, or one str) with "
     "labels= given apart, or TextExamples"
@@ -137,13 +138,15 @@ def as_examples(
 
     Accepted:
 
-    - a data file: a `pathlib.Path` (any `os.PathLike`), or a `str` ending in `.csv`, `.tsv`,
-      `.txt`, `.json`, `.jsonl` or `.parquet` (read as `read_examples` describes);
+    - a data file: a `pathlib.Path` (any `os.PathLike`), or a `str` that ends in `.csv`, `.tsv`,
+      `.txt`, `.json`, `.jsonl` or `.parquet` or names a file or folder that exists (read as
+      `read_examples` describes; a missing file or another kind of file is a `DataError`);
     - a `pandas.DataFrame`, a `datasets.Dataset` or a dict of columns: `text_column` and, where
       there is one, `label_column`. A `ClassLabel` label column gives label names in its id order;
     - a `(texts, labels)` tuple;
-    - texts: a list of `str`, a 1-D numpy array or `pandas.Series` of strings, a `tf.string`
-      tensor, or one `str`, which is one text; their labels, if any, as `labels`;
+    - texts: a list of `str` (always texts, whatever they say), a 1-D numpy array or
+      `pandas.Series` of strings, a `tf.string` tensor, or one `str` that is no path as above,
+      which is one text; their labels, if any, as `labels`;
     - `TextExamples`, returned as they are.
 
     Anything else is a `TypeError` naming what was received and what is accepted, and so is an
@@ -153,7 +156,8 @@ def as_examples(
 
     Args:
         value: the examples, or the texts when `labels` is given.
-        labels: one label per text (names or integer ids), only with texts.
+        labels: one label per text, only with texts: names (an integer names the label "0",
+            "1", ... of a model trained on integer labels).
         text_column: the column holding the texts, for tables and files.
         label_column: the column holding the labels, for tables and files.
         sep: field separator of a delimited text file.
@@ -183,7 +187,7 @@ def as_examples(
             f"e.g. dataset[{example!r}]"
         )
     elif (isinstance(value, (pd.DataFrame, dict, os.PathLike)) or _is_hf_dataset(value)
-          or (isinstance(value, str) and names_data_file(value))):
+          or (isinstance(value, str) and names_a_path(value))):
         _refuse_separate_labels(labels, value, what)
         tabular = True
         examples = _read_table(value, text_column=text_column, label_column=label_column, sep=sep, names=names,
@@ -209,18 +213,19 @@ def as_examples(
     return examples
 
 
-def names_data_file(value: str) -> bool:
-    """Whether a `str` given as examples names a data file: one line ending in a data extension."""
-    return "\n" not in value and Path(value).suffix.lower() in _READERS
+def names_a_path(value: str) -> bool:
+    """Whether a `str` given as examples is a path: one line that ends in a data extension or
+    names a file or folder that exists. Any other `str` is one text."""
+    if "\n" in value or not value.strip():
+        return False
+    return Path(value).suffix.lower() in _READERS or os.path.exists(value)
 
 
 def _unlabelled_message(value, what, label_column) -> str:
     note = ""
     if isinstance(value, str):
-        note = f" A str names a data file only when it ends in {', '.join(DATA_EXTENSIONS)}"
-        if os.path.isfile(value):
-            note += f" ({value!r} is a file, but not one of those kinds)"
-        note += "."
+        note = (f" A str is read as a data file only when it ends in {', '.join(DATA_EXTENSIONS)} or "
+                f"names a file that exists.")
     return (
         f"{what}: received {_describe(value)} without labels, and labelled examples are needed here.{note} "
         f"Give the labels too: (texts, labels), or texts with labels=, or a DataFrame, dict, "
@@ -347,7 +352,7 @@ def read_examples(
 ) -> TextExamples:
     """Read texts and labels from a file, a DataFrame, a Hugging Face `Dataset` or a dict.
 
-    It accepts everything `as_examples` does (a `str` path must end in a data extension).
+    It accepts everything `as_examples` does (see there how a `str` is read).
     Files: `.csv`, `.tsv`, `.json`, `.jsonl`, `.parquet`, and headerless delimited text such as
     `text;label` lines (give `sep=";"` and `names=["text", "label"]`). Rows with a missing text
     or label, or a text that is empty or only whitespace, are dropped with a warning that counts
@@ -439,6 +444,8 @@ def _as_frame(source, *, sep, names):
     if _is_hf_dataset(source):
         return source.to_pandas(), f"Dataset({getattr(source, 'split', None) or 'data'})"
     path = Path(source)
+    if path.is_dir():
+        raise DataError(f"{path} is a folder: give one data file in it ({', '.join(DATA_EXTENSIONS)})")
     if not path.is_file():
         also = ""
         if isinstance(source, str):
@@ -530,34 +537,22 @@ def label_names_from(labels, source: str = "data") -> tuple:
 def encode_labels(labels, label_names: Sequence[str], source: str = "data") -> np.ndarray:
     """Label ids (int32) for `labels` under a fixed label set; unknown labels are an error.
 
-    A string label is a label name. An integer label is a label id (0..n-1), except under a label
-    set whose names are themselves integers ("0".."n-1", or any integer strings), where it is the
-    label of that name, as a file's integer labels are.
+    Labels are matched by name: an integer label 1 is the label named "1", as in a model trained
+    on integer labels (whose label names are "0".."n-1").
     """
-    label_names = [str(name) for name in label_names]
     index = {name: i for i, name in enumerate(label_names)}
-    ints_are_ids = not any(_is_integer_string(name) for name in label_names)
-    ids = np.empty(len(labels), dtype=np.int32)
-    unknown = set()
-    for position, value in enumerate(labels):
-        if isinstance(value, bytes):
-            value = value.decode("utf-8", "replace")
-        if ints_are_ids and isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-            if 0 <= value < len(label_names):
-                ids[position] = value
-            else:
-                unknown.add(str(value))
-        elif str(value) in index:
-            ids[position] = index[str(value)]
-        else:
-            unknown.add(str(value))
+    keys = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in labels]
+    unknown = sorted(set(keys) - index.keys())
     if unknown:
-        hint = f" (integer labels are ids 0..{len(label_names) - 1})" if ints_are_ids else ""
+        hint = ""
+        if any(_is_integer_string(key) for key in unknown) and not any(map(_is_integer_string, label_names)):
+            hint = (" (integer labels name the labels of a model trained on integers, \"0\"..\"n-1\"; "
+                    "give label names, or give ids to model.fit / model.evaluate, which read them as ids)")
         raise DataError(
-            f"{source}: labels {sorted(unknown)[:10]} are not among the model's labels "
-            f"{label_names}{hint}; remove those rows or train a model that has them"
+            f"{source}: labels {unknown[:10]} are not among the model's labels "
+            f"{list(label_names)}{hint}; remove those rows or train a model that has them"
         )
-    return ids
+    return np.fromiter((index[k] for k in keys), dtype=np.int32, count=len(keys))
 
 
 def _is_integer_string(name: str) -> bool:
