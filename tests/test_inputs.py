@@ -1,6 +1,11 @@
 """First contact: every function that takes examples accepts the same inputs, raw text works the
 Keras way, a failed fit leaves the model usable, and `model.save` round-trips or refuses."""
 
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -219,6 +224,23 @@ def test_save_keras_file_round_trips(make_classifier, corpus, tmp_path, kind):
     assert loaded.training_history == model.training_history
     assert loaded.optimizer.iterations.numpy() == 1
     np.testing.assert_array_equal(loaded.predict(texts, verbose=0), model.predict(texts, verbose=0))
+
+
+@pytest.mark.slow
+def test_a_keras_file_loads_in_a_fresh_process_that_imported_only_kerastl(make_classifier, corpus, tmp_path):
+    texts = corpus[0][:8]
+    model = make_classifier()
+    model.save(tmp_path / "model.keras")
+    code = ("import json, sys, kerastl\n"
+            "model = kerastl.keras.models.load_model(sys.argv[1])\n"
+            "print(json.dumps([type(model).__name__, model.predict(json.loads(sys.argv[2]), verbose=0).tolist()]))")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "model.keras"), json.dumps(texts)],
+                            capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    name, logits = json.loads(result.stdout.strip().splitlines()[-1])
+    assert name == "TextClassifier"
+    np.testing.assert_allclose(logits, model.predict(texts, verbose=0), atol=1e-6)
 
 
 @pytest.mark.parametrize("name, kwargs", [
