@@ -350,7 +350,8 @@ class TextClassifier(keras.Model):
     def _text_examples(self, x, y, labelled, what):
         """(TextExamples, the batch size of a batched text dataset or None) from raw-text x and y.
 
-        As in Keras, integer labels are label ids here: they become this model's label names.
+        As in Keras, integer labels in `y` (or in a dataset's pairs) are label ids: they become this
+        model's label names. Labels read from a file or `TextExamples` are names, as everywhere.
         """
         batch_size = None
         if isinstance(x, tf.data.Dataset):
@@ -359,7 +360,7 @@ class TextClassifier(keras.Model):
             x, y, batch_size = _read_text_dataset(x, what)
             y = y if labelled else None
         examples = data_lib.as_examples(x, y, labelled=labelled, what=what)
-        if examples.labels is not None and not isinstance(x, data_lib.TextExamples):
+        if y is not None:
             examples = data_lib.TextExamples(examples.texts, self._names_of_ids(examples.labels, what),
                                              examples.source, examples.label_set)
         return examples, batch_size

@@ -169,7 +169,7 @@ def test_keras_fit_and_evaluate_take_label_names_ids_and_validation_text(make_cl
     assert "val_accuracy" in history.history
 
 
-def test_unknown_label_names_in_keras_fit_are_named(make_classifier, corpus):
+def test_unknown_label_names_in_keras_fit_are_named(make_classifier, corpus, tmp_path):
     texts, _ = corpus
     model = make_classifier()
     model.compile()
@@ -181,6 +181,9 @@ def test_unknown_label_names_in_keras_fit_are_named(make_classifier, corpus):
     # them: under named labels they are refused, never mapped by position.
     with pytest.raises(kerastl.DataError, match=r"labels \['0', '1'\] are not among .*give label names"):
         evaluate(model, (texts[:2], [0, 1]))
+    (tmp_path / "ids.csv").write_text("text,label\ngood,1\nbad,0\n")
+    with pytest.raises(kerastl.DataError, match=r"labels \['0', '1'\] are not among"):
+        model.evaluate(str(tmp_path / "ids.csv"), verbose=0)  # a file's labels are names, also here
 
 
 # -- a failed fit leaves the model usable -----------------------------------------------------------
