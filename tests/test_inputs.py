@@ -79,8 +79,8 @@ def test_fine_tune_and_evaluate_take_dataframes_datasets_and_tuples(make_classif
     frame = pd.DataFrame({"text": texts, "label": labels})
     model = make_classifier()
     history = kerastl.fine_tune(model, frame, datasets.Dataset.from_pandas(frame[:16]), head_epochs=1,
-                                epochs=1, batch_size=16, verbose=0)
-    assert len(history["fine_tune"]["val_accuracy"]) == 1
+                                epochs=0, batch_size=16, verbose=0)
+    assert len(history["head"]["val_accuracy"]) == 1
     scores = evaluate(model, (texts[:24], labels[:24]))
     assert scores == pytest.approx(evaluate(model, kerastl.TextExamples(texts[:24], labels[:24])))
     assert scores["n"] == 24
@@ -209,12 +209,13 @@ def test_fit_after_a_failed_fit_needs_no_new_compile(make_classifier, corpus):
 # -- model.save round-trips or refuses ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["distilbert", "bert"])
-def test_save_keras_file_round_trips(make_classifier, corpus, tmp_path, kind):
+@pytest.mark.parametrize("kind, trained", [("distilbert", True), ("bert", False)])
+def test_save_keras_file_round_trips(make_classifier, corpus, tmp_path, kind, trained):
     texts, labels = corpus
     model = make_classifier(kind, labels=("neg", "pos"), max_length=20)
-    model.compile(optimizer=keras.optimizers.AdamW(1e-3))
-    model.fit(texts[:8], labels[:8], epochs=1, verbose=0)  # an optimizer with state to save
+    if trained:  # compiled, with optimizer state to save
+        model.compile(optimizer=keras.optimizers.AdamW(1e-3))
+        model.fit(texts[:8], labels[:8], epochs=1, verbose=0)
     rng = np.random.default_rng(0)
     for weight in model.weights:  # weights no fresh model of the same seed has
         weight.assign(weight + rng.normal(scale=0.05, size=weight.shape).astype(np.float32))
@@ -225,7 +226,8 @@ def test_save_keras_file_round_trips(make_classifier, corpus, tmp_path, kind):
     assert loaded.label_names == ("neg", "pos") and loaded.max_length == 20
     assert loaded.tokenizer(texts)["input_ids"] == model.tokenizer(texts)["input_ids"]
     assert loaded.training_history == model.training_history
-    assert loaded.optimizer.iterations.numpy() == 1
+    if trained:
+        assert isinstance(loaded.optimizer, keras.optimizers.AdamW) and loaded.optimizer.iterations.numpy() == 1
     np.testing.assert_array_equal(loaded.predict(texts, verbose=0), model.predict(texts, verbose=0))
 
 
