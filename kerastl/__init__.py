@@ -27,6 +27,7 @@ _PUBLIC = {
     "DEFAULT_MAX_LENGTH": "kerastl.config",
     "TrainingConfig": "kerastl.config",
     "TextExamples": "kerastl.data",
+    "as_examples": "kerastl.data",
     "make_dataset": "kerastl.data",
     "read_examples": "kerastl.data",
     "get_strategy": "kerastl.distribute",

@@ -21,7 +21,6 @@ from sklearn.preprocessing import StandardScaler
 
 from kerastl import data as data_lib
 from kerastl.config import DEFAULT_MAX_LENGTH, INFERENCE_BATCH_SIZE
-from kerastl.errors import DataError
 from kerastl.evaluation import classification_scores, plot_confusion_matrix
 
 logger = logging.getLogger(__name__)
@@ -35,12 +34,12 @@ def extract_features(model, examples, *, batch_size: int = INFERENCE_BATCH_SIZE,
 
     Args:
         model: a `TextClassifier`; only its encoder and tokenizer are used.
-        examples: `TextExamples` or a list of texts.
+        examples: a list of texts, or anything `kerastl.data.as_examples` accepts (its texts are used).
         batch_size: texts per forward pass.
         verbose: 0 (silent), 1 (a progress bar), 2 (a line at the end) or `"auto"` (as Keras).
     """
-    texts = examples.texts if isinstance(examples, data_lib.TextExamples) else list(examples)
-    encoded = model.encode(texts)
+    texts = data_lib.as_examples(examples, labelled=False, what="extract_features(examples)").texts
+    encoded = model.encode(data_lib.TextExamples(texts))
     return model.pooled_features(encoded, batch_size=batch_size, verbose=verbose).numpy().astype(np.float32)
 
 
@@ -99,8 +98,8 @@ class BaselineResult:
 
 def feature_baseline(
     model,
-    train: data_lib.TextExamples,
-    validation: data_lib.TextExamples,
+    train,
+    validation,
     *,
     max_length: int = DEFAULT_MAX_LENGTH,
     batch_size: int = INFERENCE_BATCH_SIZE,
@@ -117,8 +116,8 @@ def feature_baseline(
         model: a `TextClassifier` (its encoder, frozen, gives the features; its head is unused
             and its labels fix the label ids), or an encoder source for
             `TextClassifier.from_backbone` such as `"all-minilm-l6-v2"`.
-        train: labelled training examples.
-        validation: labelled examples to score on.
+        train: labelled training examples: anything `kerastl.data.as_examples` accepts with labels.
+        validation: labelled examples to score on, likewise.
         max_length: tokens per text, when `model` is a source.
         batch_size: texts per encoder forward pass.
         max_iter: L-BFGS iterations of the logistic regression.
@@ -131,15 +130,12 @@ def feature_baseline(
     >>> result.scores()["logistic_regression"]["accuracy"]  # doctest: +SKIP
     0.63
     """
-    for name, split in (("train", train), ("validation", validation)):
-        if not isinstance(split, data_lib.TextExamples):
-            raise TypeError(f"{name} must be TextExamples, received {type(split).__name__}")
-        if split.labels is None:
-            raise DataError(f"{split.source} has no labels; the baseline needs labelled {name} examples")
+    train, validation = (data_lib.as_examples(split, labelled=True, what=f"feature_baseline({name})")
+                         for name, split in (("train", train), ("validation", validation)))
     label_names = train.label_names() if isinstance(model, (str, os.PathLike)) else model.label_names
     # Unknown labels fail here, before an encoder is loaded or a feature computed.
-    y_train = data_lib.encode_labels(train.labels, label_names, train.source)
-    y_val = data_lib.encode_labels(validation.labels, label_names, validation.source)
+    y_train = train.label_ids(label_names)
+    y_val = validation.label_ids(label_names)
     if isinstance(model, (str, os.PathLike)):
         from kerastl.classifier import TextClassifier
 

@@ -1,8 +1,10 @@
 """The model: headless encoder -> [CLS] hidden state -> dropout + dense head -> logits."""
 
 import contextlib
+import inspect
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -10,6 +12,8 @@ import warnings
 from pathlib import Path
 from typing import Optional, Sequence
 
+import numpy as np
+import pandas as pd
 import tensorflow as tf
 
 from kerastl import backbone as backbone_lib
@@ -28,11 +32,12 @@ from kerastl.config import (
     SAVED_TOKENIZER_DIR,
     SAVED_WEIGHTS_FILE,
 )
-from kerastl.errors import ModelFileError
+from kerastl.errors import DataError, ModelFileError
 from kerastl.pooling import cls_hidden_state
 from kerastl.precision import precision_scope
 
 FORMAT_VERSION = 1
+KERAS_BATCH_SIZE = 32  # Keras' default for fit, evaluate and predict; raw text follows it
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +85,15 @@ class TextClassifier(keras.Model):
     `call` runs the encoder, takes the hidden state of the first token ([CLS]) and feeds it to
     a dropout + dense head that outputs logits. The model knows its label names, tokenizer and
     `max_length`, so it can build its own `tf.data` input (`make_dataset`) and be saved and
-    loaded as one folder (`save_pretrained`, `from_pretrained`).
+    loaded as one folder (`save_pretrained`, `from_pretrained`) or one `.keras` file
+    (`save("model.keras")`, `keras.models.load_model`).
+
+    `fit`, `evaluate`, `predict` and calling the model also take raw text, as KerasHub's
+    classifiers do: a list of strings, a numpy string array, a `tf.string` tensor, or a
+    `tf.data.Dataset` of strings or (string, label) pairs, with labels as names or integer ids.
+    The texts are tokenized and padded per batch as `make_dataset` does: `fit` shuffles them
+    into length-bucketed batches every epoch, `evaluate` and `predict` keep the input order.
+    Token dicts and token `tf.data` datasets go to Keras unchanged.
 
     Args:
         backbone: a headless TF encoder (`TFDistilBertModel`, `TFBertModel`, ... ).
@@ -92,7 +105,8 @@ class TextClassifier(keras.Model):
     Example:
     >>> model = TextClassifier.from_backbone("all-minilm-l6-v2", label_names=["neg", "pos"])  # doctest: +SKIP
     >>> model.compile()  # Adam 5e-5, sparse cross-entropy on logits, accuracy
-    >>> model.fit(model.make_dataset(texts, labels, shuffle=True), epochs=1)  # doctest: +SKIP
+    >>> model.fit(["a fine film", "dull"], ["pos", "neg"], epochs=1)  # doctest: +SKIP
+    >>> model.predict(["what a film"])  # logits, (1, 2)  # doctest: +SKIP
     """
 
     def __init__(
@@ -187,6 +201,14 @@ class TextClassifier(keras.Model):
 
     # -- forward pass -------------------------------------------------------------------------
 
+    def __call__(self, inputs, *args, **kwargs):
+        # Raw text is tokenized here, eagerly, and padded to its longest text; rows keep their order.
+        if _is_text_input(inputs, "model(inputs)"):
+            examples = data_lib.as_examples(inputs, labelled=False, what="model(inputs)")
+            encoded = self._encode(data_lib.TextExamples(examples.texts, source=examples.source))
+            inputs = encoded.pad(tf.range(len(encoded)))
+        return super().__call__(inputs, *args, **kwargs)
+
     def call(self, inputs, training=None):
         # A frozen encoder runs in inference mode: its dropout is off.
         encoder_training = training if self.backbone.trainable else False
@@ -244,13 +266,136 @@ class TextClassifier(keras.Model):
         self._compiled_trainables = self._trainable_ids()
 
     def fit(self, *args, **kwargs):
+        """`keras.Model.fit`, on token batches or on raw text.
+
+        Raw text (see the class docstring) with `y` as label names or ids becomes batches of
+        `batch_size` (default 32) texts, reshuffled and bucketed by length every epoch unless
+        `shuffle=False`; `validation_data=(texts, labels)` and `validation_split` work on it too.
+        A `fit` that fails (on bad labels, wrong shapes ...) leaves the model ready for the next.
+        """
         if self._compiled_trainables is not None and self._trainable_ids() != self._compiled_trainables:
             raise RuntimeError(
                 "the trainable weights changed since compile() (freeze_backbone / "
                 "unfreeze_backbone / trainable=): call compile() again, with a new optimizer, "
                 "before fit()"
             )
-        return super().fit(*args, **kwargs)
+        arguments = _bind(keras.Model.fit, self, args, kwargs)
+        if _is_text_input(arguments.get("x"), "fit(x)"):
+            arguments.update(self._text_fit_arguments(arguments))
+        return self._keeping_usable(super().fit, arguments)
+
+    def evaluate(self, *args, **kwargs):
+        """`keras.Model.evaluate`, on token batches or on raw text with labels (names or ids),
+        in batches of `batch_size` (default 32) in input order."""
+        arguments = _bind(keras.Model.evaluate, self, args, kwargs)
+        if _is_text_input(arguments.get("x"), "evaluate(x)"):
+            examples, given = self._text_examples(arguments["x"], arguments.get("y"), True, "evaluate(x, y)")
+            batch_size = arguments.get("batch_size") or given
+            arguments.update(x=self._text_dataset(examples, batch_size, shuffle=False), y=None, batch_size=None)
+        return self._keeping_usable(super().evaluate, arguments)
+
+    def predict(self, *args, **kwargs):
+        """`keras.Model.predict`, on token batches or on raw text: logits (n, num_labels), one row
+        per text in input order, computed in batches of `batch_size` (default 32)."""
+        arguments = _bind(keras.Model.predict, self, args, kwargs)
+        if _is_text_input(arguments.get("x"), "predict(x)"):
+            examples, given = self._text_examples(arguments["x"], None, False, "predict(x)")
+            texts = data_lib.TextExamples(examples.texts, source=examples.source)
+            arguments.update(x=self._text_dataset(texts, arguments.get("batch_size") or given, shuffle=False),
+                             batch_size=None)
+        return self._keeping_usable(super().predict, arguments)
+
+    def _keeping_usable(self, method, arguments):
+        try:
+            return method(**arguments)
+        except Exception:
+            # A run that failed while its tf.function was first traced (a label outside the label
+            # set, a wrong shape ...) leaves that function half-built, and Keras would reuse it:
+            # the next fit would fail on good data until compile(). Drop it; the next run retraces.
+            self._reset_compile_cache()
+            raise
+
+    def _text_fit_arguments(self, arguments) -> dict:
+        """fit's arguments with raw text (x, y, validation data) turned into token datasets."""
+        examples, given = self._text_examples(arguments["x"], arguments.get("y"), True, "fit(x, y)")
+        batch_size = arguments.get("batch_size") or given
+        validation = arguments.get("validation_data")
+        split = arguments.get("validation_split") or 0.0
+        if split and validation is None:  # as Keras does: the last `split` of the data, before shuffling
+            if not 0.0 < split < 1.0:
+                raise ValueError(f"validation_split must be between 0 and 1, received validation_split={split}")
+            at = int(math.floor(len(examples) * (1.0 - split)))
+            if at == 0 or at == len(examples):
+                raise ValueError(
+                    f"validation_split={split} of {len(examples)} examples leaves no training or no validation "
+                    f"examples; give more data or another split"
+                )
+            validation = _take(examples, slice(at, None))
+            examples = _take(examples, slice(0, at))
+        if validation is not None:
+            validation = self._text_validation(validation, arguments.get("validation_batch_size") or batch_size)
+        return {
+            "x": self._text_dataset(examples, batch_size, shuffle=arguments.get("shuffle", True)),
+            "y": None,
+            "batch_size": None,
+            "validation_split": 0.0,
+            "validation_data": validation,
+        }
+
+    def _text_validation(self, data, batch_size):
+        """Raw-text validation data as a token dataset in input order; anything else unchanged."""
+        what = "fit(validation_data)"
+        if isinstance(data, tuple) and data and _is_text_input(data[0], what):
+            if len(data) != 2:
+                raise TypeError(
+                    f"{what}: received a tuple of {len(data)} with raw texts; give (texts, labels) "
+                    f"(sample weights are not supported on raw text)"
+                )
+            examples, given = self._text_examples(data[0], data[1], True, what)
+        elif _is_text_input(data, what):
+            examples, given = self._text_examples(data, None, True, what)
+        else:
+            return data
+        return self._text_dataset(examples, batch_size or given, shuffle=False)
+
+    def _text_examples(self, x, y, labelled, what):
+        """(TextExamples, the batch size of a batched text dataset or None) from raw-text x and y.
+
+        As in Keras, integer labels in `y` (or in a dataset's pairs) are label ids: they become this
+        model's label names. Labels read from a file or `TextExamples` are names, as everywhere.
+        """
+        batch_size = None
+        if isinstance(x, tf.data.Dataset):
+            if y is not None:
+                raise TypeError(f"{what}: y must be None when x is a tf.data.Dataset, which holds the labels")
+            x, y, batch_size = _read_text_dataset(x, what)
+            y = y if labelled else None
+        examples = data_lib.as_examples(x, y, labelled=labelled, what=what)
+        if y is not None:
+            examples = data_lib.TextExamples(examples.texts, self._names_of_ids(examples.labels, what),
+                                             examples.source, examples.label_set)
+        return examples, batch_size
+
+    def _names_of_ids(self, labels, what) -> list:
+        """Labels with every integer id replaced by its label name; names stay as they are."""
+        count = len(self.label_names)
+        ids = [v for v in labels if isinstance(v, (int, np.integer)) and not isinstance(v, bool)]
+        bad = sorted({int(v) for v in ids if not 0 <= v < count})
+        if bad:
+            raise DataError(
+                f"{what}: label ids {bad[:10]} are outside 0..{count - 1}, the ids of the model's labels "
+                f"{list(self.label_names)}"
+            )
+        if not ids:
+            return labels
+        return [self.label_names[v] if isinstance(v, (int, np.integer)) and not isinstance(v, bool) else v
+                for v in labels]
+
+    def _text_dataset(self, examples, batch_size, *, shuffle):
+        batch_size = KERAS_BATCH_SIZE if batch_size is None else batch_size
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, received batch_size={batch_size}")
+        return self._encode(examples).dataset(batch_size, shuffle=shuffle)
 
     def _trainable_ids(self):
         return tuple(id(v) for v in self.trainable_variables)
@@ -262,19 +407,32 @@ class TextClassifier(keras.Model):
         """A padded-per-batch `tf.data.Dataset` for this model's tokenizer and labels.
 
         Args:
-            texts: a list of strings, or `TextExamples` (then `labels` is taken from it).
-            labels: one label per text, or `None` to get features only (for `predict`).
+            texts: anything `kerastl.data.as_examples` accepts: a data file (a `Path`, or a `str`
+                ending in .csv, .tsv, .txt, .json, .jsonl or .parquet or naming a file), a
+                DataFrame, a `datasets.Dataset`, a dict of columns, `(texts, labels)`,
+                `TextExamples`, or texts (a list of strings; any other `str` is one text) with
+                `labels`.
+            labels: one label per text, only with texts; without labels the dataset yields
+                features only (for `predict`).
             batch_size: examples per batch.
             shuffle: reshuffle every epoch (training); otherwise the input order is kept.
             seed: seed for the shuffle.
             bucket: when shuffling, put texts of similar length in the same batch.
         """
-        return self.encode(texts, labels).dataset(batch_size, shuffle=shuffle, seed=seed, bucket=bucket)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, received batch_size={batch_size}")
+        examples = data_lib.as_examples(texts, labels, what="make_dataset(texts)")
+        return self._encode(examples).dataset(batch_size, shuffle=shuffle, seed=seed, bucket=bucket)
 
     def encode(self, texts, labels=None) -> data_lib.EncodedExamples:
-        """Tokenize texts once (truncated to `max_length`) and map labels to this model's ids."""
+        """Tokenize examples once (truncated to `max_length`) and map labels to this model's ids.
+
+        `texts` and `labels` are as for `make_dataset`.
+        """
+        return self._encode(data_lib.as_examples(texts, labels, what="encode(texts)"))
+
+    def _encode(self, examples: data_lib.TextExamples) -> data_lib.EncodedExamples:
         self._require_tokenizer()
-        examples = texts if isinstance(texts, data_lib.TextExamples) else data_lib.TextExamples(texts, labels)
         return data_lib.encode_examples(examples, self.tokenizer, label_names=self.label_names,
                                         max_length=self.max_length)
 
@@ -336,6 +494,60 @@ class TextClassifier(keras.Model):
             "dropout": self.head.dropout,
             "name": self.name,
         }
+
+    def build_from_config(self, config):
+        """Nothing to do: the model builds itself in `__init__` (Keras' float dummy input would not
+        suit an encoder)."""
+
+    def compile_from_config(self, config):
+        """Compile a model loaded from a `.keras` file as it was compiled when saved."""
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if isinstance(self.optimizer, keras.optimizers.Optimizer):
+            self.optimizer.build(self.trainable_variables)  # so that its saved state can load
+
+    def save(self, filepath, overwrite=True, save_format=None, **kwargs):
+        """Save the model as one `.keras` file; `keras.models.load_model` gives it back.
+
+        The file holds the config, the weights, the tokenizer and the training history; with
+        kerastl imported, `kerastl.keras.models.load_model(path)` returns a `TextClassifier` with
+        the same label names, `max_length`, tokenizer and predictions. Any other format (`.h5`,
+        a SavedModel folder) cannot rebuild the model and is refused before anything is written:
+        use `save_pretrained` for a folder, or `kerastl.export_saved_model` for serving.
+
+        Example:
+        >>> model.save("emotion.keras")  # doctest: +SKIP
+        >>> model = kerastl.keras.models.load_model("emotion.keras")  # doctest: +SKIP
+        """
+        path = os.fspath(filepath) if isinstance(filepath, (str, os.PathLike)) else None
+        if path is None or not path.endswith(".keras") or save_format not in (None, "keras"):
+            received = repr(path) if path is not None else f"a {type(filepath).__name__}"
+            fmt = f", save_format={save_format!r}" if save_format is not None else ""
+            raise ValueError(
+                f"TextClassifier.save({received}{fmt}): only a .keras file round-trips a TextClassifier "
+                f"(HDF5 and SavedModel saves cannot rebuild its encoder and tokenizer), so nothing was "
+                f"written. Use model.save('model.keras') (keras.models.load_model reads it back), "
+                f"model.save_pretrained(folder) (TextClassifier.from_pretrained), or, for serving, "
+                f"kerastl.export_saved_model(model, folder)"
+            )
+        with warnings.catch_warnings():  # Keras reads every attribute, deprecated ones included
+            warnings.filterwarnings("ignore", message=".*(seed_generator|TextClassifier.labels).* deprecated")
+            return super().save(path, overwrite=overwrite, save_format=save_format, **kwargs)
+
+    def save_assets(self, dir_path):
+        # Keras' .keras saving calls this: the tokenizer and the history travel with the weights.
+        if self.tokenizer is not None:
+            self.tokenizer.save_pretrained(os.path.join(dir_path, SAVED_TOKENIZER_DIR))
+        if self.training_history is not None:
+            Path(dir_path, SAVED_HISTORY_FILE).write_text(json.dumps(self.training_history))
+
+    def load_assets(self, dir_path):
+        tokenizer = Path(dir_path, SAVED_TOKENIZER_DIR)
+        if tokenizer.is_dir():
+            self.tokenizer = backbone_lib.load_tokenizer(tokenizer)
+        history = Path(dir_path, SAVED_HISTORY_FILE)
+        if history.is_file():
+            self.training_history = json.loads(history.read_text())
 
     @classmethod
     def from_config(cls, config, tokenizer=None):
@@ -440,6 +652,72 @@ def default_loss():
 def default_metrics():
     """Sparse categorical accuracy, reported as `accuracy`."""
     return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+
+
+def _bind(method, model, args, kwargs) -> dict:
+    """The arguments of a call to the Keras `method`, by name (its **kwargs merged in)."""
+    signature = inspect.signature(method)
+    arguments = {}
+    for name, value in signature.bind(model, *args, **kwargs).arguments.items():
+        kind = signature.parameters[name].kind
+        if kind is inspect.Parameter.VAR_KEYWORD:
+            arguments.update(value)
+        elif name != "self":
+            arguments[name] = value
+    return arguments
+
+
+def _is_text_input(x, what: str) -> bool:
+    """Whether Keras input `x` is raw text (strings, TextExamples); a DataFrame is refused."""
+    if isinstance(x, pd.DataFrame):
+        raise TypeError(
+            f"{what}: received a DataFrame where texts were expected; give its columns, "
+            f"x=df['text'] (and y=df['label']), or turn it into batches with model.make_dataset(df)"
+        )
+    if isinstance(x, (str, data_lib.TextExamples)):
+        return True
+    if isinstance(x, list):
+        return bool(x) and isinstance(x[0], (str, bytes))
+    if isinstance(x, pd.Series):
+        x = x.to_numpy()
+    if isinstance(x, np.ndarray):
+        return x.dtype.kind in "US" or (x.dtype.kind == "O" and x.size > 0 and isinstance(x.flat[0], (str, bytes)))
+    if isinstance(x, tf.Tensor):
+        return x.dtype == tf.string
+    if isinstance(x, tf.data.Dataset):
+        spec = x.element_spec
+        spec = spec[0] if isinstance(spec, tuple) and spec else spec
+        return isinstance(spec, tf.TensorSpec) and spec.dtype == tf.string
+    return False
+
+
+def _read_text_dataset(dataset, what):
+    """(texts, labels or None, batch size or None) of a tf.data.Dataset of strings or (string, label)."""
+    if dataset.cardinality() == tf.data.INFINITE_CARDINALITY:
+        raise ValueError(
+            f"{what}: the dataset repeats forever, and kerastl reads a dataset of texts once to tokenize "
+            f"it; drop .repeat() (epochs= repeats the data)"
+        )
+    spec = dataset.element_spec
+    paired = isinstance(spec, tuple)
+    if paired and len(spec) != 2:
+        raise TypeError(f"{what}: a dataset of texts yields strings or (string, label) pairs, received {spec}")
+    rank = (spec[0] if paired else spec).shape.rank
+    if rank not in (0, 1):
+        raise TypeError(f"{what}: a dataset of texts yields one string or a batch of strings, received {spec}")
+    texts, labels, batch_size = [], [] if paired else None, None
+    for element in dataset.as_numpy_iterator():
+        text, label = element if paired else (element, None)
+        texts.extend(np.asarray(text).reshape(-1).tolist())
+        if paired:
+            labels.extend(np.asarray(label).reshape(-1).tolist())
+        if rank == 1:
+            batch_size = max(batch_size or 0, len(text))
+    return texts, labels, batch_size or None
+
+
+def _take(examples: data_lib.TextExamples, part: slice) -> data_lib.TextExamples:
+    return data_lib.TextExamples(examples.texts[part], examples.labels[part], examples.source, examples.label_set)
 
 
 def _split_sizes(count: int, batch_size: int) -> list:

@@ -1,7 +1,9 @@
 """Texts and labels in, padded `tf.data` batches out.
 
-A file, DataFrame, Hugging Face `Dataset` or plain lists become `TextExamples`; `make_dataset`
-tokenizes them once, truncates to `max_length`, and pads every batch only to its own longest text.
+`as_examples` turns everything kerastl accepts as examples (a data file, a DataFrame, a Hugging
+Face `Dataset`, a dict of columns, a `(texts, labels)` tuple, texts with labels, one text) into
+`TextExamples`, and refuses anything else; `make_dataset` tokenizes them once, truncates to
+`max_length`, and pads every batch only to its own longest text.
 """
 
 import csv
@@ -9,6 +11,7 @@ import dataclasses
 import logging
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -32,15 +35,30 @@ _READERS = {
     ".parquet": "parquet",
 }
 
+# Where examples are expected, a `str` that ends in one of these, or names a file or folder that
+# exists, is a path; any other `str` is one text.
+DATA_EXTENSIONS = tuple(sorted(_READERS))
+
+ACCEPTED = (
+    "a data file (a pathlib.Path, or a str ending in " + ", ".join(DATA_EXTENSIONS) + " or naming a file), "
+    "a pandas DataFrame, a datasets.Dataset or a dict of columns (a text column and a label column), "
+    "a (texts, labels) tuple, texts (a list of str, a numpy or tf.string array, or one str) with "
+    "labels= given apart, or TextExamples"
+)
+
 
 @dataclasses.dataclass
 class TextExamples:
     """Texts and, for training and evaluation, their labels.
 
+    `as_examples` builds them from files, DataFrames, `datasets.Dataset`s, dicts and tuples.
+
     Args:
         texts: the texts, as Python strings.
         labels: one label per text (strings or integers), or `None` for unlabelled data.
         source: where they came from, for messages.
+        label_set: the whole label set in id order, when the source declares one (a `datasets`
+            `ClassLabel`); otherwise `label_names()` derives it from `labels`.
 
     Example:
     >>> data = TextExamples(["good film", "dull"], ["pos", "neg"])
@@ -51,9 +69,24 @@ class TextExamples:
     texts: list
     labels: Optional[list] = None
     source: str = "data"
+    label_set: Optional[tuple] = None
 
     def __post_init__(self):
+        for field, value in (("texts", self.texts), ("labels", self.labels)):
+            if isinstance(value, (str, bytes, Mapping, pd.DataFrame)):
+                raise TypeError(
+                    f"TextExamples({field}=...) takes one entry per example, received {_describe(value)}; "
+                    f"kerastl.as_examples reads files, DataFrames, dicts and single texts"
+                )
         self.texts = list(self.texts)
+        bad = next((i for i, text in enumerate(self.texts) if not isinstance(text, str)), None)
+        if bad is not None:
+            raise TypeError(
+                f"{self.source}: every text must be a str, received texts[{bad}] = "
+                f"{_short(repr(self.texts[bad]))} ({type(self.texts[bad]).__name__})"
+            )
+        if self.label_set is not None:
+            self.label_set = tuple(str(name) for name in self.label_set)
         if self.labels is not None:
             self.labels = list(self.labels)
             if len(self.labels) != len(self.texts):
@@ -66,8 +99,247 @@ class TextExamples:
         return len(self.texts)
 
     def label_names(self) -> tuple:
-        """The label set these examples define: sorted names, or "0".."n-1" for integer labels."""
+        """The label set these examples define: the `ClassLabel`'s names in id order when the
+        source declared them, else sorted names, or "0".."n-1" for integer labels."""
+        if self.label_set is not None:
+            if len(self.label_set) < 2:
+                raise DataError(f"{self.source}: the label set {list(self.label_set)} has fewer than two labels")
+            return self.label_set
         return label_names_from(self.labels, self.source)
+
+    def label_ids(self, label_names: Sequence[str]) -> np.ndarray:
+        """The id of every label under the label set `label_names` (int32); see `encode_labels`.
+
+        Under a model whose labels are "0".."n-1", labels that came from a `ClassLabel` of n names
+        keep their `ClassLabel` ids.
+        """
+        if self.labels is None:
+            raise DataError(f"{self.source} has no labels; give label_column= (--label-column)")
+        names = tuple(label_names)
+        if (self.label_set is not None and names == _integer_names(len(self.label_set))
+                and not set(names) & set(self.label_set)):
+            index = {name: i for i, name in enumerate(self.label_set)}
+            return np.fromiter((index[label] for label in self.labels), dtype=np.int32, count=len(self.labels))
+        return encode_labels(self.labels, names, self.source)
+
+
+def as_examples(
+    value,
+    labels=None,
+    *,
+    text_column: str = "text",
+    label_column: Optional[str] = "label",
+    sep: Optional[str] = None,
+    names: Optional[Sequence[str]] = None,
+    labelled: Optional[bool] = None,
+    what: str = "data",
+) -> TextExamples:
+    """The one way kerastl turns what it is given as examples into `TextExamples`.
+
+    Accepted:
+
+    - a data file: a `pathlib.Path` (any `os.PathLike`), or a `str` that ends in `.csv`, `.tsv`,
+      `.txt`, `.json`, `.jsonl` or `.parquet` or names a file or folder that exists (read as
+      `read_examples` describes; a missing file or another kind of file is a `DataError`);
+    - a `pandas.DataFrame`, a `datasets.Dataset` or a dict of columns: `text_column` and, where
+      there is one, `label_column`. A `ClassLabel` label column gives label names in its id order;
+    - a `(texts, labels)` tuple;
+    - texts: a list of `str` (always texts, whatever they say), a 1-D numpy array or
+      `pandas.Series` of strings, a `tf.string` tensor, or one `str` that is no path as above,
+      which is one text; their labels, if any, as `labels`;
+    - `TextExamples`, returned as they are.
+
+    Anything else is a `TypeError` naming what was received and what is accepted, and so is an
+    ambiguous call: `labels` given with a source that holds its own (a DataFrame, a file, a
+    tuple ...), a tuple that is not `(texts, labels)`, a `datasets.DatasetDict` (the message names
+    its splits), or texts without labels where labels are needed.
+
+    Args:
+        value: the examples, or the texts when `labels` is given.
+        labels: one label per text, only with texts: names (an integer names the label "0",
+            "1", ... of a model trained on integer labels).
+        text_column: the column holding the texts, for tables and files.
+        label_column: the column holding the labels, for tables and files.
+        sep: field separator of a delimited text file.
+        names: column names of a file without a header row.
+        labelled: `True` where labels are needed (training, evaluation), `False` where only the
+            texts are used (prediction; a table's label column is then not read), `None` to take
+            labels when there are some.
+        what: how messages name `value`, e.g. `"fine_tune(train)"`.
+
+    Example:
+    >>> as_examples(["good film", "dull"], ["pos", "neg"]).labels
+    ['pos', 'neg']
+    >>> as_examples("what a film").texts  # one str is one text
+    ['what a film']
+    """
+    if labelled is False:
+        label_column = None
+    tabular = False
+    if isinstance(value, TextExamples):
+        _refuse_separate_labels(labels, value, what)
+        examples = value
+    elif _is_dataset_dict(value):
+        splits = list(value)
+        example = "train" if "train" in splits else (splits[0] if splits else "train")
+        raise TypeError(
+            f"{what}: received a datasets.DatasetDict with the splits {splits}; give one split, "
+            f"e.g. dataset[{example!r}]"
+        )
+    elif (isinstance(value, (pd.DataFrame, dict, os.PathLike)) or _is_hf_dataset(value)
+          or (isinstance(value, str) and names_a_path(value))):
+        _refuse_separate_labels(labels, value, what)
+        tabular = True
+        examples = _read_table(value, text_column=text_column, label_column=label_column, sep=sep, names=names,
+                               labels_required=bool(labelled))
+    elif isinstance(value, tuple):
+        if len(value) != 2 or not _is_text_sequence(value[0]):
+            raise TypeError(
+                f"{what}: received {_describe(value)}; a tuple is read as (texts, labels), with texts "
+                f"a list of str. For texts alone give a list; {what} accepts {ACCEPTED}"
+            )
+        _refuse_separate_labels(labels, value, what)
+        examples = TextExamples(_text_list(value[0], what), _label_list(value[1], what), source=what)
+    elif isinstance(value, str):
+        examples = TextExamples([value], _label_list(labels, what, one_text=True), source=what)
+    elif _is_text_sequence(value):
+        examples = TextExamples(_text_list(value, what), _label_list(labels, what), source=what)
+    else:
+        raise TypeError(f"{what}: received {_describe(value)}; {what} accepts {ACCEPTED}")
+    if labelled and examples.labels is None:
+        if tabular or isinstance(value, TextExamples):
+            raise DataError(f"{examples.source} has no labels; give label_column= (--label-column)")
+        raise TypeError(_unlabelled_message(value, what, label_column))
+    return examples
+
+
+def names_a_path(value: str) -> bool:
+    """Whether a `str` given as examples is a path: one line that ends in a data extension or
+    names a file or folder that exists. Any other `str` is one text."""
+    if "\n" in value or not value.strip():
+        return False
+    return Path(value).suffix.lower() in _READERS or os.path.exists(value)
+
+
+def _unlabelled_message(value, what, label_column) -> str:
+    note = ""
+    if isinstance(value, str):
+        note = (f" A str is read as a data file only when it ends in {', '.join(DATA_EXTENSIONS)} or "
+                f"names a file that exists.")
+    return (
+        f"{what}: received {_describe(value)} without labels, and labelled examples are needed here.{note} "
+        f"Give the labels too: (texts, labels), or texts with labels=, or a DataFrame, dict, "
+        f"datasets.Dataset or data file with a {label_column or 'label'!r} column"
+    )
+
+
+def _refuse_separate_labels(labels, value, what) -> None:
+    if labels is not None:
+        raise TypeError(
+            f"{what}: received labels= together with {_describe(value)}, which holds its own labels "
+            f"(or none); give labels= only with a list of texts, and choose a table's label column "
+            f"with label_column="
+        )
+
+
+def _is_dataset_dict(value) -> bool:
+    kind = type(value)
+    return kind.__module__.startswith("datasets") and kind.__name__ in ("DatasetDict", "IterableDatasetDict")
+
+
+def _is_hf_dataset(value) -> bool:
+    return hasattr(value, "to_pandas") and hasattr(value, "column_names")  # datasets.Dataset
+
+
+def _is_text_sequence(value) -> bool:
+    return isinstance(value, (list, np.ndarray, pd.Series, pd.Index, tf.Tensor))
+
+
+def _text_list(value, what) -> list:
+    """Texts as Python str: from a list, a 1-D numpy array or Series, or a tf.string tensor."""
+    if isinstance(value, tf.Tensor):
+        if value.dtype != tf.string:
+            raise TypeError(f"{what}: texts must be strings, received {_describe(value)}")
+        if tf.is_symbolic_tensor(value):
+            raise TypeError(
+                f"{what}: received a symbolic tf.string tensor (inside a tf.function or a tf.data map); "
+                f"kerastl tokenizes in Python, so give the texts eagerly, or tokenize with model.make_dataset"
+            )
+        value = value.numpy()
+    if isinstance(value, np.ndarray):
+        if value.ndim > 1:
+            raise TypeError(f"{what}: texts must be one-dimensional, received {_describe(value)}")
+        value = value.reshape(-1).tolist()
+    texts = []
+    for i, text in enumerate(value):
+        if isinstance(text, bytes):
+            try:
+                text = text.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise DataError(f"{what}: text {i} is not UTF-8 ({err.reason}); decode it first") from None
+        elif not isinstance(text, str):
+            pairs = " (pairs? give (texts, labels) instead)" if isinstance(text, (tuple, list)) else ""
+            raise TypeError(
+                f"{what}: every text must be a str, received texts[{i}] = {_short(repr(text))} "
+                f"({type(text).__name__}){pairs}"
+            )
+        texts.append(str(text))
+    return texts
+
+
+def _label_list(labels, what, *, one_text: bool = False) -> Optional[list]:
+    """Labels as Python str or int, one per text; a single label only for a single text."""
+    if labels is None:
+        return None
+    if isinstance(labels, tf.Tensor):
+        labels = labels.numpy()
+    if isinstance(labels, np.ndarray):
+        if labels.ndim == 2 and labels.shape[1] == 1:  # Keras' (n, 1) sparse labels
+            labels = labels[:, 0]
+        if labels.ndim > 1:
+            raise TypeError(
+                f"{what}: labels must be one name or id per text, received {_describe(labels)} "
+                f"(one-hot labels? give labels.argmax(axis=1))"
+            )
+        labels = labels.reshape(-1).tolist()
+    elif isinstance(labels, (str, bytes, int, np.integer, np.str_)):
+        if not one_text:
+            raise TypeError(
+                f"{what}: labels must be a list with one label per text, received {_describe(labels)}"
+            )
+        labels = [labels]
+    elif isinstance(labels, Mapping) or not hasattr(labels, "__iter__"):
+        raise TypeError(f"{what}: labels must be a list with one label per text, received {_describe(labels)}")
+    values = [v.decode("utf-8") if isinstance(v, bytes) else v for v in labels]
+    return _plain_labels(pd.Series(values, dtype=object)) if values else []
+
+
+def _describe(value) -> str:
+    """What a value is, for messages: its kind, and its size or start."""
+    if isinstance(value, str):
+        return f"the str {_short(repr(value))}"
+    if isinstance(value, pd.DataFrame):
+        return f"a DataFrame with the columns {list(map(str, value.columns))[:10]}"
+    if isinstance(value, tuple):
+        return f"a tuple of {len(value)} ({', '.join(type(v).__name__ for v in value[:4])})"
+    if isinstance(value, list):
+        return f"a list of {len(value)}" + (f" {type(value[0]).__name__}" if value else "")
+    if isinstance(value, Mapping):
+        return f"a dict with the keys {list(value)[:10]}"
+    if isinstance(value, tf.Tensor):
+        return f"a tf.Tensor of {value.dtype.name} with shape {value.shape}"
+    if isinstance(value, np.ndarray):
+        return f"a numpy array of {value.dtype} with shape {value.shape}"
+    kind = type(value)
+    return f"a {kind.__name__}" if kind.__module__ == "builtins" else f"a {kind.__module__}.{kind.__qualname__}"
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _integer_names(count: int) -> tuple:
+    return tuple(str(i) for i in range(count))
 
 
 def read_examples(
@@ -80,13 +352,15 @@ def read_examples(
 ) -> TextExamples:
     """Read texts and labels from a file, a DataFrame, a Hugging Face `Dataset` or a dict.
 
+    It accepts everything `as_examples` does (see there how a `str` is read).
     Files: `.csv`, `.tsv`, `.json`, `.jsonl`, `.parquet`, and headerless delimited text such as
     `text;label` lines (give `sep=";"` and `names=["text", "label"]`). Rows with a missing text
     or label, or a text that is empty or only whitespace, are dropped with a warning that counts
     them; non-string texts (numbers) are converted with `str`.
 
     Args:
-        source: a path, a `pandas.DataFrame`, a `datasets.Dataset` or a dict of columns.
+        source: a path, a `pandas.DataFrame`, a `datasets.Dataset` (a `ClassLabel` label column
+            gives names, in its id order) or a dict of columns.
         text_column: the column holding the texts.
         label_column: the column holding the labels; `None` to read texts only.
         sep: field separator for delimited text; inferred from the extension otherwise.
@@ -95,23 +369,37 @@ def read_examples(
     Example:
     >>> read_examples("train.txt", sep=";", names=["text", "label"])  # doctest: +SKIP
     """
+    return as_examples(source, text_column=text_column, label_column=label_column, sep=sep, names=names,
+                       labelled=label_column is not None, what="read_examples(source)")
+
+
+def _read_table(source, *, text_column, label_column, sep, names, labels_required) -> TextExamples:
+    """Examples from a file, DataFrame, `datasets.Dataset` or dict; the label column is optional
+    unless `labels_required`."""
     frame, name = _as_frame(source, sep=sep, names=names)
+    if label_column is not None and label_column not in frame.columns and not labels_required:
+        label_column = None
     missing = [c for c in (text_column, label_column) if c is not None and c not in frame.columns]
     if missing:
         hint = "" if names else "; for a file without a header row give names= (--names)"
         raise DataError(
             f"{name}: no column {missing[0]!r}; the columns are {list(map(str, frame.columns))}. "
-            f"Choose the text and label columns with text_column=/label_column= "
+            f"Choose the text and label columns with text_column=/label_column= of kerastl.read_examples "
             f"(--text-column/--label-column){hint}"
         )
     columns = [text_column] + ([label_column] if label_column is not None else [])
     frame = frame[columns]
+    label_set = _class_label_names(source, label_column)
+    if label_set is not None:  # ClassLabel ids -> names; -1 (no label) becomes a missing label
+        ids = frame[label_column]
+        frame = frame.assign(**{label_column: [label_set[i] if 0 <= i < len(label_set) else None for i in ids]})
     keep = frame.notna().all(axis=1)
     if not keep.all():
         logger.warning("%s: dropped %d rows with a missing text or label", name, (~keep).sum())
         frame = frame[keep]
     if frame.empty:
-        raise DataError(f"{name}: no rows with both a text and a label; check the file and --sep")
+        wanted = "both a text and a label" if label_column is not None else "a text"
+        raise DataError(f"{name}: no rows with {wanted}; check the file and --sep")
     texts = [t if isinstance(t, str) else str(t) for t in frame[text_column].tolist()]
     blank = [i for i, t in enumerate(texts) if not t.strip()]
     if blank:
@@ -123,24 +411,46 @@ def read_examples(
     labels = None
     if label_column is not None:
         labels = _plain_labels(frame[label_column])
-    return TextExamples(texts, labels, source=name)
+    return TextExamples(texts, labels, source=name, label_set=label_set)
+
+
+def _class_label_names(source, label_column) -> Optional[tuple]:
+    """The names of a `datasets.ClassLabel` label column, in id order; None for any other column."""
+    if label_column is None or not _is_hf_dataset(source):
+        return None
+    feature = (getattr(source, "features", None) or {}).get(label_column)
+    if type(feature).__name__ == "ClassLabel" and getattr(feature, "names", None):
+        return tuple(str(name) for name in feature.names)
+    return None
 
 
 def _as_frame(source, *, sep, names):
     if isinstance(source, pd.DataFrame):
         return source, "DataFrame"
     if isinstance(source, dict):
-        return pd.DataFrame(source), "dict"
-    if hasattr(source, "to_pandas") and hasattr(source, "column_names"):  # datasets.Dataset
+        scalars = [key for key, column in source.items()
+                   if isinstance(column, (str, bytes)) or not hasattr(column, "__len__")]
+        if scalars:
+            raise TypeError(
+                f"a dict is read as columns, one list per column; received a single value under "
+                f"{scalars[0]!r}: give {{{scalars[0]!r}: [...]}}"
+            )
+        try:
+            return pd.DataFrame(source), "dict"
+        except ValueError as err:
+            raise DataError(
+                f"dict of columns: {_first_line(err)}; give one list per column, all of the same length"
+            ) from None
+    if _is_hf_dataset(source):
         return source.to_pandas(), f"Dataset({getattr(source, 'split', None) or 'data'})"
-    if not isinstance(source, (str, os.PathLike)):
-        raise DataError(
-            f"data must be a file path, a DataFrame, a datasets.Dataset or a dict of columns, "
-            f"received {type(source).__name__}"
-        )
     path = Path(source)
+    if path.is_dir():
+        raise DataError(f"{path} is a folder: give one data file in it ({', '.join(DATA_EXTENSIONS)})")
     if not path.is_file():
-        raise DataError(f"no data file at {str(path)!r}: check the path")
+        also = ""
+        if isinstance(source, str):
+            also = f"; a str ending in {path.suffix} is read as a data file (to use it as one text, give [text])"
+        raise DataError(f"no data file at {str(path)!r}: check the path{also}")
     kind = _READERS.get(path.suffix.lower())
     if kind is None:
         raise DataError(
@@ -225,16 +535,28 @@ def label_names_from(labels, source: str = "data") -> tuple:
 
 
 def encode_labels(labels, label_names: Sequence[str], source: str = "data") -> np.ndarray:
-    """Label ids (int32) for `labels` under a fixed label set; unknown labels are an error."""
+    """Label ids (int32) for `labels` under a fixed label set; unknown labels are an error.
+
+    Labels are matched by name: an integer label 1 is the label named "1", as in a model trained
+    on integer labels (whose label names are "0".."n-1").
+    """
     index = {name: i for i, name in enumerate(label_names)}
-    keys = [str(v) for v in labels]
+    keys = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in labels]
     unknown = sorted(set(keys) - index.keys())
     if unknown:
+        hint = ""
+        if any(_is_integer_string(key) for key in unknown) and not any(map(_is_integer_string, label_names)):
+            hint = (" (integer labels name the labels of a model trained on integers, \"0\"..\"n-1\"; "
+                    "give label names, or give ids to model.fit / model.evaluate, which read them as ids)")
         raise DataError(
             f"{source}: labels {unknown[:10]} are not among the model's labels "
-            f"{list(label_names)}; remove those rows or train a model that has them"
+            f"{list(label_names)}{hint}; remove those rows or train a model that has them"
         )
     return np.fromiter((index[k] for k in keys), dtype=np.int32, count=len(keys))
+
+
+def _is_integer_string(name: str) -> bool:
+    return name.strip().lstrip("+-").isdigit()
 
 
 def tokenize(texts: Sequence[str], tokenizer, max_length: int) -> tf.RaggedTensor:
@@ -336,20 +658,22 @@ def index_batches(lengths, batch_size: int, *, shuffle: bool = False, seed=None,
     return batches.apply(tf.data.experimental.assert_cardinality(num_batches))  # for progress bars
 
 
-def encode_examples(examples: TextExamples, tokenizer, *, label_names=None, max_length: int = DEFAULT_MAX_LENGTH):
-    """Tokenize `examples` once and map their labels to ids under `label_names`."""
+def encode_examples(examples, tokenizer, *, label_names=None, max_length: int = DEFAULT_MAX_LENGTH):
+    """Tokenize `examples` (anything `as_examples` accepts) once and map their labels to ids under
+    `label_names`."""
+    examples = as_examples(examples, what="encode_examples(examples)")
     if len(examples) == 0:
         raise DataError(f"{examples.source} holds no examples")
     ids = tokenize(examples.texts, tokenizer, max_length)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     labels = None
     if examples.labels is not None and label_names is not None:
-        labels = encode_labels(examples.labels, label_names, examples.source)
+        labels = examples.label_ids(label_names)
     return EncodedExamples(ids, labels, pad_id)
 
 
 def make_dataset(
-    examples: TextExamples,
+    examples,
     tokenizer,
     *,
     label_names: Optional[Sequence[str]] = None,
@@ -367,7 +691,8 @@ def make_dataset(
     line up with the inputs.
 
     Args:
-        examples: the texts and, unless predicting, their labels.
+        examples: the texts and, unless predicting, their labels: anything `as_examples`
+            accepts (a file, a DataFrame, a `datasets.Dataset`, `(texts, labels)`, texts, ...).
         tokenizer: a Hugging Face tokenizer.
         label_names: the model's label set; labels are mapped to their index in it. Without
             labels in `examples` the dataset yields features only.
@@ -383,6 +708,7 @@ def make_dataset(
     """
     if batch_size < 1:
         raise DataError(f"batch_size must be >= 1, received batch_size={batch_size}")
+    examples = as_examples(examples, what="make_dataset(examples)")
     encoded = encode_examples(examples, tokenizer, label_names=label_names, max_length=max_length)
     return encoded.dataset(batch_size, shuffle=shuffle, seed=seed, bucket=bucket)
 

@@ -65,17 +65,24 @@ class Predictions:
         ]
 
 
-def predict(model, texts: Sequence[str], *, batch_size: int = INFERENCE_BATCH_SIZE, verbose=0) -> Predictions:
+def predict(model, texts, *, batch_size: int = INFERENCE_BATCH_SIZE, verbose=0) -> Predictions:
     """Classify `texts` with a `TextClassifier`; the output keeps the input order.
+
+    Args:
+        model: a `TextClassifier`.
+        texts: a list of strings; one `str` is one text. Or anything `kerastl.data.as_examples`
+            accepts (a data file, a DataFrame, a `datasets.Dataset` ...), whose texts are used.
+        batch_size: texts per forward pass.
+        verbose: show a progress bar.
 
     Example:
     >>> predict(model, ["what a lovely day"]).records()  # doctest: +SKIP
     [{'label': 'joy', 'probabilities': {'anger': 0.01, ...}}]
     """
-    texts = list(texts)
+    texts = data_lib.as_examples(texts, labelled=False, what="predict(texts)").texts
     if not texts:
         return Predictions(model.label_names, np.zeros((0, len(model.label_names)), np.float32))
-    logits = model.predict_logits(model.encode(texts), batch_size=batch_size, verbose=verbose)
+    logits = model.predict_logits(model.encode(data_lib.TextExamples(texts)), batch_size=batch_size, verbose=verbose)
     return Predictions(model.label_names, logits.numpy().astype(np.float32))
 
 
@@ -94,8 +101,11 @@ def predict_one(model, text: str) -> dict:
     return predict(model, [text]).records()[0]
 
 
-def evaluate(model, examples: data_lib.TextExamples, *, batch_size: int = INFERENCE_BATCH_SIZE, verbose=0) -> dict:
+def evaluate(model, examples, *, batch_size: int = INFERENCE_BATCH_SIZE, verbose=0) -> dict:
     """Accuracy, macro F1, weighted F1 and mean cross-entropy of `model` on labelled examples.
+
+    `examples`: anything `kerastl.data.as_examples` accepts with labels: `(texts, labels)`, a
+    data file, a DataFrame, a `datasets.Dataset`, a dict of columns, `TextExamples`.
 
     Returns:
         `{"n", "accuracy", "macro_f1", "weighted_f1", "loss"}`. `Evaluation.from_model` keeps
@@ -105,6 +115,7 @@ def evaluate(model, examples: data_lib.TextExamples, *, batch_size: int = INFERE
     >>> evaluate(model, read_examples("test.csv"))["accuracy"]  # doctest: +SKIP
     0.93
     """
+    examples = data_lib.as_examples(examples, labelled=True, what="evaluate(examples)")
     return Evaluation.from_model(model, examples, batch_size=batch_size, verbose=verbose).scores()
 
 
@@ -152,14 +163,14 @@ class Evaluation:
         return f"Evaluation(n={len(self.texts)}, labels={self.label_names}, scores={self.scores()})"
 
     @classmethod
-    def from_model(cls, model, examples: data_lib.TextExamples, *, batch_size: int = INFERENCE_BATCH_SIZE,
+    def from_model(cls, model, examples, *, batch_size: int = INFERENCE_BATCH_SIZE,
                    verbose=0) -> "Evaluation":
-        """Run `model` on `examples`, whose labels must be among the model's labels."""
-        if examples.labels is None:
-            raise DataError(f"{examples.source} has no labels; give the label column (--label-column)")
+        """Run `model` on labelled `examples` (anything `kerastl.data.as_examples` accepts), whose
+        labels must be among the model's labels."""
+        examples = data_lib.as_examples(examples, labelled=True, what="Evaluation.from_model(examples)")
         if len(examples) == 0:
             raise DataError(f"{examples.source} holds no examples")
-        y_true = data_lib.encode_labels(examples.labels, model.label_names, examples.source)
+        y_true = examples.label_ids(model.label_names)
         logits = predict(model, examples.texts, batch_size=batch_size, verbose=verbose).logits
         return cls(tuple(model.label_names), list(examples.texts), y_true, logits)
 
@@ -261,9 +272,11 @@ class Evaluation:
         return metrics
 
 
-def write_report(model, examples: data_lib.TextExamples, directory, *, top_k: int = 10,
+def write_report(model, examples, directory, *, top_k: int = 10,
                  batch_size: int = INFERENCE_BATCH_SIZE, verbose=0) -> Evaluation:
-    """Evaluate `model` on `examples` and write the report (see `Evaluation.save`) to `directory`.
+    """Evaluate `model` on labelled `examples` and write the report (see `Evaluation.save`) to `directory`.
+
+    `examples` are anything `kerastl.data.as_examples` accepts with labels.
 
     The training curves come from `model.training_history` (kept by `fine_tune` and saved with
     the model).
@@ -272,6 +285,7 @@ def write_report(model, examples: data_lib.TextExamples, directory, *, top_k: in
     >>> ev = write_report(model, validation, "runs/emotion/report")  # doctest: +SKIP
     >>> print(ev.classification_report())  # doctest: +SKIP
     """
+    examples = data_lib.as_examples(examples, labelled=True, what="write_report(examples)")
     evaluation = Evaluation.from_model(model, examples, batch_size=batch_size, verbose=verbose)
     evaluation.save(directory, top_k=top_k, history=model.training_history)
     return evaluation

@@ -170,7 +170,8 @@ def explore(examples: data_lib.TextExamples, tokenizer, *, max_length: int = DEF
     """Count the texts per label and the tokens per text of labelled examples.
 
     Args:
-        examples: labelled `TextExamples` (e.g. from `read_examples`).
+        examples: labelled examples: `TextExamples` (e.g. from `read_examples`), or anything
+            `kerastl.data.as_examples` accepts with labels.
         tokenizer: a tokenizer, or where to load one: a preset name, a model folder, a saved
             kerastl model or a hub name.
         max_length: the token limit to compare the lengths with.
@@ -180,8 +181,7 @@ def explore(examples: data_lib.TextExamples, tokenizer, *, max_length: int = DEF
     >>> exploration = explore(train, model.tokenizer, max_length=model.max_length)  # doctest: +SKIP
     >>> print(exploration.summary_text())  # doctest: +SKIP
     """
-    if examples.labels is None:
-        raise DataError(f"{examples.source} has no labels; exploring needs a label column (--label-column)")
+    examples = data_lib.as_examples(examples, labelled=True, what="explore(examples)")
     if len(examples) == 0:
         raise DataError(f"{examples.source} holds no examples")
     if max_length < 1:

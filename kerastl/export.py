@@ -778,8 +778,8 @@ class SavedModelClassifier:
         return tuple(sorted(self._loaded.signatures))
 
     def probabilities(self, texts, *, batch_size: int = 64) -> np.ndarray:
-        """Class probabilities, (n, num_labels) float32, in input order."""
-        texts = list(texts)
+        """Class probabilities, (n, num_labels) float32, in input order; one `str` is one text."""
+        texts = data_lib.as_examples(texts, labelled=False, what="predict(texts)").texts
         out = [np.zeros((0, len(self.labels)), np.float32)]
         for start in range(0, len(texts), batch_size):
             batch = texts[start:start + batch_size]

@@ -58,7 +58,9 @@ def fine_tune(
 
     Args:
         model: a `TextClassifier`.
-        train: `TextExamples` (or `(texts, labels)`) with the training labels.
+        train: labelled training examples: anything `kerastl.data.as_examples` accepts with
+            labels (`(texts, labels)`, a data file, a DataFrame, a `datasets.Dataset`,
+            `TextExamples` ...).
         validation: the same for validation, or `None`.
         config: a `TrainingConfig`; keyword `overrides` replace single fields of it.
         callbacks: extra Keras callbacks, given to both phases (in phase 1 with cached
@@ -86,8 +88,9 @@ def fine_tune(
     0.93
     """
     config = dataclasses.replace(config or TrainingConfig(), **overrides)
-    train = _as_examples(train, "train")
-    validation = _as_examples(validation, "validation") if validation is not None else None
+    train = data_lib.as_examples(train, labelled=True, what="fine_tune(train)")
+    if validation is not None:
+        validation = data_lib.as_examples(validation, labelled=True, what="fine_tune(validation)")
     # The strategy the model was built under (the default one if none): its replicas each take
     # `batch_size` examples of every global batch, and only its chief writes files.
     strategy = model.distribute_strategy
@@ -425,15 +428,3 @@ def phase_two_optimizer(config: TrainingConfig, total_steps: int, *, xla: bool =
     if xla:
         optimizer.jit_compile = True  # read at each apply_gradients; Keras sets it only for GPUs
     return optimizer
-
-
-def _as_examples(value, name):
-    if isinstance(value, data_lib.TextExamples):
-        return value
-    if isinstance(value, tuple) and len(value) == 2:
-        return data_lib.TextExamples(value[0], value[1], source=name)
-    raise TypeError(
-        f"{name} must be TextExamples or a (texts, labels) tuple, received {type(value).__name__}"
-    )
-
-
