@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import os
 import platform
 import shutil
 import sys
@@ -58,6 +59,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"{name}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `kerastl predict ... | head -1`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
 
 
 def _emit(args, text: str) -> None:
@@ -89,7 +93,7 @@ class _Version(argparse.Action):
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="kerastl", description="Two-phase transfer learning for text classification.",
+        prog="kerastl", allow_abbrev=False, description="Two-phase transfer learning for text classification.",
         epilog="Results go to stdout, progress and log lines to stderr. Log lines: 'kerastl: ...'; "
                "--verbose adds TensorFlow's and transformers' own messages.",
     )
@@ -102,7 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name, help, **kwargs):
-        return commands.add_parser(name, parents=[common], help=help, **kwargs)
+        return commands.add_parser(name, parents=[common], help=help, allow_abbrev=False, **kwargs)
 
     train = command("train", "train the head, then fine-tune, then save the model")
     train.add_argument("--model", default=DEFAULT_BACKBONE,
