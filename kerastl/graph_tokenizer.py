@@ -13,6 +13,7 @@ from typing import Optional
 import tensorflow as tf
 
 from kerastl.errors import TextSignatureUnavailable
+from kerastl.graph_wordpiece import GraphWordPiece
 from kerastl.tokenizer_rules import character_tables, re2_class, re2_literal, wordpiece_spec
 
 # Every text is made valid UTF-8 first, so the byte 0xff can mark what text never holds.
@@ -41,6 +42,9 @@ class GraphTokenizer(tf.Module):
     It reproduces a fast BERT-style tokenizer (`tokenizer(texts, truncation=True,
     max_length=max_length, padding=True)`) inside a graph, so a SavedModel can take raw text:
 
+    0. of a long text, only a window is read: its first bytes (`truncation_side="left"`: its
+       last), as many as give enough words to fill `max_length` (`read_lengths`); the last
+       word, which the window may have cut, is left out;
     1. added tokens (`[CLS]`, `[MASK]`, ... typed in the text) are split out of the raw text;
     2. normalization (HF's `BertNormalizer`: control characters removed, whitespace to spaces,
        Chinese characters padded with spaces, accents stripped, lower-casing) runs as regex
@@ -48,8 +52,9 @@ class GraphTokenizer(tf.Module):
        follow its Unicode tables and settings exactly;
     3. pre-tokenization splits on whitespace and isolates punctuation, with the tokenizer's
        own character classes;
-    4. each word goes through HF's WordPiece (`wordpiece`: greedy longest match first, the
-       whole word the unknown token when a part matches nothing or it is too long);
+    4. the words that can be kept (each gives one token or more) go through HF's WordPiece
+       (`GraphWordPiece`: greedy longest match first, the whole word the unknown token when a
+       part matches nothing or it is too long);
     5. the ids are truncated to leave room for the special tokens, wrapped in them, and padded
        to the longest text of the batch.
 
@@ -77,22 +82,21 @@ class GraphTokenizer(tf.Module):
         self._prefix = tf.constant(spec["prefix"], tf.int32)
         self._suffix = tf.constant(spec["suffix"], tf.int32)
         self._max_chars = spec["max_input_chars_per_word"]
-        vocab = spec["vocab"]  # token -> id
-        if spec["unk_token"] not in vocab:
-            raise TextSignatureUnavailable(f"its unknown token {spec['unk_token']!r} is not in its vocabulary")
-        self._unk_id = tf.constant(vocab[spec["unk_token"]], tf.int32)
-        self._subword_prefix = spec["continuing_subword_prefix"]
-        # No vocabulary entry matches more code points than the longest one holds.
-        self._longest_token = tf.constant(max(len(token) for token in vocab), tf.int64)
-        self._vocab = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(
-                tf.constant(list(vocab), tf.string), tf.constant(list(vocab.values()), tf.int32)
-            ),
-            default_value=-1,
+        self._wordpiece = GraphWordPiece(
+            spec["vocab"], spec["unk_token"], spec["continuing_subword_prefix"], self._max_chars
         )
 
         added = spec["added_tokens"]  # content -> id
         self._added_pattern = "|".join(re2_literal(t) for t in sorted(added, key=len, reverse=True))
+        # A long text is read in windows (`read_lengths`): 16 bytes per token of max_length,
+        # twice as many when that held too few words, and so on.
+        self._window_bytes = 16 * max_length
+        # Near a window's cut, an added token may be cut and a character decoded from part of
+        # its bytes (at most 3 of them): those last (first) characters are not trusted.
+        self._margin = max(map(len, added), default=0) + 4
+        # From the end, the added-token split agrees with the whole text's only when no two
+        # occurrences of added tokens can overlap; otherwise a left-truncating tokenizer reads all.
+        self._windowed = not self._left or _never_overlap(added)
         self._added_ids = None
         if added:
             self._added_ids = tf.lookup.StaticHashTable(
@@ -123,6 +127,19 @@ class GraphTokenizer(tf.Module):
         self._split_pattern = "|".join(
             p for p in ("(" + punct + ")" if punct else "", whitespace + "+" if whitespace else "") if p
         )
+        # Before the per-character map, `_words` squeezes what cannot change the ids: runs of
+        # spaces (one splits words as well), and runs of ASCII letters and digits longer than
+        # `max_input_chars_per_word` (the word is the unknown token either way), where the
+        # tables say that these characters stay single characters inside words.
+        split = set(tables["whitespace"]) | set(tables["punctuation"])
+        self._squeezes = []
+        if 0x20 in tables["whitespace"] and 0x20 not in tables["punctuation"] and " " not in tables["map"]:
+            self._squeezes.append(("  +", " "))
+        alnum = [c for c in map(chr, range(128)) if c.isalnum()]
+        stay = all(len(tables["map"].get(c, c)) == 1 and not {ord(c), ord(tables["map"].get(c, c))} & split
+                   for c in alnum)
+        if stay and self._max_chars < 1000:  # RE2 repeats at most 1000 times
+            self._squeezes.append((f"([0-9A-Za-z]{{{self._max_chars + 1}}})[0-9A-Za-z]+", r"\1"))
 
     def __call__(self, texts) -> dict:
         """`{"input_ids", "attention_mask"}`, int32 `(batch, longest)`, for a string vector."""
@@ -136,133 +153,189 @@ class GraphTokenizer(tf.Module):
         }
 
     def token_ids(self, texts) -> tf.RaggedTensor:
-        """Unpadded ids with special tokens, truncated to `max_length`: (batch, None) int32."""
-        texts = tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8", errors="replace")
-        if self._added_ids is not None:
-            pieces = _split(texts, "(" + self._added_pattern + ")", keep=True)  # (batch, pieces)
-            flat = pieces.flat_values  # (pieces,)
-            added = self._added_ids.lookup(flat)  # (pieces,): the id of an added token, else -1
-            is_added = added >= 0
-            ids = self._text_ids(tf.where(is_added, "", flat))  # (pieces, None)
-            added = tf.RaggedTensor.from_row_lengths(
-                tf.boolean_mask(added, is_added), tf.cast(is_added, tf.int64)
-            )  # (pieces, 0 or 1)
-            ids = tf.concat([added, ids], axis=1)  # (pieces, None): a piece is one or the other
-            ids = pieces.with_flat_values(ids).merge_dims(1, 2)  # (batch, None)
-        else:
-            ids = self._text_ids(texts)  # (batch, None)
+        """Unpadded ids with special tokens, truncated to `max_length`: (batch, None) int32.
+
+        Of each text only the first (`truncation_side="left"`: last) `read_lengths(texts)`
+        bytes are read; the ids are those of the whole text.
+        """
+        texts = tf.convert_to_tensor(texts, tf.string)
+        batch = tf.size(texts, out_type=tf.int64)
+        items = self._window_items(texts, self.read_lengths(texts))
+        # Every item (a word or an added token) gives one id or more: `budget` items are enough.
+        begin, end = items["begin"], items["end"]  # (batch,) each
         if self._left:
-            ids = ids[:, -self._budget:] if self._budget > 0 else ids[:, :0]
+            begin = tf.maximum(begin, end - self._budget)
         else:
-            ids = ids[:, : self._budget]
-        batch = ids.nrows()
+            end = tf.minimum(end, begin + self._budget)
+        row = items["row"]  # (items,)
+        position = _positions(row, batch)  # (items,): each item's place in its text
+        keep = (position >= tf.gather(begin, row)) & (position < tf.gather(end, row))
+        word, added, row = (tf.boolean_mask(items[key], keep) for key in ("word", "added", "row"))
+
+        # Ids: an added token's own, a word's from WordPiece, in the items' order.
+        is_word = added < 0
+        pieces = self.wordpiece(tf.boolean_mask(word, is_word))  # (words, None)
+        word_item = tf.where(is_word)[:, 0]  # (words,): the item each word is
+        item = tf.concat([tf.where(~is_word)[:, 0], tf.gather(word_item, pieces.value_rowids())], axis=0)
+        ids = tf.concat([tf.boolean_mask(added, ~is_word), pieces.flat_values], axis=0)  # (ids,)
+        order = tf.argsort(item, stable=True)
+        ids, row = tf.gather(ids, order), tf.gather(row, tf.gather(item, order))  # (ids,) each
+        position = _positions(row, batch)
+        length = tf.math.unsorted_segment_sum(tf.ones_like(row), row, batch)  # (batch,)
+        if self._left:
+            keep = position >= tf.gather(length, row) - self._budget
+        else:
+            keep = position < self._budget
+        ids = tf.RaggedTensor.from_value_rowids(
+            tf.boolean_mask(ids, keep), tf.boolean_mask(row, keep), nrows=batch, validate=False
+        )  # (batch, None)
         prefix = tf.RaggedTensor.from_tensor(tf.tile(self._prefix[None], [batch, 1]))
         suffix = tf.RaggedTensor.from_tensor(tf.tile(self._suffix[None], [batch, 1]))
         return tf.concat([prefix, ids, suffix], axis=1)  # (batch, None)
 
+    def read_lengths(self, texts) -> tf.Tensor:
+        """How many bytes of each text `token_ids` reads: (n,) int64.
+
+        A text is read in windows from its start (`truncation_side="left"`: its end): the first
+        `16 * max_length` bytes, then twice as many as long as the window holds too few words
+        to fill `max_length`. The cost per text is thus bounded by a multiple of `max_length`,
+        whatever its length, except for a text that holds few words in many bytes (long runs
+        of spaces or of removed characters, a very long word), which must be read.
+        """
+        texts = tf.convert_to_tensor(texts, tf.string)
+        size = tf.cast(tf.strings.length(texts), tf.int64)  # (n,) bytes
+        if not self._windowed:
+            return size
+        read = tf.minimum(size, self._window_bytes)  # (n,)
+
+        def grow(read, done):
+            rows = tf.where(~done)[:, 0]  # only the texts still short of words are read again
+            now = tf.gather(read, rows)
+            items = self._window_items(tf.gather(texts, rows), now)
+            enough = items["whole"] | (items["end"] - items["begin"] >= self._budget)
+            later = tf.where(enough, now, tf.minimum(2 * now, tf.gather(size, rows)))
+            return (tf.tensor_scatter_nd_update(read, rows[:, None], later),
+                    tf.tensor_scatter_nd_update(done, rows[:, None], enough))
+
+        read, _ = tf.while_loop(lambda read, done: tf.reduce_any(~done), grow, (read, read >= size))
+        return read
+
+    def _window_items(self, texts, read) -> dict:
+        """The words and added tokens in each text's window of `read` bytes, and which to trust.
+
+        Returns the window's items in order, flat: `word` (items,) strings ("" for an added
+        token), `added` (items,) int32 (the added token's id, -1 for a word) and `row` (items,)
+        int64, the text each is in; and per text, `begin` and `end` (n,): the items
+        `begin:end` of a text are its own first (left truncation: last) items; `whole` (n,):
+        the window is the whole text.
+
+        Up to a cut, a window's items are the whole text's. Near it, an added token or the
+        bytes of a character may be cut (`_cut` leaves the last `_margin` characters out), and
+        then a word: the last item is not trusted. From the end, the same at the window's start.
+        """
+        n = tf.size(texts, out_type=tf.int64)
+        size = tf.cast(tf.strings.length(texts), tf.int64)  # (n,) bytes
+        whole = read >= size  # (n,)
+        start = tf.maximum(size - read, 0) if self._left else tf.zeros_like(size)
+        window = tf.strings.substr(texts, start, read)  # (n,)
+        window = tf.strings.unicode_transcode(window, "UTF-8", "UTF-8", errors="replace")
+        if self._added_ids is not None:
+            pieces = _split(window, "(" + self._added_pattern + ")", keep=True)  # (n, pieces)
+            pieces, piece_row = pieces.flat_values, pieces.value_rowids()  # (pieces,) each
+        else:
+            pieces, piece_row = window, tf.range(n)  # a piece per window
+        pieces, piece_row = self._cut(pieces, piece_row, n, whole)  # (pieces,) each
+        added = self._added_id(pieces)  # (pieces,)
+        is_added = added >= 0
+        words = self._words(tf.where(is_added, "", pieces), squeeze=True)  # (pieces, None): none in a token
+        # A piece is an added token or text: its items are the token or its words.
+        token = tf.where(is_added)[:, 0]  # (tokens,): the pieces that are added tokens
+        piece = tf.concat([token, words.value_rowids()], axis=0)  # (items,)
+        word = tf.concat([tf.fill(tf.shape(token), ""), words.flat_values], axis=0)
+        added = tf.concat([tf.gather(added, token), tf.fill(tf.shape(words.flat_values), -1)], axis=0)
+        order = tf.argsort(piece, stable=True)  # a stable sort keeps each piece's words in order
+        row = tf.gather(piece_row, tf.gather(piece, order))  # (items,)
+        count = tf.math.unsorted_segment_sum(tf.ones_like(row), row, n)  # (n,)
+        cut = tf.cast(~whole, tf.int64)  # (n,): the item at the cut may be part of a word
+        if self._left:
+            begin, end = tf.minimum(cut, count), count
+        else:
+            begin, end = tf.zeros_like(count), tf.maximum(count - cut, 0)
+        return {"word": tf.gather(word, order), "added": tf.gather(added, order), "row": row,
+                "begin": begin, "end": end, "whole": whole}
+
+    def _cut(self, pieces, row, n, whole) -> tuple:
+        """Each window's pieces without the characters near its cut that the text may not hold.
+
+        A window is cut `_margin` characters before its end (left truncation: after its start),
+        or, when that line crosses an added token, before (after) the token: so an added token
+        that the window cut, or that is only matched because the window was cut, is left out,
+        and so are characters decoded from part of a character's bytes. `whole` rows are kept.
+        Takes and returns `pieces` (pieces,) strings and the `row` (pieces,) each is in.
+        """
+        length = tf.cast(tf.strings.length(pieces, unit="UTF8_CHAR"), tf.int64)  # (pieces,)
+        total = tf.math.unsorted_segment_sum(length, row, n)  # (n,): characters in each window
+        end = _positions(row, n, length) + length  # (pieces,): where each piece ends in its window
+        start = end - length  # (pieces,)
+        if self._left:
+            line = tf.fill([n], tf.constant(self._margin, tf.int64))  # (n,): trusted from here
+        else:
+            line = total - self._margin  # (n,): trusted up to here
+        at = tf.gather(line, row)  # (pieces,)
+        across = (self._added_id(pieces) >= 0) & (start < at) & (at < end)  # (pieces,)
+        if self._left:  # moved to the end of an added token across it
+            line = tf.maximum(line, tf.math.unsorted_segment_max(tf.where(across, end, at), row, n))
+            line = tf.gather(tf.where(whole, tf.zeros_like(line), line), row)  # (pieces,)
+            keep = end > line
+            skip = tf.clip_by_value(line - start, 0, length)  # (pieces,): characters left out
+            pieces = tf.strings.substr(pieces, skip, length - skip, unit="UTF8_CHAR")
+        else:  # moved to the start of an added token across it
+            line = tf.minimum(line, tf.math.unsorted_segment_min(tf.where(across, start, at), row, n))
+            line = tf.gather(tf.where(whole, total, line), row)  # (pieces,)
+            keep = start < line
+            pieces = tf.strings.substr(pieces, tf.zeros_like(length), tf.clip_by_value(line - start, 0, length),
+                                       unit="UTF8_CHAR")
+        return tf.boolean_mask(pieces, keep), tf.boolean_mask(row, keep)
+
+    def _added_id(self, pieces) -> tf.Tensor:
+        """The id of each piece that is an added token, -1 for text: (pieces,) int32."""
+        if self._added_ids is None:
+            return tf.fill(tf.shape(pieces), -1)
+        return self._added_ids.lookup(pieces)
+
     def normalize(self, texts) -> tf.Tensor:
         """The normalizer's output for each string (no special-token handling)."""
-        for pattern, rewrite in self._rewrites:
-            texts = tf.strings.regex_replace(texts, pattern, rewrite)
-        if self._char_map is not None:
-            chars = tf.strings.unicode_split(texts, "UTF-8")  # (n, None)
-            mapped = self._char_map.lookup(chars.flat_values)
-            mapped = tf.where(mapped == _UNMAPPED, chars.flat_values, mapped)
-            texts = tf.strings.reduce_join(chars.with_flat_values(mapped), axis=-1)
-        return texts
+        return self._map_characters(self._rewrite(texts))
 
     def words(self, texts) -> tf.RaggedTensor:
         """Normalized, pre-tokenized words: (n, None) strings."""
-        texts = self.normalize(texts)
+        return self._words(texts)
+
+    def _words(self, texts, squeeze: bool = False) -> tf.RaggedTensor:
+        texts = self._rewrite(texts)
+        for pattern, rewrite in self._squeezes if squeeze else ():  # the same ids, less to map
+            texts = tf.strings.regex_replace(texts, pattern, rewrite)
+        texts = self._map_characters(texts)
         if not self._split_pattern:
             return tf.RaggedTensor.from_tensor(texts[:, None])
         return _split(texts, self._split_pattern, keep=self._keep_punctuation)
 
+    def _rewrite(self, texts) -> tf.Tensor:
+        for pattern, rewrite in self._rewrites:
+            texts = tf.strings.regex_replace(texts, pattern, rewrite)
+        return texts
+
+    def _map_characters(self, texts) -> tf.Tensor:
+        if self._char_map is None:
+            return texts
+        chars = tf.strings.unicode_split(texts, "UTF-8")  # (n, None)
+        mapped = self._char_map.lookup(chars.flat_values)
+        mapped = tf.where(mapped == _UNMAPPED, chars.flat_values, mapped)
+        return tf.strings.reduce_join(chars.with_flat_values(mapped), axis=-1)
+
     def wordpiece(self, words) -> tf.RaggedTensor:
-        """HF's WordPiece model on each word: (n,) strings -> (n, None) int32 ids.
-
-        From a word's first character, the longest vocabulary entry that matches there (looked
-        up with the continuing-subword prefix, `##`, after the first position) is the next
-        token, and the walk goes on from its end. A word that gets stuck at a position where
-        nothing matches, or that holds more than `max_input_chars_per_word` characters, becomes
-        the single unknown token. Characters are code points.
-
-        In ops: most words are a vocabulary entry as a whole, found by one lookup. For the rest,
-        the longest match at every start position of every word is found at once (one lookup
-        of all candidate substrings), then a small loop walks the words' greedy paths side by
-        side, one token per iteration.
-
-        Example (bert-base-uncased's vocabulary: "una", "##ffa", "##ble"; no "##é" and no
-        "##" + combining accent, so the last word is stuck after "q", "##x"):
-        >>> ops.wordpiece(tf.constant(["film", "unaffable", "qx\u00e9\u0301z"])).to_list()  # doctest: +SKIP
-        [[2143], [14477, 20961, 3468], [100]]
-        """
-        words = tf.convert_to_tensor(words, tf.string)
-        lengths = tf.cast(tf.strings.length(words, unit="UTF8_CHAR"), tf.int64)  # (n,)
-        too_long = lengths > self._max_chars  # (n,)
-        whole = self._vocab.lookup(words)  # (n,): the word's id, or -1
-        single = too_long | (whole >= 0)  # (n,): one token, no split needed
-        n = tf.size(words, out_type=tf.int64)
-
-        def split_words():  # (tokens,) ids and the word each belongs to, in order
-            remaining = tf.where(single, tf.zeros_like(lengths), lengths)  # no candidates for them
-
-            # Every start position of the words left, and at each one every candidate length.
-            starts = tf.ragged.range(remaining)  # (n, None)
-            word, start = starts.value_rowids(), starts.flat_values  # (positions,) each
-            room = tf.minimum(tf.gather(remaining, word) - start, self._longest_token)  # (positions,)
-            sizes = tf.ragged.range(1, room + 1)  # (positions, None)
-            position = sizes.value_rowids()  # (candidates,)
-            offset = tf.gather(start, position)  # (candidates,)
-            pieces = tf.strings.substr(
-                tf.gather(words, tf.gather(word, position)), offset, sizes.flat_values, unit="UTF8_CHAR"
-            )  # (candidates,)
-            pieces = tf.strings.join([tf.where(offset > 0, self._subword_prefix, ""), pieces])
-            ids = self._vocab.lookup(pieces)  # (candidates,): -1 when not in the vocabulary
-            matched = sizes.with_flat_values(tf.where(ids >= 0, sizes.flat_values, 0))
-            longest = tf.reduce_max(matched, axis=1)  # (positions,): 0 when nothing matches
-            # Candidates run from length 1 up, so the longest match sits at row start + length - 1.
-            token = tf.gather(ids, sizes.row_starts() + tf.maximum(longest - 1, 0))  # (positions,)
-
-            # The greedy paths: each word jumps from match to match until its end, or gets stuck.
-            first = starts.row_starts()  # (n,): the flat index of each word's position 0
-            done = tf.size(start, out_type=tf.int64)  # a slot past the positions, for finished words
-            longest = tf.concat([longest, tf.zeros([1], tf.int64)], axis=0)  # (positions + 1,)
-
-            def walk(at, visited, stuck):
-                live = at < remaining  # (n,)
-                index = tf.where(live, first + at, done)
-                jump = tf.gather(longest, index)  # (n,)
-                moves = live & (jump > 0)
-                visited += tf.scatter_nd(index[:, None], tf.cast(moves, tf.int32), tf.shape(longest, tf.int64))
-                return tf.where(moves, at + jump, remaining), visited, stuck | (live & (jump == 0))
-
-            _, visited, stuck = tf.while_loop(
-                lambda at, *_: tf.reduce_any(at < remaining),
-                walk,
-                (tf.zeros_like(remaining), tf.zeros_like(longest, tf.int32), tf.zeros_like(single)),
-            )
-            keep = (visited[:-1] > 0) & ~tf.gather(stuck, word)  # (positions,): a token starts here
-            single_or_stuck = single | stuck
-            rows = tf.concat([tf.where(single_or_stuck)[:, 0], tf.boolean_mask(word, keep)], axis=0)  # (tokens,)
-            ids = tf.concat([
-                tf.boolean_mask(tf.where(too_long | stuck, self._unk_id, whole), single_or_stuck),
-                tf.boolean_mask(token, keep),
-            ], axis=0)  # (tokens,)
-            # A word is one or the other, so a stable sort by word keeps each word's tokens in order.
-            order = tf.argsort(rows, stable=True)
-            return tf.gather(ids, order), tf.gather(rows, order)
-
-        def whole_words():  # the common case, a text whose words are all in the vocabulary
-            return tf.where(too_long, self._unk_id, whole), tf.range(n)
-
-        ids, rows = tf.cond(tf.reduce_all(single), whole_words, split_words)
-        return tf.RaggedTensor.from_value_rowids(ids, rows, nrows=n, validate=False)  # (n, None)
-
-    def _text_ids(self, texts) -> tf.RaggedTensor:
-        words = self.words(texts)  # (n, None)
-        return words.with_flat_values(self.wordpiece(words.flat_values)).merge_dims(1, 2)  # (n, None)
-
+        """HF's WordPiece model on each word: (n,) strings -> (n, None) int32 ids (`GraphWordPiece`)."""
+        return self._wordpiece(words)
 
 
 def text_signature_support(tokenizer, max_length: int = 128) -> Optional[str]:
@@ -314,3 +387,20 @@ def _split(texts, pattern: str, keep: bool) -> tf.RaggedTensor:
     pieces = tf.strings.split(tf.strings.regex_replace(texts, pattern, rewrite), sep=_SEPARATOR)  # (n, None)
     return tf.ragged.boolean_mask(pieces, tf.strings.length(pieces) > 0)
 
+
+def _never_overlap(tokens) -> bool:
+    """Whether no two occurrences of `tokens` can overlap in any text (nor one hold another)."""
+    for a in tokens:
+        for b in tokens:
+            if a != b and a in b:
+                return False
+            if any(a[-k:] == b[:k] for k in range(1, min(len(a), len(b)))):
+                return False
+    return True
+
+
+def _positions(row, n, length=None) -> tf.Tensor:
+    """Where each element starts in its row: rows (k,) sorted, of `length` (k,) each (default 1)."""
+    length = tf.ones_like(row) if length is None else length
+    before = tf.cumsum(length, exclusive=True)  # (k,): over all rows
+    return before - tf.gather(tf.cumsum(tf.math.unsorted_segment_sum(length, row, n), exclusive=True), row)

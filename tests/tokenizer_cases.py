@@ -85,3 +85,42 @@ def train_roberta_tokenizer(folder: Path) -> RobertaTokenizerFast:
                             special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
     bpe.save_model(str(folder))
     return RobertaTokenizerFast(vocab_file=str(folder / "vocab.json"), merges_file=str(folder / "merges.txt"))
+
+
+def long_texts(max_length: int) -> list:
+    """Long and adversarial texts for tokenizers that read a window of each text (`max_length`).
+
+    Both the in-graph tokenizer (in bytes) and `kerastl.truncation` (in characters) first read
+    16 per token of `max_length`; every text here must still get the whole text's ids.
+    """
+    window = 16 * max_length
+    texts = [
+        "The film is good. " * 12_000,  # ordinary text, 216 kB
+        " " * 1_000_000 + "good film " * max_length,  # a megabyte of spaces, then words
+        "\t\n\u3000\xa0\r\x0b" * 50_000 + "good film " * max_length,  # other whitespace
+        "\x00\x07\u200b\ufeff" * 20_000 + "good film " * max_length,  # characters the normalizer removes
+        "good\u200b\xad" * 5_000 + " film" * max_length,  # ... inside a word
+        "a" * 200_000,  # one word, far longer than max_input_chars_per_word
+        "a" * 200_000 + " good film" * max_length,
+        "e\u0301" * 50_000 + " ok" * max_length,  # combining accents: one long word
+        "日本語のテキスト" * 10_000,  # a word per Chinese character
+        "Café naïve RÉSUMÉ İstanbul " * 5_000,
+        "😀👍🏽 🇫🇷 👨‍👩‍👧‍👦 " * 10_000,
+        "[MASK] [SEP]x[CLS]" * 5_000,  # added tokens typed in the text
+        "[MASK][MASK]" * 5_000,
+        "punct...!!!???((([[[" * 5_000,
+    ]
+    # A word or added token every 14 to 21 bytes: a window holds about as many as max_length
+    # keeps, so the one it cuts would count. Shifting a text moves the cut through it.
+    for period in range(14, 22):
+        for word in ("film", "[SEP]", "日本"):
+            unit = word + " " * (period - len(word.encode()))
+            for shift in range(0, period, 2):
+                texts.append(" " * shift + unit * (3 * max_length) + " " * shift)
+    budget = max_length - 2  # [CLS] and [SEP]
+    for count in (budget - 1, budget, budget + 1):  # the words just fill max_length, or not
+        texts.append("film " * count)
+    for size in (window - 1, window, window + 1, 2 * window + 1):  # just within the first window, or not
+        texts.append(("good film " * window)[:size])
+        texts.append(("film " * window)[-size:])
+    return texts
