@@ -98,6 +98,26 @@ def test_export_writes_tf_serving_layout_and_matches_keras(make_classifier, tmp_
     assert sorted(op for op in ops if not hasattr(tf.raw_ops, op)) == []
 
 
+def test_versions_increment_and_a_version_is_replaced_only_when_asked(make_classifier, tmp_path):
+    # The slow test below with predict_ids-only exports: no tokenizer to check, trace and save.
+    base = tmp_path / "serving"
+    first, second = make_classifier(seed=0), make_classifier(seed=1)
+    assert export_saved_model(first, base, version=7, text_signature=False) == base / "7"
+    (base / "not-a-version").mkdir()  # ignored when numbering
+    assert export_saved_model(first, base, text_signature=False) == base / "8"
+    weights = base / "8" / "variables" / "variables.data-00000-of-00001"
+    before = weights.read_bytes()
+    with pytest.raises(ModelFileError, match="8 already exists: give another --version, or add --overwrite"):
+        export_saved_model(second, base, version=8, text_signature=False)
+    assert weights.read_bytes() == before
+    export_saved_model(second, base, version=8, overwrite=True, text_signature=False)
+    assert sorted(p.name for p in base.iterdir()) == ["7", "8", "not-a-version"]
+    assert weights.read_bytes() != before
+    np.testing.assert_allclose(load_saved_model(base).probabilities(TEXTS), keras_probabilities(second, TEXTS),
+                               atol=1e-5)
+
+
+@pytest.mark.slow
 def test_versions_increment_and_an_existing_version_is_never_replaced(make_classifier, tmp_path):
     base = tmp_path / "serving"
     first, second = make_classifier(seed=0), make_classifier(seed=1)
