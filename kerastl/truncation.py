@@ -48,11 +48,14 @@ def token_ids(texts: Sequence[str], tokenizer, max_length: int) -> list:
         return tokenizer(batch, truncation=True, max_length=max_length,
                          return_attention_mask=False, return_token_type_ids=False)["input_ids"]
 
+    size = _WINDOW_CHARS_PER_TOKEN * max_length
+    if all(not isinstance(text, str) or len(text) <= size for text in texts):
+        return encode(texts)  # nothing to save
     if bounded_reading_unavailable(tokenizer) is not None:
         return encode(texts)
     left = getattr(tokenizer, "truncation_side", "right") == "left"
     ids = [None] * len(texts)
-    window = {i: _WINDOW_CHARS_PER_TOKEN * max_length for i in range(len(texts))}
+    window = dict.fromkeys(range(len(texts)), size)
     while window:
         parts = {i: text_part(texts[i], size, left=left) for i, size in window.items()}
         ready = [i for i, part in parts.items() if part is not None]
@@ -93,12 +96,11 @@ def bounded_reading_unavailable(tokenizer) -> Optional[str]:
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
         return f"{type(tokenizer).__name__} is a slow (Python) tokenizer"
-    config = json.loads(backend.to_str())
-    normalizers = _steps(config.get("normalizer"))
+    normalizers = _steps(backend.normalizer)
     odd = [step.get("type") for step in normalizers if step.get("type") not in _NORMALIZERS]
     if odd:
         return f"its normalizer {odd[0]} may change text across a space"
-    pre_tokenizers = _steps(config.get("pre_tokenizer"))
+    pre_tokenizers = _steps(backend.pre_tokenizer)
     kinds = [step.get("type") for step in pre_tokenizers]
     odd = [kind for kind in kinds if kind not in _SPLITTERS | _REFINERS]
     if odd or not set(kinds) & _SPLITTERS:
@@ -106,22 +108,28 @@ def bounded_reading_unavailable(tokenizer) -> Optional[str]:
     if any(step["type"] == "ByteLevel" and not step.get("use_regex", True) for step in pre_tokenizers):
         return "its ByteLevel pre-tokenizer does not split (use_regex=False)"
     left = getattr(tokenizer, "truncation_side", "right") == "left"
-    for token in config.get("added_tokens", []):
-        content = token["content"]
-        if token.get("normalized") and backend.normalizer is not None:
+    for token in backend.get_added_tokens_decoder().values():
+        content = token.content
+        if token.normalized and backend.normalizer is not None:
             content += backend.normalizer.normalize_str(content)
         if any(ch.isspace() for ch in content):
-            return f"its added token {token['content']!r} holds whitespace"
-        if left and token.get("rstrip"):
-            return f"its added token {token['content']!r} strips the whitespace on its right"
+            return f"its added token {token.content!r} holds whitespace"
+        if left and token.rstrip:
+            return f"its added token {token.content!r} strips the whitespace on its right"
     return None
 
 
 def _steps(component) -> list:
-    """The steps of a normalizer or pre-tokenizer config: a Sequence's, or itself; [] for none."""
+    """The steps of a normalizer or pre-tokenizer, as configs: a Sequence's, or itself; [] for none."""
     if component is None:
         return []
-    if component.get("type") == "Sequence":
-        key = "normalizers" if "normalizers" in component else "pretokenizers"
-        return [step for part in component[key] for step in _steps(part)]
-    return [component]
+    config = json.loads(component.__getstate__())  # this component's config alone, not the vocabulary's
+    return list(_flat(config))
+
+
+def _flat(config):
+    if config.get("type") == "Sequence":
+        for part in config.get("normalizers", config.get("pretokenizers", [])):
+            yield from _flat(part)
+    else:
+        yield config

@@ -57,6 +57,18 @@ def test_token_ids_match_the_whole_texts_on_long_and_adversarial_texts(roberta_t
         tokenizer.truncation_side = "right"
 
 
+def test_token_ids_of_a_tokenizer_with_sequences_of_steps():
+    backend = Tokenizer(models.WordLevel({"[UNK]": 0, "good": 1, "film": 2, "cafe": 3, ".": 4}, unk_token="[UNK]"))
+    backend.normalizer = normalizers.Sequence([normalizers.NFKD(), normalizers.StripAccents(), normalizers.Lowercase()])
+    backend.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]")
+    assert truncation.bounded_reading_unavailable(tokenizer) is None
+    texts = long_texts(16) + ["Café. Good FILM " * 1000]
+    spy = Spy(tokenizer)
+    assert truncation.token_ids(texts, spy, 16) == tokenizer(texts, truncation=True, max_length=16)["input_ids"]
+    assert spy.lengths[0] <= 16 * 16 < len(texts[0])  # a window of the first, ordinary, text
+
+
 def test_token_ids_read_as_much_of_a_10_mb_text_as_of_a_10_kb_one(distilbert_tokenizer, roberta_tokenizer):
     short = ("The movie was good, the plot very dull. " * 250)[:10_000]
     for tokenizer in (distilbert_tokenizer, roberta_tokenizer):
