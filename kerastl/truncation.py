@@ -1,7 +1,8 @@
 """Tokenize with truncation, reading of each long text only what the truncation can keep.
 
 A Hugging Face tokenizer called with `truncation=True` tokenizes the whole text before it cuts
-the ids: a text of a million characters costs seconds and hundreds of megabytes for 128 ids.
+the ids: for 128 ids, a text of a million characters cost over a second and ~200 MB, one of ten
+million 11 s and 1.7 GB.
 `token_ids` gives exactly the same ids, but hands the tokenizer a part of each long text: the
 first `16 * max_length` characters (the last ones for `truncation_side="left"`), then twice as
 many as long as that part holds too few tokens.
@@ -69,9 +70,11 @@ def token_ids(texts: Sequence[str], tokenizer, max_length: int) -> list:
 
 
 def text_part(text: str, size: int, *, left: bool = False) -> Optional[str]:
-    """`text` itself when it holds at most `size` characters, else its longest part up to a
-    junction within its first `size` characters (`left`: from a junction within its last
-    `size`), or `None` when there is no junction there.
+    """What a window of `size` characters reads of `text`: all of it, or a part up to a junction.
+
+    That is `text` itself when it holds at most `size` characters; else its longest part that
+    ends at a junction within its first `size` characters (`left`: that starts at a junction
+    within its last `size`), or `None` when there is no junction there.
 
     Example:
     >>> text_part("a good film", 8)
