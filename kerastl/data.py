@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from kerastl import distribute
+from kerastl import distribute, truncation
 from kerastl.config import DEFAULT_MAX_LENGTH
 from kerastl.errors import DataError
 
@@ -560,11 +560,12 @@ def _is_integer_string(name: str) -> bool:
 
 
 def tokenize(texts: Sequence[str], tokenizer, max_length: int) -> tf.RaggedTensor:
-    """Token ids of every text, truncated to `max_length` and unpadded: (n, None) int32."""
-    ids = tokenizer(
-        list(texts), truncation=True, max_length=max_length,
-        return_attention_mask=False, return_token_type_ids=False,
-    )["input_ids"]
+    """Token ids of every text, truncated to `max_length` and unpadded: (n, None) int32.
+
+    The ids are the tokenizer's with `truncation=True`; of a long text only a part is read
+    (`kerastl.truncation`), so a text of megabytes costs about what one of kilobytes does.
+    """
+    ids = truncation.token_ids(texts, tokenizer, max_length)
     lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
     flat = np.fromiter((t for row in ids for t in row), dtype=np.int32, count=int(lengths.sum()))
     return tf.RaggedTensor.from_row_lengths(flat, lengths)

@@ -1,4 +1,4 @@
-"""Predictions with label names; the metrics, confusion matrix, error analysis and plots of a split.
+"""Predictions of a Keras model; the metrics, confusion matrix, error analysis and plots of a split.
 
 Metrics come from scikit-learn and plots from matplotlib. Plots are drawn on a bare
 `matplotlib.figure.Figure` rather than through pyplot, so nothing opens a window or changes the
@@ -15,7 +15,6 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 from matplotlib.figure import Figure
 from sklearn import metrics as sk_metrics
 
@@ -23,46 +22,11 @@ from kerastl import data as data_lib
 from kerastl._keras import keras
 from kerastl.config import INFERENCE_BATCH_SIZE
 from kerastl.errors import DataError
+from kerastl.predictions import Predictions
 
 logger = logging.getLogger(__name__)
 
 DPI = 120  # saved PNGs: about 800 px wide for the default figure sizes below
-
-
-@dataclasses.dataclass
-class Predictions:
-    """Class probabilities for a list of texts, with the model's label names.
-
-    Args:
-        label_names: the model's labels, in id order.
-        logits: raw model outputs, (n, num_labels) float32.
-    """
-
-    label_names: tuple
-    logits: np.ndarray
-
-    @property
-    def probabilities(self) -> np.ndarray:
-        """Softmax of the logits, (n, num_labels)."""
-        return tf.nn.softmax(self.logits, axis=-1).numpy()
-
-    @property
-    def label_ids(self) -> np.ndarray:
-        """Most probable label id per text, (n,)."""
-        return self.logits.argmax(axis=-1)
-
-    @property
-    def labels(self) -> list:
-        """Most probable label name per text."""
-        return [self.label_names[i] for i in self.label_ids]
-
-    def records(self) -> list:
-        """One `{"label": name, "probabilities": {name: p}}` per text, in input order."""
-        return [
-            {"label": self.label_names[row.argmax()],
-             "probabilities": {name: float(p) for name, p in zip(self.label_names, row)}}
-            for row in self.probabilities
-        ]
 
 
 def predict(model, texts, *, batch_size: int = INFERENCE_BATCH_SIZE, verbose=0) -> Predictions:

@@ -1,9 +1,8 @@
-"""SavedModel export: in-graph tokenizer parity, signatures, versions, atomic writes, TF-only loading."""
+"""SavedModel export: signatures, versions, atomic writes, TF-only loading."""
 
 import inspect
 import json
 import os
-import random
 import re
 import shutil
 import signal
@@ -15,219 +14,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from transformers import AutoTokenizer, BertTokenizerFast, RobertaConfig, RobertaTokenizerFast
+from transformers import RobertaConfig
 
 import kerastl
-from kerastl import data as data_lib
 from kerastl import export as export_lib
 from kerastl.cli import main
 from kerastl.errors import BackboneError, ModelFileError
 from kerastl.evaluation import predict
-from kerastl.export import GraphTokenizer, TextSignatureUnavailable, export_saved_model, load_saved_model
-
-EMOTION = Path(__file__).resolve().parents[2] / "shared" / "data" / "emotion"
-
-# Hard cases for the in-graph tokenizer; every one is compared with the Hugging Face tokenizer.
-HARD_TEXTS = [
-    "",
-    " ",
-    "\t\n\r ",
-    "a",
-    "Hello, World!",
-    "The MOVIE was GoOd",
-    # accents, precomposed and combining; letters whose lower case or decomposition is special
-    "Café naïve RÉSUMÉ façade Ångström Øre Łódź Dvořák",
-    "e\u0301te\u0301 n\u0303 a\u0308\u0301\u0316",  # combining marks, out of canonical order
-    "İstanbul ΣΊΣΥΦΟΣ straße ẞ Ǆ ǅ ﬁne ﬀ Ⅻ ①",
-    "ＦＵＬＬＷＩＤＴＨ ｆｕｌｌ ＡＢＣ１２３",
-    "Ελληνικά Русский текст עברית العربية हिन्दी ไทย",
-    # CJK and other scripts handled as Chinese characters or not
-    "我爱自然语言处理",
-    "mixed中文text日本語のテキストand한국어텍스트",
-    "\U00020000\U0002a6d6 㐀 豈 \U0002f800",
-    # emoji: single, skin tones, ZWJ sequences, flags, keycaps, variation selectors
-    "emoji 😀👍🏽 👨‍👩‍👧‍👦 🇫🇷🇯🇵 1️⃣ ❤️ ☃",
-    "new emoji 🫠🥲🪿",
-    # control and format characters, replacement character, private use
-    "ctrl\x00\x01\x07\x08\x1b\x7f\x85chars",
-    "zero\u200bwidth\u200c\u200djoin\u2060word\ufeffbom soft\xadhyphen",
-    "bidi \u202atext\u202c \u200eltr\u200f rtl \u2066iso\u2069",
-    "replacement \ufffd char and private \ue000\uf8ff\U000f0000",
-    "tag chars \U000e0041\U000e007f and unassigned \u0378 \U000e0080",
-    # unusual whitespace
-    "non\u00a0breaking\u2007figure\u202fnarrow",
-    "em\u2003space\u3000ideographic\u1680ogham\u205fmath",
-    "line\u2028separator\u2029paragraph\x0bvtab\x0cform\x1cfile\x1dgroup\x1erecord\x1funit",
-    "  leading and trailing  \n\n",
-    # punctuation runs, ASCII and Unicode, and symbols that are not punctuation
-    "wait...!!!???",
-    "(((nested))) [[brackets]] {{braces}} <<angles>>",
-    "«quotes» “curly” ‘single’ „low“ ‹angle› — dash – en ¿que? ¡si! 。、「」",
-    "$100 + 50% = ~$150 | a^b `code` @user #tag & co. * _ \\ /",
-    "€5 £3 ¥2 © ® ™ ° ± × ÷ § ¶ • … ‰ ′ ″",
-    "don't won't it's y'all rock'n'roll",
-    "e-mail co-operate state-of-the-art 3.14159 1,000,000 10:30pm",
-    "http://example.com/path?q=1&r=2#frag user@example.com",
-    # added tokens typed in the text
-    "[CLS] [SEP] [MASK] [PAD] [UNK]",
-    "[mask] [Cls] x[SEP]y [[MASK]] [MASK][MASK]",
-    # long words, long texts
-    "a" * 99 + " " + "b" * 100 + " " + "c" * 101,
-    "é" * 101 + " " + "日" * 150,
-    "supercalifragilisticexpialidocious " * 40,
-    "The film is good. " * 200,
-    "x" * 5000,
-]
-
-
-def vocab_tokenizer(**kwargs):
-    """A fast BERT tokenizer on the real 30522-token bert-base-uncased vocabulary (MiniLM's)."""
-    try:
-        vocab = kerastl.preset_path("all-minilm-l6-v2") / "vocab.txt"
-    except BackboneError as err:
-        pytest.skip(str(err))
-    return BertTokenizerFast(vocab_file=str(vocab), **kwargs)
-
-
-def hf_features(tokenizer, texts, max_length):
-    return tokenizer(texts, truncation=True, max_length=max_length, padding=True, return_tensors="np")
-
-
-def assert_same_features(ops, tokenizer, texts, max_length):
-    received = ops(tf.constant(texts))
-    expected = hf_features(tokenizer, texts, max_length)
-    for i, text in enumerate(texts):  # one text at a time first, for a readable failure
-        np.testing.assert_array_equal(
-            received["input_ids"][i].numpy(), expected["input_ids"][i], err_msg=repr(text[:80])
-        )
-    np.testing.assert_array_equal(received["attention_mask"].numpy(), expected["attention_mask"])
-    assert received["input_ids"].dtype == tf.int32 and received["attention_mask"].dtype == tf.int32
-
-
-# -- tokenizer parity -------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("kind, options, max_length", [
-    ("fixture", {}, 24),
-    ("vocab", {}, 128),
-    ("vocab", {}, 8),
-    ("vocab", {"do_lower_case": False}, 64),
-    ("vocab", {"do_lower_case": False, "strip_accents": True}, 64),
-    ("vocab", {"strip_accents": False, "tokenize_chinese_chars": False}, 64),
-    ("vocab", {"truncation_side": "left"}, 8),
-])
-def test_graph_tokenizer_matches_hugging_face_on_hard_texts(distilbert_tokenizer, kind, options, max_length):
-    tokenizer = distilbert_tokenizer if kind == "fixture" else vocab_tokenizer(**options)
-    assert_same_features(GraphTokenizer(tokenizer, max_length), tokenizer, HARD_TEXTS, max_length)
-
-
-def test_graph_tokenizer_matches_the_training_pipeline(bert_tokenizer):
-    ops = GraphTokenizer(bert_tokenizer, 16)
-    encoded = data_lib.encode_examples(data_lib.TextExamples(HARD_TEXTS), bert_tokenizer, max_length=16)
-    expected = encoded.pad(tf.range(len(HARD_TEXTS)))
-    received = ops(tf.constant(HARD_TEXTS))
-    for key in ("input_ids", "attention_mask"):
-        np.testing.assert_array_equal(received[key].numpy(), expected[key].numpy())
-
-
-def test_graph_tokenizer_edge_batches(bert_tokenizer):
-    ops = GraphTokenizer(bert_tokenizer, 16)
-    empty = ops(tf.constant([], tf.string))
-    assert empty["input_ids"].shape == (0, 2) and empty["attention_mask"].shape == (0, 2)
-    # Invalid UTF-8 cannot reach a Python tokenizer; in the graph it becomes U+FFFD, which the
-    # normalizer removes, so the bad bytes vanish as a removed control character would.
-    bad = ops(tf.constant([b"good\xff\xfefilm"]))["input_ids"].numpy()[0].tolist()
-    assert bad == bert_tokenizer("goodfilm")["input_ids"]
-
-
-def wordpiece_oracles(tokenizer, words):
-    """Each word's ids from HF's WordPiece model itself and from tensorflow-text's FastWordpiece."""
-    tft = pytest.importorskip("tensorflow_text")
-    config = json.loads(tokenizer.backend_tokenizer.to_str())["model"]
-    hf = [[t.id for t in tokenizer.backend_tokenizer.model.tokenize(w)] for w in words]
-    vocab = sorted(config["vocab"], key=config["vocab"].get)
-    assert [config["vocab"][t] for t in vocab] == list(range(len(vocab)))  # ids are positions
-    fast = tft.FastWordpieceTokenizer(
-        vocab=vocab, suffix_indicator=config["continuing_subword_prefix"], unknown_token=config["unk_token"],
-        max_bytes_per_word=4 * config["max_input_chars_per_word"], token_out_type=tf.int32,
-        no_pretokenization=True,
-    )
-    return hf, fast.tokenize(tf.constant(words)).to_list()
-
-
-def test_wordpiece_matches_hugging_face_and_tensorflow_text_on_random_words(tmp_path):
-    # A small vocabulary over a few letters (one of 2 bytes, one of 3, one of 4) splits words into
-    # many pieces; "c" alone is no piece, so many words hold a part that matches nothing.
-    rng = random.Random(0)
-    letters = "abcé日😀"
-    pieces = {"".join(rng.choices(letters, k=rng.randint(1, 4))) for _ in range(60)} - {"c"}
-    suffixes = {"##" + "".join(rng.choices(letters, k=rng.randint(1, 3))) for _ in range(60)} - {"##c"}
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *sorted(pieces | suffixes)]
-    (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tokenizer = BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt"))
-    words = sorted({"".join(rng.choices(letters, k=rng.randint(1, 12))) for _ in range(400)})
-    words += ["a" * 99, "a" * 100]  # the longest word WordPiece splits (max_input_chars_per_word=100)
-
-    received = GraphTokenizer(tokenizer, 24).wordpiece(tf.constant(words)).to_list()
-    hf, fast = wordpiece_oracles(tokenizer, words)
-    for word, got, want, also in zip(words, received, hf, fast):
-        assert got == want == also, word
-    assert sum(ids == [1] for ids in received) > 50 and max(map(len, received)) > 5  # both occur
-    too_long = "a" * 101  # tensorflow-text counts bytes, HF code points: only HF is the judge here
-    assert GraphTokenizer(tokenizer, 24).wordpiece(tf.constant([too_long, "é" * 101])).to_list() == [[1], [1]]
-
-
-def test_wordpiece_matches_hugging_face_and_tensorflow_text_on_a_real_vocabulary():
-    tokenizer = vocab_tokenizer()
-    ops = GraphTokenizer(tokenizer, 128)
-    words = sorted({w.decode() for w in ops.words(tf.constant(HARD_TEXTS)).flat_values.numpy()})
-    words = [w for w in words if len(w) <= 100] + ["unaffable", "##", "xxxxxxxxxxxxxxxxxxxq", "télécommunications"]
-    received = ops.wordpiece(tf.constant(words)).to_list()
-    hf, fast = wordpiece_oracles(tokenizer, words)
-    for word, got, want, also in zip(words, received, hf, fast):
-        assert got == want == also, word
-
-
-def test_text_signature_support_names_what_cannot_be_rebuilt(distilbert_tokenizer, roberta_tokenizer):
-    assert export_lib.text_signature_support(distilbert_tokenizer, 24) is None
-    assert "BPE vocabulary" in export_lib.text_signature_support(roberta_tokenizer, 24)
-    custom = BertTokenizerFast(vocab_file=str(Path(__file__).parent / "fixtures" / "vocab.txt"))
-    custom.add_tokens(["plot twist"])  # a normalized added token: matched after normalization
-    assert "added token 'plot twist'" in export_lib.text_signature_support(custom, 24)
-    assert "leaves no room" in export_lib.text_signature_support(distilbert_tokenizer, 2)
-
-
-@pytest.mark.slow
-def test_graph_tokenizer_matches_on_the_emotion_validation_split():
-    if not (EMOTION / "validation.txt").is_file():
-        pytest.skip(f"no emotion data at {EMOTION}")
-    texts = kerastl.read_examples(EMOTION / "validation.txt", sep=";", names=["text", "label"]).texts
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(kerastl.preset_path("all-minilm-l6-v2")))
-    except BackboneError as err:
-        pytest.skip(str(err))
-    assert len(texts) == 2000
-    for max_length in (128, 32):
-        assert_same_features(GraphTokenizer(tokenizer, max_length), tokenizer, texts, max_length)
-
-
-# -- the exported SavedModel ------------------------------------------------------------------
+from kerastl.export import TextSignatureUnavailable, export_saved_model, load_saved_model
+from tests.tokenizer_cases import HARD_TEXTS, hf_features, train_roberta_tokenizer
 
 TEXTS = ["a good film", "awful plot!!", "", "Très BIEN, the movie 电影 😀", "fun " * 40]
 
 
 @pytest.fixture(scope="session")
 def roberta_tokenizer(tmp_path_factory):
-    """A byte-level BPE tokenizer trained offline on a few sentences, as RoBERTa's."""
-    from tokenizers import ByteLevelBPETokenizer
-
-    folder = tmp_path_factory.mktemp("roberta-tokenizer")
-    bpe = ByteLevelBPETokenizer()
-    sentences = ["the movie was good", "the film was bad", "a great plot", "an awful dull film"] * 5
-    bpe.train_from_iterator(sentences, vocab_size=300, min_frequency=1,
-                            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
-    bpe.save_model(str(folder))
-    return RobertaTokenizerFast(vocab_file=str(folder / "vocab.json"), merges_file=str(folder / "merges.txt"))
+    return train_roberta_tokenizer(tmp_path_factory.mktemp("roberta-tokenizer"))
 
 
 @pytest.fixture
@@ -296,6 +98,26 @@ def test_export_writes_tf_serving_layout_and_matches_keras(make_classifier, tmp_
     assert sorted(op for op in ops if not hasattr(tf.raw_ops, op)) == []
 
 
+def test_versions_increment_and_a_version_is_replaced_only_when_asked(make_classifier, tmp_path):
+    # The slow test below with predict_ids-only exports: no tokenizer to check, trace and save.
+    base = tmp_path / "serving"
+    first, second = make_classifier(seed=0), make_classifier(seed=1)
+    assert export_saved_model(first, base, version=7, text_signature=False) == base / "7"
+    (base / "not-a-version").mkdir()  # ignored when numbering
+    assert export_saved_model(first, base, text_signature=False) == base / "8"
+    weights = base / "8" / "variables" / "variables.data-00000-of-00001"
+    before = weights.read_bytes()
+    with pytest.raises(ModelFileError, match="8 already exists: give another --version, or add --overwrite"):
+        export_saved_model(second, base, version=8, text_signature=False)
+    assert weights.read_bytes() == before
+    export_saved_model(second, base, version=8, overwrite=True, text_signature=False)
+    assert sorted(p.name for p in base.iterdir()) == ["7", "8", "not-a-version"]
+    assert weights.read_bytes() != before
+    np.testing.assert_allclose(load_saved_model(base).probabilities(TEXTS), keras_probabilities(second, TEXTS),
+                               atol=1e-5)
+
+
+@pytest.mark.slow
 def test_versions_increment_and_an_existing_version_is_never_replaced(make_classifier, tmp_path):
     base = tmp_path / "serving"
     first, second = make_classifier(seed=0), make_classifier(seed=1)
