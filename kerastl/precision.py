@@ -1,6 +1,7 @@
 """Pick the Keras precision policy that runs fastest on this machine without hurting accuracy."""
 
 import logging
+import os
 from pathlib import Path
 
 import tensorflow as tf
@@ -10,6 +11,9 @@ from kerastl._keras import keras
 logger = logging.getLogger(__name__)
 
 POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
+# Set to one of POLICIES, `auto` picks that policy on any machine: a test suite can then run as it
+# would on a CPU with (or without) fast bf16.
+AUTO_PRECISION_ENV = "KERASTL_AUTO_PRECISION"
 _BF16_CPU_FLAGS = {"amx_bf16", "avx512_bf16"}
 
 
@@ -18,8 +22,14 @@ def detect_precision() -> str:
 
     GPUs of compute capability 8.0+ (Ampere, Hopper) run bf16; 7.x (Volta, Turing) run float16
     with loss scaling. CPUs qualify for bf16 with AMX or AVX512-BF16; without them TensorFlow
-    emulates bf16 and it is slower than float32.
+    emulates bf16 and it is slower than float32. The environment variable `KERASTL_AUTO_PRECISION`,
+    set to one of `POLICIES`, overrides the detection.
     """
+    forced = os.environ.get(AUTO_PRECISION_ENV)
+    if forced:
+        if forced not in POLICIES:
+            raise ValueError(f"{AUTO_PRECISION_ENV} must be one of {POLICIES}, received {forced!r}")
+        return forced
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability", (0, 0))
