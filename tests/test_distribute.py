@@ -21,7 +21,7 @@ import kerastl
 from kerastl import data as data_lib
 from kerastl import distribute
 from kerastl.cli import STRATEGIES, main
-from tests.conftest import synthetic_corpus, tiny_distilbert_config
+from tests.helpers import synthetic_corpus, tiny_distilbert_config
 
 # Settings under which one device and several replicas must end with the same weights: no
 # dropout (each replica would draw its own), learning rates high enough to move every weight.

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import kerastl
-from tests.conftest import synthetic_corpus
+from tests.helpers import synthetic_corpus
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

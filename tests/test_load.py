@@ -7,7 +7,7 @@ import numpy as np
 
 import kerastl
 from kerastl.evaluation import predict
-from tests.conftest import synthetic_corpus
+from tests.helpers import synthetic_corpus
 
 REQUESTS = 2000
 THREADS = 8

@@ -11,7 +11,7 @@ import time
 import pytest
 
 import kerastl
-from tests.conftest import synthetic_corpus
+from tests.helpers import synthetic_corpus
 
 
 @pytest.fixture
