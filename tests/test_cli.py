@@ -1,9 +1,11 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+import kerastl
 from kerastl.cli import main
 
 FAST = ["--head-epochs", "1", "--epochs", "1", "--batch-size", "8", "--max-length", "24"]
@@ -118,3 +120,9 @@ def test_console_script_is_installed():
     for option in ("--model", "--train", "--validation", "--output", "--sep", "--names", "--head-epochs",
                    "--head-learning-rate", "--learning-rate", "--seed", "--max-length", "--batch-size"):
         assert option in result.stdout
+
+
+def test_processes_started_by_tests_import_this_checkout(tmp_path):
+    code = "import importlib.util; print(importlib.util.find_spec('kerastl').origin)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert Path(result.stdout.strip()) == Path(kerastl.__file__)
