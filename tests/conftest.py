@@ -5,9 +5,12 @@ import ...` keeps working. The precision policy and the docstring examples' name
 the `conftest.py` at the repository root.
 """
 
+from typing import NamedTuple
+
 import pytest
 from transformers import TFAutoModel
 
+import kerastl
 from tests.helpers import (  # noqa: F401 (re-exported)
     FILLER,
     FIXTURES,
@@ -41,6 +44,39 @@ def make_classifier(distilbert_tokenizer, bert_tokenizer):
         return tiny_classifier(kind, labels, max_length, seed, tokenizer=tokenizer, **kwargs)
 
     return build
+
+
+class FineTuned(NamedTuple):
+    model: kerastl.TextClassifier
+    before: dict  # the backbone's trainable weights before training, by name
+    history: dict
+
+
+@pytest.fixture(scope="session")
+def fine_tuned(distilbert_tokenizer, bert_tokenizer):
+    """fine_tune(head_epochs=1, epochs=2) of a tiny model on the tiny corpus, validated on it too.
+
+    `fine_tuned(kind="distilbert", precision="float32")` trains once per session and returns a
+    `FineTuned`; the tests that share it read the model and must not change it.
+    """
+    runs = {}
+
+    def get(kind="distilbert", precision="float32"):
+        if (kind, precision) not in runs:
+            previous = kerastl.keras.mixed_precision.global_policy()
+            kerastl.keras.mixed_precision.set_global_policy(precision)
+            try:
+                tokenizer = distilbert_tokenizer if kind == "distilbert" else bert_tokenizer
+                model = tiny_classifier(kind, tokenizer=tokenizer)
+                before = {v.name: v.numpy().copy() for v in model.backbone.trainable_weights}
+                corpus = synthetic_corpus()
+                history = kerastl.fine_tune(model, corpus, corpus, head_epochs=1, epochs=2, batch_size=8, verbose=0)
+            finally:
+                kerastl.keras.mixed_precision.set_global_policy(previous)
+            runs[kind, precision] = FineTuned(model, before, history)
+        return runs[kind, precision]
+
+    return get
 
 
 @pytest.fixture

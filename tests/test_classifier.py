@@ -82,9 +82,8 @@ def test_works_with_keras_callbacks_evaluate_predict_summary(make_classifier, co
 
 
 @pytest.mark.parametrize("kind", ["distilbert", "bert"])
-def test_save_load_round_trip_gives_identical_logits(make_classifier, corpus, tmp_path, kind):
-    model = make_classifier(kind, labels=("neg", "pos"))
-    kerastl.fine_tune(model, corpus, head_epochs=1, epochs=1, batch_size=8, verbose=0)
+def test_save_load_round_trip_gives_identical_logits(fine_tuned, corpus, tmp_path, kind):
+    model = fine_tuned(kind).model  # labels ("neg", "pos"), trained in both phases
     path = model.save_pretrained(tmp_path / "model")
     loaded = kerastl.TextClassifier.from_pretrained(path)
     assert loaded.labels == ("neg", "pos") and loaded.max_length == model.max_length
