@@ -61,7 +61,7 @@ def docstring_example_scope(request, doctest_namespace):
 
 
 def example_names() -> dict:
-    """A tiny DistilBERT classifier ("neg", "pos"), trained one epoch per phase, and its data."""
+    """A tiny DistilBERT classifier ("neg", "pos") whose head trained one epoch, and its data."""
     import kerastl
     from tests.helpers import synthetic_corpus, tiny_classifier, tiny_tokenizer
 
@@ -70,5 +70,5 @@ def example_names() -> dict:
     validation = kerastl.TextExamples(*synthetic_corpus(16, seed=2), source="validation")
     tokenizer = tiny_tokenizer()
     model = tiny_classifier(tokenizer=tokenizer)
-    kerastl.fine_tune(model, train, validation, head_epochs=1, epochs=1, batch_size=16, verbose=0)
+    kerastl.fine_tune(model, train, validation, head_epochs=1, epochs=0, verbose=0)  # a training_history
     return dict(model=model, tokenizer=tokenizer, texts=texts, labels=labels, train=train, validation=validation)

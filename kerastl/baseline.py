@@ -117,10 +117,13 @@ def feature_baseline(
         max_iter: L-BFGS iterations of the logistic regression.
         directory: also write the scores and a confusion matrix there (see `BaselineResult.save`).
 
-    Example:
-    >>> result = feature_baseline("all-minilm-l6-v2", train, validation)  # doctest: +SKIP
-    >>> result.scores()["logistic_regression"]["accuracy"]  # doctest: +SKIP
-    0.63
+    Example (`model` a tiny `TextClassifier`; `"all-minilm-l6-v2"` in its place loads the real encoder):
+    >>> result = feature_baseline(model, train, validation)
+    >>> sorted(result.scores())
+    ['logistic_regression', 'most_frequent']
+    >>> print(result.summary_text())
+           most_frequent: accuracy 0.500  macro F1 0.333  weighted F1 0.333  (n=16)
+     logistic_regression: accuracy ...  macro F1 ...  weighted F1 ...  (n=16)
     """
     for name, split in (("train", train), ("validation", validation)):
         if not isinstance(split, data_lib.TextExamples):

@@ -78,10 +78,12 @@ class TextClassifier(keras.Model):
         max_length: longest token sequence fed to the encoder.
         dropout: dropout rate of the head.
 
-    Example:
-    >>> model = TextClassifier.from_backbone("all-minilm-l6-v2", labels=["neg", "pos"])  # doctest: +SKIP
+    Example (`model` is a tiny random one here; `TextClassifier.from_backbone("all-minilm-l6-v2",
+    labels=["neg", "pos"])` builds a real one):
     >>> model.compile()  # Adam 5e-5, sparse cross-entropy on logits, accuracy
-    >>> model.fit(model.make_dataset(texts, labels, shuffle=True), epochs=1)  # doctest: +SKIP
+    >>> history = model.fit(model.make_dataset(texts, labels, shuffle=True), epochs=1, verbose=0)
+    >>> model.predict(model.make_dataset(["a good film", "a dull plot"]), verbose=0).shape
+    (2, 2)
     """
 
     def __init__(
@@ -137,9 +139,10 @@ class TextClassifier(keras.Model):
             strategy: a `tf.distribute.Strategy` or a name of `kerastl.distribute.STRATEGIES`
                 to build the model in; `fine_tune` then trains it under that strategy.
 
-        Example:
-        >>> model = TextClassifier.from_backbone("all-minilm-l6-v2", labels=["neg", "pos"])  # doctest: +SKIP
-        >>> model = TextClassifier.from_backbone("bert-base-uncased", strategy="mirrored")  # doctest: +SKIP
+        Example (the second downloads bert-base-uncased once):
+
+            model = TextClassifier.from_backbone("all-minilm-l6-v2", labels=["neg", "pos"])
+            model = TextClassifier.from_backbone("bert-base-uncased", strategy="mirrored")
         """
         with _scope(strategy):
             encoder, tokenizer = backbone_lib.load_backbone(source, tokenizer=tokenizer)
@@ -359,7 +362,9 @@ class TextClassifier(keras.Model):
             strategy: a `tf.distribute.Strategy` or strategy name to build the model in.
 
         Example:
-        >>> model = TextClassifier.from_pretrained("runs/emotion")  # doctest: +SKIP
+        >>> path = model.save_pretrained("runs/tiny")
+        >>> TextClassifier.from_pretrained(path).labels
+        ('neg', 'pos')
         """
         path = Path(path)
         config_file = path / CONFIG_FILE
