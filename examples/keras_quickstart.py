@@ -67,7 +67,7 @@ model = build_model()
 tokenized = model.tokenizer(train.texts, padding=True, truncation=True, max_length=model.max_length,
                             return_tensors="np")
 features = {"input_ids": tokenized["input_ids"], "attention_mask": tokenized["attention_mask"]}
-labels = encode_labels(train.labels, model.labels, train.source)
+labels = encode_labels(train.labels, model.label_names, train.source)
 real_tokens = int(features["attention_mask"].sum())
 array_padding = int(features["attention_mask"].size) - real_tokens
 print(f"arrays: {features['input_ids'].shape} (texts, tokens of the longest text)")

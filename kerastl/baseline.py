@@ -125,10 +125,13 @@ def feature_baseline(
         verbose: progress bars of the two [CLS] passes: `"auto"` (as Keras' `fit`), 0, 1 or 2.
             The steps are also logged to the `kerastl` logger.
 
-    Example:
-    >>> result = feature_baseline("all-minilm-l6-v2", train, validation)  # doctest: +SKIP
-    >>> result.scores()["logistic_regression"]["accuracy"]  # doctest: +SKIP
-    0.63
+    Example (`model` a tiny `TextClassifier`; `"all-minilm-l6-v2"` in its place loads the real encoder):
+    >>> result = feature_baseline(model, train, validation)
+    >>> sorted(result.scores())
+    ['logistic_regression', 'most_frequent']
+    >>> print(result.summary_text())
+           most_frequent: accuracy 0.500  macro F1 0.333  weighted F1 0.333  (n=16)
+     logistic_regression: accuracy ...  macro F1 ...  weighted F1 ...  (n=16)
     """
     train, validation = (data_lib.as_examples(split, labelled=True, what=f"feature_baseline({name})")
                          for name, split in (("train", train), ("validation", validation)))

@@ -366,8 +366,12 @@ def read_examples(
         sep: field separator for delimited text; inferred from the extension otherwise.
         names: column names for a file without a header row.
 
-    Example:
-    >>> read_examples("train.txt", sep=";", names=["text", "label"])  # doctest: +SKIP
+    Example (headerless `text;label` lines, as in the emotion data):
+    >>> from pathlib import Path
+    >>> _ = Path("train.txt").write_text("i feel great;joy\\ni am so sad;sadness\\n")
+    >>> examples = read_examples("train.txt", sep=";", names=["text", "label"])
+    >>> examples.texts, examples.labels
+    (['i feel great', 'i am so sad'], ['joy', 'sadness'])
     """
     return as_examples(source, text_column=text_column, label_column=label_column, sep=sep, names=names,
                        labelled=label_column is not None, what="read_examples(source)")
@@ -705,7 +709,10 @@ def make_dataset(
 
     Example:
     >>> examples = TextExamples(["a b", "c"], ["x", "y"])
-    >>> ds = make_dataset(examples, tokenizer, label_names=("x", "y"))  # doctest: +SKIP
+    >>> ds = make_dataset(examples, tokenizer, label_names=("x", "y"))
+    >>> features, label_ids = next(iter(ds))
+    >>> features["input_ids"].shape, label_ids.numpy().tolist()  # [CLS] a b [SEP]; [CLS] c [SEP] [PAD]
+    (TensorShape([2, 4]), [0, 1])
     """
     if batch_size < 1:
         raise DataError(f"batch_size must be >= 1, received batch_size={batch_size}")

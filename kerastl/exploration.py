@@ -53,11 +53,11 @@ class Exploration:
         max_length: the model's token limit; longer texts would be truncated.
         source: the dataset's name, for titles and the summary.
 
-    Example:
-    >>> exploration = explore(train, "all-minilm-l6-v2", max_length=128)  # doctest: +SKIP
-    >>> exploration.fraction_truncated()  # doctest: +SKIP
+    Example (`explore(train, "all-minilm-l6-v2", max_length=128)` takes the preset's tokenizer):
+    >>> exploration = explore(train, tokenizer, max_length=24)
+    >>> exploration.fraction_truncated()
     0.0
-    >>> exploration.save("runs/emotion/explore")  # doctest: +SKIP
+    >>> summary = exploration.save("runs/explore")
     """
 
     labels: list
@@ -178,8 +178,12 @@ def explore(examples: data_lib.TextExamples, tokenizer, *, max_length: int = DEF
         directory: also write the plots and summary there (see `Exploration.save`).
 
     Example:
-    >>> exploration = explore(train, model.tokenizer, max_length=model.max_length)  # doctest: +SKIP
-    >>> print(exploration.summary_text())  # doctest: +SKIP
+    >>> exploration = explore(train, model.tokenizer, max_length=model.max_length)
+    >>> print(exploration.summary_text())
+    train: 64 texts, 2 labels
+    class counts: pos 32, neg 32 (largest/smallest 1.0x)
+    tokens per text (special tokens included): median 13, mean 12.9, 95th percentile 21.85, max 22
+    texts longer than max_length=24, which the model sees truncated: 0 (0.00%)
     """
     examples = data_lib.as_examples(examples, labelled=True, what="explore(examples)")
     if len(examples) == 0:

@@ -130,8 +130,8 @@ def export_saved_model(
         TextSignatureUnavailable: `text_signature=True` and the tokenizer cannot be rebuilt.
 
     Example:
-    >>> export_saved_model("runs/emotion", "serving/emotion")  # doctest: +SKIP
-    PosixPath('serving/emotion/1')
+
+        export_saved_model("runs/emotion", "serving/emotion")  # PosixPath('serving/emotion/1')
     """
     if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 0):
         raise ValueError(f"version must be an integer >= 0, received version={version!r}")
@@ -274,9 +274,9 @@ class SavedModelClassifier:
         path: a SavedModel folder or a TF Serving base folder (the highest version is used).
 
     Example:
-    >>> served = SavedModelClassifier("serving/emotion")  # doctest: +SKIP
-    >>> served.predict(["what a lovely day"]).labels  # doctest: +SKIP
-    ['joy']
+
+        served = SavedModelClassifier("serving/emotion")
+        served.predict(["what a lovely day"]).labels  # ['joy']
     """
 
     def __init__(self, path):
@@ -340,7 +340,8 @@ def load_saved_model(path) -> SavedModelClassifier:
     """Load an export of `export_saved_model`: a SavedModel folder or a TF Serving base folder.
 
     Example:
-    >>> load_saved_model("serving/emotion").predict(["i feel great"]).records()  # doctest: +SKIP
+
+        load_saved_model("serving/emotion").predict(["i feel great"]).records()
     """
     return SavedModelClassifier(path)
 

@@ -66,9 +66,10 @@ class GraphTokenizer(tf.Module):
         TextSignatureUnavailable: the tokenizer uses rules that ops cannot reproduce.
 
     Example:
-    >>> ops = GraphTokenizer(model.tokenizer, model.max_length)  # doctest: +SKIP
-    >>> ops(tf.constant(["Hello, World!"]))["input_ids"]  # doctest: +SKIP
-    <tf.Tensor: shape=(1, 6), dtype=int32, numpy=array([[ 101, 7592, 1010, 2088,  999,  102]])>
+    >>> ops = GraphTokenizer(model.tokenizer, model.max_length)
+    >>> ids = ops(tf.constant(["the film was good"]))["input_ids"]  # (1, 6) int32
+    >>> ids.numpy().tolist() == [model.tokenizer("the film was good")["input_ids"]]
+    True
     """
 
     def __init__(self, tokenizer, max_length: int):
@@ -344,8 +345,11 @@ def text_signature_support(tokenizer, max_length: int = 128) -> Optional[str]:
     The rules are checked first, then `PROBE_TEXTS` are tokenized both ways and compared.
 
     Example:
-    >>> text_signature_support(RobertaTokenizerFast.from_pretrained("roberta-base"))  # doctest: +SKIP
-    'RobertaTokenizerFast uses a BPE vocabulary; only WordPiece (...) has an exact ...'
+    >>> text_signature_support(model.tokenizer) is None  # a WordPiece tokenizer runs in a graph
+    True
+
+    For RoBERTa's BPE tokenizer it returns the reason: "RobertaTokenizerFast uses a BPE
+    vocabulary; only WordPiece (...) has an exact ...".
     """
     return build_graph_tokenizer(tokenizer, max_length)[1]
 
@@ -358,7 +362,9 @@ def build_graph_tokenizer(tokenizer, max_length: int) -> tuple:
         max_length: longest token sequence, special tokens included.
 
     Example:
-    >>> ops, reason = build_graph_tokenizer(model.tokenizer, model.max_length)  # doctest: +SKIP
+    >>> ops, reason = build_graph_tokenizer(model.tokenizer, model.max_length)
+    >>> reason is None
+    True
     """
     try:
         ops = GraphTokenizer(tokenizer, max_length)

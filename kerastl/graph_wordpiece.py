@@ -53,10 +53,11 @@ class GraphWordPiece(tf.Module):
         of all candidate substrings), then a small loop walks the words' greedy paths side by
         side, one token per iteration.
 
-        Example (bert-base-uncased's vocabulary: "una", "##ffa", "##ble"; no "##é" and no
+        Example, with bert-base-uncased's vocabulary ("una", "##ffa", "##ble"; no "##é" and no
         "##" + combining accent, so the last word is stuck after "q", "##x"):
-        >>> wordpiece(tf.constant(["film", "unaffable", "qx\u00e9\u0301z"])).to_list()  # doctest: +SKIP
-        [[2143], [14477, 20961, 3468], [100]]
+
+            wordpiece(tf.constant(["film", "unaffable", "qx\u00e9\u0301z"])).to_list()
+            # [[2143], [14477, 20961, 3468], [100]]
         """
         words = tf.convert_to_tensor(words, tf.string)
         lengths = tf.cast(tf.strings.length(words, unit="UTF8_CHAR"), tf.int64)  # (n,)

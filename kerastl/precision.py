@@ -12,6 +12,7 @@ is asked for in one of two ways:
 
 import contextlib
 import logging
+import os
 from pathlib import Path
 
 import tensorflow as tf
@@ -22,6 +23,9 @@ from kerastl.config import PRECISIONS
 logger = logging.getLogger(__name__)
 
 POLICIES = PRECISIONS
+# Set to one of POLICIES, `auto` picks that policy on any machine: a test suite can then run as it
+# would on a CPU with (or without) fast bf16.
+AUTO_PRECISION_ENV = "KERASTL_AUTO_PRECISION"
 _BF16_CPU_FLAGS = {"amx_bf16", "avx512_bf16"}
 
 
@@ -30,8 +34,14 @@ def detect_precision() -> str:
 
     GPUs of compute capability 8.0+ (Ampere, Hopper) run bf16; 7.x (Volta, Turing) run float16
     with loss scaling. CPUs qualify for bf16 with AMX or AVX512-BF16; without them TensorFlow
-    emulates bf16 and it is slower than float32.
+    emulates bf16 and it is slower than float32. The environment variable `KERASTL_AUTO_PRECISION`,
+    set to one of `POLICIES`, overrides the detection.
     """
+    forced = os.environ.get(AUTO_PRECISION_ENV)
+    if forced:
+        if forced not in POLICIES:
+            raise ValueError(f"{AUTO_PRECISION_ENV} must be one of {POLICIES}, received {forced!r}")
+        return forced
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability", (0, 0))
@@ -79,8 +89,11 @@ def precision_scope(policy):
     Layers take their policy when they are created, so a model built in the block keeps it.
 
     Example:
-    >>> with precision_scope("mixed_bfloat16"):  # doctest: +SKIP
-    ...     model = TextClassifier.from_backbone("all-minilm-l6-v2", ["neg", "pos"])
+    >>> with precision_scope("mixed_bfloat16") as policy:
+    ...     keras.layers.Dense(2).dtype_policy.name  # a layer built in the block
+    'mixed_bfloat16'
+    >>> keras.mixed_precision.global_policy().name  # as it was
+    'float32'
     """
     if policy is None:
         yield keras.mixed_precision.global_policy().name

@@ -1,54 +1,38 @@
-"""Tiny random encoders and a tiny labelled corpus, so the fast suite needs no network or data."""
+"""Fixtures of the test suite: tiny tokenizers, models, checkpoint folders and data files.
 
-import random
-from pathlib import Path
+The plain helpers live in `tests/helpers.py`; they are imported here too, so `from tests.conftest
+import ...` keeps working. The precision policy and the docstring examples' names are set up by
+the `conftest.py` at the repository root.
+"""
+
+from typing import NamedTuple
 
 import pytest
-from transformers import BertConfig, BertTokenizerFast, DistilBertConfig, DistilBertTokenizerFast, TFAutoModel
+from transformers import TFAutoModel
 
 import kerastl
-
-FIXTURES = Path(__file__).parent / "fixtures"
-VOCAB = FIXTURES / "vocab.txt"
-
-POSITIVE = ["good", "great", "love", "fun"]
-NEGATIVE = ["bad", "awful", "hate", "dull"]
-FILLER = ["the", "movie", "film", "plot", "is", "was", "very", "and", "it"]
-
-
-def tiny_distilbert_config(**overrides):
-    """The transformers tester's tiny DistilBERT: vocab 99, dim 32, 2 layers, 4 heads."""
-    values = dict(vocab_size=99, dim=32, n_layers=2, n_heads=4, hidden_dim=37, max_position_embeddings=64)
-    return DistilBertConfig(**{**values, **overrides})
-
-
-def tiny_bert_config(**overrides):
-    values = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                  intermediate_size=37, max_position_embeddings=64)
-    return BertConfig(**{**values, **overrides})
-
-
-def synthetic_corpus(n=64, seed=0):
-    """Texts whose sentiment word decides the label, with filler of random length (1..20 words)."""
-    rng = random.Random(seed)
-    texts, labels = [], []
-    for i in range(n):
-        label = "pos" if i % 2 == 0 else "neg"
-        words = [rng.choice(FILLER) for _ in range(rng.randint(0, 19))]
-        words.insert(rng.randint(0, len(words)), rng.choice(POSITIVE if label == "pos" else NEGATIVE))
-        texts.append(" ".join(words))
-        labels.append(label)
-    return texts, labels
+from tests.helpers import (  # noqa: F401 (re-exported)
+    FILLER,
+    FIXTURES,
+    NEGATIVE,
+    POSITIVE,
+    VOCAB,
+    synthetic_corpus,
+    tiny_bert_config,
+    tiny_classifier,
+    tiny_distilbert_config,
+    tiny_tokenizer,
+)
 
 
 @pytest.fixture(scope="session")
 def distilbert_tokenizer():
-    return DistilBertTokenizerFast(vocab_file=str(VOCAB))
+    return tiny_tokenizer("distilbert")
 
 
 @pytest.fixture(scope="session")
 def bert_tokenizer():
-    return BertTokenizerFast(vocab_file=str(VOCAB))
+    return tiny_tokenizer("bert")
 
 
 @pytest.fixture
@@ -56,16 +40,43 @@ def make_classifier(distilbert_tokenizer, bert_tokenizer):
     """Build a tiny TextClassifier: make_classifier(kind="distilbert" | "bert", **kwargs)."""
 
     def build(kind="distilbert", labels=("neg", "pos"), max_length=24, seed=0, **kwargs):
-        kerastl.keras.utils.set_random_seed(seed)
-        if kind == "distilbert":
-            config, tokenizer = tiny_distilbert_config(), distilbert_tokenizer
-        else:
-            config, tokenizer = tiny_bert_config(), bert_tokenizer
-        return kerastl.TextClassifier.from_backbone(
-            config, labels, tokenizer=tokenizer, max_length=max_length, **kwargs
-        )
+        tokenizer = distilbert_tokenizer if kind == "distilbert" else bert_tokenizer
+        return tiny_classifier(kind, labels, max_length, seed, tokenizer=tokenizer, **kwargs)
 
     return build
+
+
+class FineTuned(NamedTuple):
+    model: kerastl.TextClassifier
+    before: dict  # the backbone's trainable weights before training, by name
+    history: dict
+
+
+@pytest.fixture(scope="session")
+def fine_tuned(distilbert_tokenizer, bert_tokenizer):
+    """fine_tune(head_epochs=1, epochs=2) of a tiny model on the tiny corpus, validated on it too.
+
+    `fine_tuned(kind="distilbert", precision="float32")` trains once per session and returns a
+    `FineTuned`; the tests that share it read the model and must not change it.
+    """
+    runs = {}
+
+    def get(kind="distilbert", precision="float32"):
+        if (kind, precision) not in runs:
+            previous = kerastl.keras.mixed_precision.global_policy()
+            kerastl.keras.mixed_precision.set_global_policy(precision)
+            try:
+                tokenizer = distilbert_tokenizer if kind == "distilbert" else bert_tokenizer
+                model = tiny_classifier(kind, tokenizer=tokenizer)
+                before = {v.name: v.numpy().copy() for v in model.backbone.trainable_weights}
+                corpus = synthetic_corpus()
+                history = kerastl.fine_tune(model, corpus, corpus, head_epochs=1, epochs=2, batch_size=8, verbose=0)
+            finally:
+                kerastl.keras.mixed_precision.set_global_policy(previous)
+            runs[kind, precision] = FineTuned(model, before, history)
+        return runs[kind, precision]
+
+    return get
 
 
 @pytest.fixture

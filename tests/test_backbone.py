@@ -6,7 +6,7 @@ from transformers.modeling_tf_pytorch_utils import TransposeType, convert_tf_wei
 
 import kerastl
 from kerastl.backbone import load_backbone
-from tests.conftest import tiny_bert_config, tiny_distilbert_config
+from tests.helpers import tiny_bert_config, tiny_distilbert_config
 
 
 def _hidden(encoder, tokenizer, texts=("good film", "the plot was dull and very bad")):

@@ -9,7 +9,7 @@ import pytest
 import kerastl
 from kerastl.baseline import extract_features, feature_baseline
 from kerastl.cli import main
-from tests.conftest import synthetic_corpus
+from tests.helpers import synthetic_corpus
 
 
 def _subset(n, seed, keep, source):

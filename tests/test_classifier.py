@@ -1,3 +1,5 @@
+"""TextClassifier: the forward pass, freezing, Keras compile/fit, saving and loading."""
+
 import numpy as np
 import pytest
 
@@ -40,46 +42,6 @@ def test_frozen_backbone_runs_in_inference_mode(make_classifier):
     assert not np.array_equal(model(batch, training=True), model(batch, training=True))
 
 
-@pytest.mark.parametrize("kind", ["distilbert", "bert"])
-def test_head_phase_leaves_backbone_bitwise_unchanged_and_trains_head(make_classifier, corpus, kind):
-    model = make_classifier(kind)
-    backbone_before = _weights(model.backbone.weights)
-    head_before = _weights(model.head.weights)
-    kerastl.fine_tune(model, corpus, head_epochs=2, epochs=0, batch_size=8, verbose=0)
-    for name, value in _weights(model.backbone.weights).items():
-        np.testing.assert_array_equal(value, backbone_before[name], err_msg=name)
-    for name, value in _weights(model.head.weights).items():
-        assert not np.array_equal(value, head_before[name]), name
-
-
-@pytest.mark.parametrize("kind", ["distilbert", "bert"])
-def test_fine_tuning_changes_backbone_and_history_has_both_phases(make_classifier, corpus, kind):
-    model = make_classifier(kind)
-    before = _weights(model.backbone.trainable_weights)
-    history = kerastl.fine_tune(model, corpus, corpus, head_epochs=1, epochs=2, batch_size=8, verbose=0)
-    after = _weights(model.backbone.weights)
-    changed = {name for name, value in before.items() if not np.array_equal(value, after[name])}
-    unused = {v.name for v in model.backbone.bert.pooler.weights} if kind == "bert" else set()
-    assert changed == set(before) - unused  # every weight but BERT's pooler, which feeds nothing
-    assert len(history["head"]["val_accuracy"]) == 1
-    assert len(history["fine_tune"]["val_accuracy"]) == 2
-    assert model.training_history == history
-
-
-def test_xla_optimizer_update_gives_the_plain_update(make_classifier, corpus):
-    weights = []
-    for xla in (False, True):
-        model = make_classifier()
-        kerastl.fine_tune(model, corpus, head_epochs=0, epochs=2, batch_size=8, learning_rate=1e-3,
-                          xla_optimizer_update=xla, verbose=0)
-        assert model.optimizer.jit_compile == xla
-        weights.append(_weights(model.weights))
-    start = _weights(make_classifier().weights)
-    assert max(np.abs(weights[0][k] - start[k]).max() for k in start) > 1e-3  # the weights moved ...
-    for name, plain in weights[0].items():  # ... and by the same steps both ways
-        np.testing.assert_allclose(weights[1][name], plain, atol=1e-5, err_msg=name)
-
-
 def test_partial_unfreeze_trains_exactly_the_top_blocks(make_classifier):
     model = make_classifier("bert")
     blocks = transformer_blocks(model.backbone)
@@ -120,12 +82,11 @@ def test_works_with_keras_callbacks_evaluate_predict_summary(make_classifier, co
 
 
 @pytest.mark.parametrize("kind", ["distilbert", "bert"])
-def test_save_load_round_trip_gives_identical_logits(make_classifier, corpus, tmp_path, kind):
-    model = make_classifier(kind, labels=("neg", "pos"))
-    kerastl.fine_tune(model, corpus, head_epochs=1, epochs=1, batch_size=8, verbose=0)
+def test_save_load_round_trip_gives_identical_logits(fine_tuned, corpus, tmp_path, kind):
+    model = fine_tuned(kind).model  # labels ("neg", "pos"), trained in both phases
     path = model.save_pretrained(tmp_path / "model")
     loaded = kerastl.TextClassifier.from_pretrained(path)
-    assert loaded.labels == ("neg", "pos") and loaded.max_length == model.max_length
+    assert loaded.label_names == ("neg", "pos") and loaded.max_length == model.max_length
     assert loaded.training_history == model.training_history
     batch = next(iter(model.make_dataset(corpus[0], batch_size=64)))
     np.testing.assert_array_equal(model(batch), loaded(batch))
@@ -162,19 +123,6 @@ def test_bad_model_arguments(make_classifier, kwargs, match):
         make_classifier(**kwargs)
 
 
-def test_head_on_cached_features_equals_head_on_frozen_backbone(make_classifier, corpus):
-    """Phase 1 on cached [CLS] vectors ends with the same head as phase 1 on the live encoder."""
-    heads = []
-    for cache in (True, False):
-        model = make_classifier(dropout=0.0, seed=7)
-        kerastl.fine_tune(model, corpus, corpus, head_epochs=3, epochs=0, batch_size=8,
-                          cache_head_features=cache, verbose=0)
-        heads.append([w.numpy() for w in model.head.weights])
-    for cached, live in zip(*heads):
-        np.testing.assert_allclose(cached, live, rtol=1e-4, atol=1e-5)
-    assert not np.allclose(heads[0][0], make_classifier(dropout=0.0, seed=7).head.weights[0].numpy())
-
-
 def test_pooled_features_are_the_cls_vectors_in_input_order(make_classifier, corpus):
     model = make_classifier()
     encoded = model.encode(corpus[0][:20])
@@ -182,11 +130,3 @@ def test_pooled_features_are_the_cls_vectors_in_input_order(make_classifier, cor
     batch = next(iter(encoded.dataset(20)))
     expected = model.backbone(**batch, training=False).last_hidden_state[:, 0].numpy()
     np.testing.assert_allclose(features, expected, rtol=1e-5, atol=1e-5)
-
-
-@pytest.mark.parametrize("phase", ["head", "fine_tune"])
-def test_nan_loss_stops_at_once_with_the_likely_causes(make_classifier, corpus, phase):
-    model = make_classifier()
-    rates = {"head_learning_rate": 1e38} if phase == "head" else {"head_epochs": 0, "learning_rate": 1e38}
-    with pytest.raises(kerastl.errors.TrainingError, match="loss became NaN at batch .* learning rate too high"):
-        kerastl.fine_tune(model, corpus, epochs=3, batch_size=8, verbose=0, **rates)

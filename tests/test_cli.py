@@ -1,9 +1,12 @@
 import json
+import runpy
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+import kerastl
 from kerastl.cli import main
 
 FAST = ["--head-epochs", "1", "--epochs", "1", "--batch-size", "8", "--max-length", "24"]
@@ -112,9 +115,29 @@ def test_evaluate_and_predict_need_a_saved_model(tmp_path, csv_files, capsys):
     assert "is not a saved kerastl model" in capsys.readouterr().err
 
 
+TRAIN_OPTIONS = ("--model", "--train", "--validation", "--output", "--sep", "--names", "--head-epochs",
+                 "--head-learning-rate", "--learning-rate", "--seed", "--max-length", "--batch-size")
+
+
+def test_python_m_kerastl_runs_the_command_line(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["kerastl", "train", "--help"])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_module("kerastl", run_name="__main__")
+    assert exit_info.value.code == 0
+    help_text = capsys.readouterr().out
+    for option in TRAIN_OPTIONS:
+        assert option in help_text
+
+
+@pytest.mark.slow  # a fresh interpreter imports TensorFlow
 def test_console_script_is_installed():
     result = subprocess.run([sys.executable, "-m", "kerastl", "train", "--help"], capture_output=True, text=True)
     assert result.returncode == 0
-    for option in ("--model", "--train", "--validation", "--output", "--sep", "--names", "--head-epochs",
-                   "--head-learning-rate", "--learning-rate", "--seed", "--max-length", "--batch-size"):
+    for option in TRAIN_OPTIONS:
         assert option in result.stdout
+
+
+def test_processes_started_by_tests_import_this_checkout(tmp_path):
+    code = "import importlib.util; print(importlib.util.find_spec('kerastl').origin)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert Path(result.stdout.strip()) == Path(kerastl.__file__)

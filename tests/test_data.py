@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 import kerastl
 from kerastl.data import encode_labels, label_names_from, make_dataset, read_examples
-from tests.conftest import synthetic_corpus
+from tests.helpers import synthetic_corpus
 
 
 def _batches(ds):

@@ -2,7 +2,8 @@
 
 MirroredStrategy runs over two logical CPU devices and MultiWorkerMirroredStrategy over two
 processes on localhost, each in a fresh interpreter (devices and collectives are configured
-before TensorFlow starts).
+before TensorFlow starts): those two tests are slow. Runs compared with one device train in
+float32; the MirroredStrategy process then trains, crashes and resumes in mixed_bfloat16.
 """
 
 import json
@@ -21,7 +22,8 @@ import kerastl
 from kerastl import data as data_lib
 from kerastl import distribute
 from kerastl.cli import STRATEGIES, main
-from tests.conftest import synthetic_corpus, tiny_distilbert_config
+from kerastl.precision import set_precision
+from tests.helpers import synthetic_corpus, tiny_distilbert_config
 
 # Settings under which one device and several replicas must end with the same weights: no
 # dropout (each replica would draw its own), learning rates high enough to move every weight.
@@ -52,6 +54,7 @@ def data_file(tmp_path):
 
 def train_on_one_device(folder, data_file, batch_size):
     data = json.loads(data_file.read_text())
+    set_precision("float32")
     kerastl.keras.utils.set_random_seed(0)
     model = kerastl.TextClassifier.from_backbone(str(folder), ["neg", "pos"], max_length=24, dropout=0.0)
     history = kerastl.fine_tune(model, tuple(data["train"]), tuple(data["validation"]), batch_size=batch_size,
@@ -142,6 +145,7 @@ MIRRORED = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import kerastl
+    from kerastl.precision import set_precision
 
     folder, data_file, checkpoints, settings = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
     data = json.load(open(data_file))
@@ -153,6 +157,7 @@ MIRRORED = textwrap.dedent("""
                                                     strategy="mirrored")
 
     out = {}
+    set_precision("float32")  # as train_on_one_device
     model = build()
     out["replicas"] = model.distribute_strategy.num_replicas_in_sync
     history = kerastl.fine_tune(model, train, validation, batch_size=4, verbose=0, **settings)
@@ -160,7 +165,6 @@ MIRRORED = textwrap.dedent("""
     out["history"] = history
 
     # Mixed precision and resumable checkpoints under the strategy: crash in phase 2, then rerun.
-    from kerastl.precision import set_precision
     set_precision("mixed_bfloat16")
 
     class Crash(kerastl.keras.callbacks.Callback):
@@ -193,6 +197,7 @@ MIRRORED = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_mirrored_over_two_cpus_matches_one_device(still_encoder, data_file, tmp_path):
     out = run_python(MIRRORED, still_encoder, data_file, tmp_path / "checkpoints", json.dumps(SETTINGS))
     assert out["replicas"] == 2
@@ -221,9 +226,11 @@ def test_mirrored_over_two_cpus_matches_one_device(still_encoder, data_file, tmp
 WORKER = textwrap.dedent("""
     import json, sys
     import kerastl
+    from kerastl.precision import set_precision
 
     folder, data_file, output, checkpoints, settings = sys.argv[1:5] + [json.loads(sys.argv[5])]
     data = json.load(open(data_file))
+    set_precision("float32")  # as train_on_one_device
     kerastl.keras.utils.set_random_seed(0)
     model = kerastl.TextClassifier.from_backbone(folder, ["neg", "pos"], max_length=24, dropout=0.0,
                                                  strategy="multiworker")
@@ -254,6 +261,7 @@ def free_ports(count):
             s.close()
 
 
+@pytest.mark.slow
 def test_two_workers_on_localhost_agree_and_only_the_chief_writes(still_encoder, data_file, tmp_path):
     cluster = {"worker": [f"localhost:{port}" for port in free_ports(2)]}
     processes = []
@@ -286,9 +294,9 @@ def test_two_workers_on_localhost_agree_and_only_the_chief_writes(still_encoder,
     for chief, one in zip(results[0]["weights"], single):
         np.testing.assert_allclose(np.array(chief), one, atol=1e-5)
 
-    assert kerastl.TextClassifier.from_pretrained(tmp_path / "out0").labels == ("neg", "pos")
+    assert kerastl.TextClassifier.from_pretrained(tmp_path / "out0").label_names == ("neg", "pos")
     assert not (tmp_path / "out1").exists()
-    assert kerastl.load_saved_model(tmp_path / "out0-serving").labels == ("neg", "pos")
+    assert kerastl.load_saved_model(tmp_path / "out0-serving").label_names == ("neg", "pos")
     assert not (tmp_path / "out1-serving").exists()
     assert not any(p.name.startswith("workertemp") for p in (tmp_path / "checkpoints").rglob("*"))
     assert [list((tmp_path / f"tmp{i}").iterdir()) for i in range(2)] == [[], []]

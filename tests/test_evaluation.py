@@ -177,12 +177,10 @@ def test_bad_evaluation_input_raises_data_error(make_classifier):
         predict_one(model, ["a", "b"])
 
 
-def test_write_report_uses_the_training_history(make_classifier, corpus, tmp_path):
+def test_write_report_uses_the_training_history(fine_tuned, corpus, tmp_path):
     texts, labels = corpus
-    train = kerastl.TextExamples(texts[:32], labels[:32], "train")
     validation = kerastl.TextExamples(texts[32:48], labels[32:48], "val")
-    model = make_classifier()
-    kerastl.fine_tune(model, train, validation, head_epochs=1, epochs=1, batch_size=8, verbose=0)
+    model = fine_tuned().model  # with a training history of both phases
     evaluation = kerastl.write_report(model, validation, tmp_path / "report", top_k=3)
     assert evaluation.scores()["n"] == 16
     assert (tmp_path / "report" / "training_curves.png").is_file()

@@ -1,4 +1,4 @@
-"""Every example runs in its fast mode, so the examples cannot rot silently."""
+"""Every example runs in its fast mode, so the examples cannot rot silently (slow: a process each)."""
 
 import json
 import re
@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 import kerastl
-from tests.conftest import synthetic_corpus
+from tests.helpers import synthetic_corpus
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+pytestmark = pytest.mark.slow
 
 
 def test_rotten_tomatoes_demo_runs_on_a_tiny_encoder(tmp_path):

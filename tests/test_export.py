@@ -81,7 +81,7 @@ def test_export_writes_tf_serving_layout_and_matches_keras(make_classifier, tmp_
     expected = keras_probabilities(model, TEXTS)
     np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=1e-5)
     np.testing.assert_array_equal(out["label_id"].numpy(), expected.argmax(-1))
-    assert [v.decode() for v in out["label"].numpy()] == [model.labels[i] for i in expected.argmax(-1)]
+    assert [v.decode() for v in out["label"].numpy()] == [model.label_names[i] for i in expected.argmax(-1)]
 
     # predict_ids takes any sequence length; extra padding changes nothing.
     features = hf_features(model.tokenizer, TEXTS, model.max_length)
@@ -196,7 +196,7 @@ def test_bpe_tokenizer_exports_predict_ids_only_and_says_so(roberta_classifier, 
 
     # kerastl itself still predicts from the export, with the tokenizer kept in assets.extra.
     served = load_saved_model(base)
-    assert not served.has_text_signature and served.labels == ("neg", "pos")
+    assert not served.has_text_signature and served.label_names == ("neg", "pos")
     np.testing.assert_allclose(served.probabilities(TEXTS), keras_probabilities(roberta_classifier, TEXTS),
                                atol=1e-5)
 
@@ -256,7 +256,7 @@ def assert_tensorflow_only_process_matches(path, model, texts, cwd):
     assert out["foreign"] == [] and out["unregistered"] == []
     expected = keras_probabilities(model, texts)
     np.testing.assert_allclose(np.array(out["probabilities"]), expected, atol=1e-5)
-    assert out["label"] == [model.labels[i] for i in expected.argmax(-1)]
+    assert out["label"] == [model.label_names[i] for i in expected.argmax(-1)]
 
 
 @pytest.mark.slow

@@ -1,4 +1,8 @@
-"""Kill training at awkward moments, rerun the same command, and get a complete model."""
+"""Kill training at awkward moments, rerun the same command, and get a complete model.
+
+Every test starts `kerastl train` or Python processes: the module is slow. tests/test_training.py
+resumes a crashed `fine_tune` in the fast suite.
+"""
 
 import json
 import os
@@ -11,18 +15,23 @@ import time
 import pytest
 
 import kerastl
-from tests.conftest import synthetic_corpus
+from tests.helpers import synthetic_corpus
+
+pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def run(tmp_path, encoder_folder):
-    """The `kerastl train` command of a tiny run long enough to be killed in phase 2."""
+@pytest.fixture(params=["float32"])
+def run(request, tmp_path, encoder_folder):
+    """The `kerastl train` command of a tiny run long enough to be killed in phase 2.
+
+    It trains in float32 unless a test parametrizes `run` with another precision.
+    """
     texts, labels = synthetic_corpus(160, seed=3)
     (tmp_path / "train.csv").write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in zip(texts, labels)))
     command = [sys.executable, "-m", "kerastl", "train", "--model", str(encoder_folder),
                "--train", str(tmp_path / "train.csv"), "--validation", str(tmp_path / "train.csv"),
                "--output", str(tmp_path / "out"), "--head-epochs", "1", "--epochs", "4", "--batch-size", "4",
-               "--max-length", "24", "--checkpoint-every", "5"]
+               "--max-length", "24", "--checkpoint-every", "5", "--precision", request.param]
     return command, tmp_path / "out", tmp_path / ".out.resume"
 
 
@@ -31,7 +40,7 @@ def _start(command):
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
-def _wait_for(path, process, timeout=240):
+def _wait_for(path, process, timeout=600):  # a guard against a hung process, as subprocess.run's
     deadline = time.monotonic() + timeout
     while not path.exists():
         assert process.poll() is None, process.communicate()[1][-3000:]
@@ -53,6 +62,7 @@ def _check_model(out):
     assert all(set(r["probabilities"]) == {"neg", "pos"} for r in records)
 
 
+@pytest.mark.parametrize("run", ["float32", "mixed_bfloat16"], indirect=True)
 def test_sigkill_in_phase_two_then_rerun_resumes(run):
     command, out, resume = run
     process = _start(command)
