@@ -19,9 +19,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from kerastl import data as data_lib
 from kerastl.config import DEFAULT_MAX_LENGTH, INFERENCE_BATCH_SIZE
 from kerastl.evaluation import classification_scores, plot_confusion_matrix
+from kerastl.examples import TextExamples, as_examples
 
 logger = logging.getLogger(__name__)
 
@@ -34,12 +34,12 @@ def extract_features(model, examples, *, batch_size: int = INFERENCE_BATCH_SIZE,
 
     Args:
         model: a `TextClassifier`; only its encoder and tokenizer are used.
-        examples: a list of texts, or anything `kerastl.data.as_examples` accepts (its texts are used).
+        examples: a list of texts, or anything `kerastl.as_examples` accepts (its texts are used).
         batch_size: texts per forward pass.
         verbose: 0 (silent), 1 (a progress bar), 2 (a line at the end) or `"auto"` (as Keras).
     """
-    texts = data_lib.as_examples(examples, labelled=False, what="extract_features(examples)").texts
-    encoded = model.encode(data_lib.TextExamples(texts))
+    texts = as_examples(examples, labelled=False, what="extract_features(examples)").texts
+    encoded = model.encode(TextExamples(texts))
     return model.pooled_features(encoded, batch_size=batch_size, verbose=verbose).numpy().astype(np.float32)
 
 
@@ -116,7 +116,7 @@ def feature_baseline(
         model: a `TextClassifier` (its encoder, frozen, gives the features; its head is unused
             and its labels fix the label ids), or an encoder source for
             `TextClassifier.from_backbone` such as `"all-minilm-l6-v2"`.
-        train: labelled training examples: anything `kerastl.data.as_examples` accepts with labels.
+        train: labelled training examples: anything `kerastl.as_examples` accepts with labels.
         validation: labelled examples to score on, likewise.
         max_length: tokens per text, when `model` is a source.
         batch_size: texts per encoder forward pass.
@@ -133,7 +133,7 @@ def feature_baseline(
            most_frequent: accuracy 0.500  macro F1 0.333  weighted F1 0.333  (n=16)
      logistic_regression: accuracy ...  macro F1 ...  weighted F1 ...  (n=16)
     """
-    train, validation = (data_lib.as_examples(split, labelled=True, what=f"feature_baseline({name})")
+    train, validation = (as_examples(split, labelled=True, what=f"feature_baseline({name})")
                          for name, split in (("train", train), ("validation", validation)))
     label_names = train.label_names() if isinstance(model, (str, os.PathLike)) else model.label_names
     # Unknown labels fail here, before an encoder is loaded or a feature computed.

@@ -33,6 +33,7 @@ from kerastl.config import (
     SAVED_WEIGHTS_FILE,
 )
 from kerastl.errors import DataError, ModelFileError
+from kerastl.examples import TextExamples, as_examples
 from kerastl.pooling import cls_hidden_state
 from kerastl.precision import precision_scope
 
@@ -206,8 +207,8 @@ class TextClassifier(keras.Model):
     def __call__(self, inputs, *args, **kwargs):
         # Raw text is tokenized here, eagerly, and padded to its longest text; rows keep their order.
         if _is_text_input(inputs, "model(inputs)"):
-            examples = data_lib.as_examples(inputs, labelled=False, what="model(inputs)")
-            encoded = self._encode(data_lib.TextExamples(examples.texts, source=examples.source))
+            examples = as_examples(inputs, labelled=False, what="model(inputs)")
+            encoded = self._encode(TextExamples(examples.texts, source=examples.source))
             inputs = encoded.pad(tf.range(len(encoded)))
         return super().__call__(inputs, *args, **kwargs)
 
@@ -302,7 +303,7 @@ class TextClassifier(keras.Model):
         arguments = _bind(keras.Model.predict, self, args, kwargs)
         if _is_text_input(arguments.get("x"), "predict(x)"):
             examples, given = self._text_examples(arguments["x"], None, False, "predict(x)")
-            texts = data_lib.TextExamples(examples.texts, source=examples.source)
+            texts = TextExamples(examples.texts, source=examples.source)
             arguments.update(x=self._text_dataset(texts, arguments.get("batch_size") or given, shuffle=False),
                              batch_size=None)
         return self._keeping_usable(super().predict, arguments)
@@ -372,9 +373,9 @@ class TextClassifier(keras.Model):
                 raise TypeError(f"{what}: y must be None when x is a tf.data.Dataset, which holds the labels")
             x, y, batch_size = _read_text_dataset(x, what)
             y = y if labelled else None
-        examples = data_lib.as_examples(x, y, labelled=labelled, what=what)
+        examples = as_examples(x, y, labelled=labelled, what=what)
         if y is not None:
-            examples = data_lib.TextExamples(examples.texts, self._names_of_ids(examples.labels, what),
+            examples = TextExamples(examples.texts, self._names_of_ids(examples.labels, what),
                                              examples.source, examples.label_set)
         return examples, batch_size
 
@@ -409,7 +410,7 @@ class TextClassifier(keras.Model):
         """A padded-per-batch `tf.data.Dataset` for this model's tokenizer and labels.
 
         Args:
-            texts: anything `kerastl.data.as_examples` accepts: a data file (a `Path`, or a `str`
+            texts: anything `kerastl.as_examples` accepts: a data file (a `Path`, or a `str`
                 ending in .csv, .tsv, .txt, .json, .jsonl or .parquet or naming a file), a
                 DataFrame, a `datasets.Dataset`, a dict of columns, `(texts, labels)`,
                 `TextExamples`, or texts (a list of strings; any other `str` is one text) with
@@ -423,7 +424,7 @@ class TextClassifier(keras.Model):
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, received batch_size={batch_size}")
-        examples = data_lib.as_examples(texts, labels, what="make_dataset(texts)")
+        examples = as_examples(texts, labels, what="make_dataset(texts)")
         return self._encode(examples).dataset(batch_size, shuffle=shuffle, seed=seed, bucket=bucket)
 
     def encode(self, texts, labels=None) -> data_lib.EncodedExamples:
@@ -431,9 +432,9 @@ class TextClassifier(keras.Model):
 
         `texts` and `labels` are as for `make_dataset`.
         """
-        return self._encode(data_lib.as_examples(texts, labels, what="encode(texts)"))
+        return self._encode(as_examples(texts, labels, what="encode(texts)"))
 
-    def _encode(self, examples: data_lib.TextExamples) -> data_lib.EncodedExamples:
+    def _encode(self, examples: TextExamples) -> data_lib.EncodedExamples:
         self._require_tokenizer()
         return data_lib.encode_examples(examples, self.tokenizer, label_names=self.label_names,
                                         max_length=self.max_length)
@@ -679,7 +680,7 @@ def _is_text_input(x, what: str) -> bool:
             f"{what}: received a DataFrame where texts were expected; give its columns, "
             f"x=df['text'] (and y=df['label']), or turn it into batches with model.make_dataset(df)"
         )
-    if isinstance(x, (str, data_lib.TextExamples)):
+    if isinstance(x, (str, TextExamples)):
         return True
     if isinstance(x, list):
         return bool(x) and isinstance(x[0], (str, bytes))
@@ -721,8 +722,8 @@ def _read_text_dataset(dataset, what):
     return texts, labels, batch_size or None
 
 
-def _take(examples: data_lib.TextExamples, part: slice) -> data_lib.TextExamples:
-    return data_lib.TextExamples(examples.texts[part], examples.labels[part], examples.source, examples.label_set)
+def _take(examples: TextExamples, part: slice) -> TextExamples:
+    return TextExamples(examples.texts[part], examples.labels[part], examples.source, examples.label_set)
 
 
 def _split_sizes(count: int, batch_size: int) -> list:

@@ -222,7 +222,7 @@ def _data_options(parser):
 
 
 def _read(path, args):
-    from kerastl.data import read_examples
+    from kerastl.examples import read_examples
 
     return read_examples(path, **{key: getattr(args, key) for key in DATA_OPTIONS})
 
@@ -332,10 +332,10 @@ def _check_export(args):
 
 
 def _train(args) -> int:
-    from kerastl import data as data_lib
     from kerastl.classifier import TextClassifier
     from kerastl.distribute import get_strategy, is_chief
     from kerastl.evaluation import evaluate
+    from kerastl.labels import encode_labels
     from kerastl.training import fine_tune
 
     # Before TensorFlow runs anything: a multi-worker strategy must configure the runtime first.
@@ -344,7 +344,7 @@ def _train(args) -> int:
     labels = train.label_names()
     validation = _read(args.validation, args) if args.validation else None
     if validation is not None:
-        data_lib.encode_labels(validation.labels, labels, validation.source)
+        encode_labels(validation.labels, labels, validation.source)
     logger.info("%d training examples, labels %s", len(train), list(labels))
 
     model = TextClassifier.from_backbone(args.model, labels, max_length=args.max_length, dropout=args.dropout,

@@ -18,10 +18,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn import metrics as sk_metrics
 
-from kerastl import data as data_lib
 from kerastl._keras import keras
 from kerastl.config import INFERENCE_BATCH_SIZE
 from kerastl.errors import DataError
+from kerastl.examples import TextExamples, as_examples
 from kerastl.predictions import Predictions
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def predict(model, texts, *, batch_size: int = INFERENCE_BATCH_SIZE, verbose=0) 
 
     Args:
         model: a `TextClassifier`.
-        texts: a list of strings; one `str` is one text. Or anything `kerastl.data.as_examples`
+        texts: a list of strings; one `str` is one text. Or anything `kerastl.as_examples`
             accepts (a data file, a DataFrame, a `datasets.Dataset` ...), whose texts are used.
         batch_size: texts per forward pass.
         verbose: show a progress bar.
@@ -43,10 +43,10 @@ def predict(model, texts, *, batch_size: int = INFERENCE_BATCH_SIZE, verbose=0) 
     >>> predict(model, ["what a lovely day"]).records()
     [{'label': ..., 'probabilities': {'neg': ..., 'pos': ...}}]
     """
-    texts = data_lib.as_examples(texts, labelled=False, what="predict(texts)").texts
+    texts = as_examples(texts, labelled=False, what="predict(texts)").texts
     if not texts:
         return Predictions(model.label_names, np.zeros((0, len(model.label_names)), np.float32))
-    logits = model.predict_logits(model.encode(data_lib.TextExamples(texts)), batch_size=batch_size, verbose=verbose)
+    logits = model.predict_logits(model.encode(TextExamples(texts)), batch_size=batch_size, verbose=verbose)
     return Predictions(model.label_names, logits.numpy().astype(np.float32))
 
 
@@ -70,7 +70,7 @@ def predict_one(model, text: str) -> dict:
 def evaluate(model, examples, *, batch_size: int = INFERENCE_BATCH_SIZE, verbose=0) -> dict:
     """Accuracy, macro F1, weighted F1 and mean cross-entropy of `model` on labelled examples.
 
-    `examples`: anything `kerastl.data.as_examples` accepts with labels: `(texts, labels)`, a
+    `examples`: anything `kerastl.as_examples` accepts with labels: `(texts, labels)`, a
     data file, a DataFrame, a `datasets.Dataset`, a dict of columns, `TextExamples`.
 
     Returns:
@@ -81,7 +81,7 @@ def evaluate(model, examples, *, batch_size: int = INFERENCE_BATCH_SIZE, verbose
     >>> evaluate(model, validation)  # e.g. validation = read_examples("validation.csv")
     {'n': 16, 'accuracy': ..., 'macro_f1': ..., 'weighted_f1': ..., 'loss': ...}
     """
-    examples = data_lib.as_examples(examples, labelled=True, what="evaluate(examples)")
+    examples = as_examples(examples, labelled=True, what="evaluate(examples)")
     return Evaluation.from_model(model, examples, batch_size=batch_size, verbose=verbose).scores()
 
 
@@ -132,9 +132,9 @@ class Evaluation:
     @classmethod
     def from_model(cls, model, examples, *, batch_size: int = INFERENCE_BATCH_SIZE,
                    verbose=0) -> "Evaluation":
-        """Run `model` on labelled `examples` (anything `kerastl.data.as_examples` accepts), whose
+        """Run `model` on labelled `examples` (anything `kerastl.as_examples` accepts), whose
         labels must be among the model's labels."""
-        examples = data_lib.as_examples(examples, labelled=True, what="Evaluation.from_model(examples)")
+        examples = as_examples(examples, labelled=True, what="Evaluation.from_model(examples)")
         if len(examples) == 0:
             raise DataError(f"{examples.source} holds no examples")
         y_true = examples.label_ids(model.label_names)
@@ -243,7 +243,7 @@ def write_report(model, examples, directory, *, top_k: int = 10,
                  batch_size: int = INFERENCE_BATCH_SIZE, verbose=0) -> Evaluation:
     """Evaluate `model` on labelled `examples` and write the report (see `Evaluation.save`) to `directory`.
 
-    `examples` are anything `kerastl.data.as_examples` accepts with labels.
+    `examples` are anything `kerastl.as_examples` accepts with labels.
 
     The training curves come from `model.training_history` (kept by `fine_tune` and saved with
     the model).
@@ -254,7 +254,7 @@ def write_report(model, examples, directory, *, top_k: int = 10,
     >>> sorted(path.name for path in Path("runs/report").iterdir())
     ['confusion_matrix.png', 'highest_loss.csv', 'lowest_loss.csv', 'metrics.json', 'training_curves.png']
     """
-    examples = data_lib.as_examples(examples, labelled=True, what="write_report(examples)")
+    examples = as_examples(examples, labelled=True, what="write_report(examples)")
     evaluation = Evaluation.from_model(model, examples, batch_size=batch_size, verbose=verbose)
     evaluation.save(directory, top_k=top_k, history=model.training_history)
     return evaluation

@@ -16,10 +16,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from kerastl import backbone as backbone_lib
-from kerastl import data as data_lib
 from kerastl.config import DEFAULT_MAX_LENGTH, SAVED_CONFIG_FILE, SAVED_TOKENIZER_DIR
 from kerastl.errors import DataError
 from kerastl.evaluation import save_figure
+from kerastl.examples import TextExamples, as_examples
 
 logger = logging.getLogger(__name__)
 
@@ -165,13 +165,13 @@ def _short(source: str) -> str:
     return str(Path(path.parent.name) / path.name) if len(path.parts) > 2 else source
 
 
-def explore(examples: data_lib.TextExamples, tokenizer, *, max_length: int = DEFAULT_MAX_LENGTH,
+def explore(examples: TextExamples, tokenizer, *, max_length: int = DEFAULT_MAX_LENGTH,
             directory: Optional[os.PathLike] = None) -> Exploration:
     """Count the texts per label and the tokens per text of labelled examples.
 
     Args:
         examples: labelled examples: `TextExamples` (e.g. from `read_examples`), or anything
-            `kerastl.data.as_examples` accepts with labels.
+            `kerastl.as_examples` accepts with labels.
         tokenizer: a tokenizer, or where to load one: a preset name, a model folder, a saved
             kerastl model or a hub name.
         max_length: the token limit to compare the lengths with.
@@ -185,7 +185,7 @@ def explore(examples: data_lib.TextExamples, tokenizer, *, max_length: int = DEF
     tokens per text (special tokens included): median 13, mean 12.9, 95th percentile 21.85, max 22
     texts longer than max_length=24, which the model sees truncated: 0 (0.00%)
     """
-    examples = data_lib.as_examples(examples, labelled=True, what="explore(examples)")
+    examples = as_examples(examples, labelled=True, what="explore(examples)")
     if len(examples) == 0:
         raise DataError(f"{examples.source} holds no examples")
     if max_length < 1:

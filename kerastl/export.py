@@ -38,6 +38,7 @@ from kerastl._files import replace_dir
 from kerastl.classifier import TextClassifier
 from kerastl.config import INFERENCE_BATCH_SIZE, SAVED_CONFIG_FILE, SAVED_TOKENIZER_DIR
 from kerastl.errors import ModelFileError, TextSignatureUnavailable
+from kerastl.examples import TextExamples, as_examples
 from kerastl.graph_tokenizer import GraphTokenizer, build_graph_tokenizer
 from kerastl.predictions import Predictions
 
@@ -315,7 +316,7 @@ class SavedModelClassifier:
 
     def probabilities(self, texts, *, batch_size: int = INFERENCE_BATCH_SIZE) -> np.ndarray:
         """Class probabilities, (n, num_labels) float32, in input order; one `str` is one text."""
-        texts = data_lib.as_examples(texts, labelled=False, what="predict(texts)").texts
+        texts = as_examples(texts, labelled=False, what="predict(texts)").texts
         out = [np.zeros((0, len(self.label_names)), np.float32)]
         for start in range(0, len(texts), batch_size):
             batch = texts[start:start + batch_size]
@@ -323,7 +324,7 @@ class SavedModelClassifier:
                 result = self._loaded.signatures[TEXT_SIGNATURE](text=tf.constant(batch))
             else:
                 features = data_lib.encode_examples(
-                    data_lib.TextExamples(batch), self._tokenizer, max_length=self.max_length
+                    TextExamples(batch), self._tokenizer, max_length=self.max_length
                 ).pad(tf.range(len(batch)))
                 result = self._loaded.signatures[IDS_SIGNATURE](**features)
             out.append(result["probabilities"].numpy())

@@ -18,6 +18,7 @@ from kerastl._keras import keras
 from kerastl.classifier import default_loss, default_metrics
 from kerastl.config import TrainingConfig
 from kerastl.errors import TrainingError
+from kerastl.examples import as_examples
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def fine_tune(
 
     Args:
         model: a `TextClassifier`.
-        train: labelled training examples: anything `kerastl.data.as_examples` accepts with
+        train: labelled training examples: anything `kerastl.as_examples` accepts with
             labels (`(texts, labels)`, a data file, a DataFrame, a `datasets.Dataset`,
             `TextExamples` ...).
         validation: the same for validation, or `None`.
@@ -88,9 +89,9 @@ def fine_tune(
     {'head': 2, 'fine_tune': 2}
     """
     config = dataclasses.replace(config or TrainingConfig(), **overrides)
-    train = data_lib.as_examples(train, labelled=True, what="fine_tune(train)")
+    train = as_examples(train, labelled=True, what="fine_tune(train)")
     if validation is not None:
-        validation = data_lib.as_examples(validation, labelled=True, what="fine_tune(validation)")
+        validation = as_examples(validation, labelled=True, what="fine_tune(validation)")
     # The strategy the model was built under (the default one if none): its replicas each take
     # `batch_size` examples of every global batch, and only its chief writes files.
     strategy = model.distribute_strategy

@@ -1,0 +1,183 @@
+"""Read a table of examples (a data file, a DataFrame, a `datasets.Dataset`, a dict of columns)
+into its texts and labels.
+
+`kerastl.examples.as_examples` is the way in; this module knows the file formats, the columns
+and the rows it drops.
+"""
+
+import csv
+import logging
+import os
+from pathlib import Path
+from typing import NamedTuple, Optional
+
+import pandas as pd
+
+from kerastl.errors import DataError
+from kerastl.labels import plain_labels
+
+logger = logging.getLogger(__name__)
+
+# Extension -> pandas reader. Headerless delimited text (".txt") needs sep= and names=.
+_READERS = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".json": "json",
+    ".jsonl": "json",
+    ".parquet": "parquet",
+}
+
+# Where examples are expected, a `str` that ends in one of these, or names a file or folder that
+# exists, is a path; any other `str` is one text.
+DATA_EXTENSIONS = tuple(sorted(_READERS))
+
+
+def names_a_path(value: str) -> bool:
+    """Whether a `str` given as examples is a path: one line that ends in a data extension or
+    names a file or folder that exists. Any other `str` is one text."""
+    if "\n" in value or not value.strip():
+        return False
+    return Path(value).suffix.lower() in _READERS or os.path.exists(value)
+
+
+def is_hf_dataset(value) -> bool:
+    """Whether `value` is a `datasets.Dataset` (read by its duck type: datasets is not imported)."""
+    return hasattr(value, "to_pandas") and hasattr(value, "column_names")
+
+
+class Table(NamedTuple):
+    """The examples of a table: texts, labels (or None), the name messages give the table, and
+    the label set its label column declares (a `ClassLabel`'s names) or None."""
+
+    texts: list
+    labels: Optional[list]
+    name: str
+    label_set: Optional[tuple]
+
+
+def read_table(source, *, text_column, label_column, sep, names, labels_required) -> Table:
+    """The examples of a file, DataFrame, `datasets.Dataset` or dict; the label column is optional
+    unless `labels_required`."""
+    frame, name = _as_frame(source, sep=sep, names=names)
+    if label_column is not None and label_column not in frame.columns and not labels_required:
+        label_column = None
+    missing = [c for c in (text_column, label_column) if c is not None and c not in frame.columns]
+    if missing:
+        hint = "" if names else "; for a file without a header row give names= (--names)"
+        raise DataError(
+            f"{name}: no column {missing[0]!r}; the columns are {list(map(str, frame.columns))}. "
+            f"Choose the text and label columns with text_column=/label_column= of kerastl.read_examples "
+            f"(--text-column/--label-column){hint}"
+        )
+    columns = [text_column] + ([label_column] if label_column is not None else [])
+    frame = frame[columns]
+    label_set = _class_label_names(source, label_column)
+    if label_set is not None:  # ClassLabel ids -> names; -1 (no label) becomes a missing label
+        ids = frame[label_column]
+        frame = frame.assign(**{label_column: [label_set[i] if 0 <= i < len(label_set) else None for i in ids]})
+    keep = frame.notna().all(axis=1)
+    if not keep.all():
+        logger.warning("%s: dropped %d rows with a missing text or label", name, (~keep).sum())
+        frame = frame[keep]
+    if frame.empty:
+        wanted = "both a text and a label" if label_column is not None else "a text"
+        raise DataError(f"{name}: no rows with {wanted}; check the file and --sep")
+    texts = [t if isinstance(t, str) else str(t) for t in frame[text_column].tolist()]
+    blank = [i for i, t in enumerate(texts) if not t.strip()]
+    if blank:
+        logger.warning("%s: dropped %d rows whose text is empty or only whitespace", name, len(blank))
+        frame = frame.drop(frame.index[blank])
+        texts = [t for i, t in enumerate(texts) if t.strip()]
+        if not texts:
+            raise DataError(f"{name}: every text is empty or only whitespace; check --text-column")
+    labels = None
+    if label_column is not None:
+        labels = plain_labels(frame[label_column])
+    return Table(texts, labels, name, label_set)
+
+
+def _class_label_names(source, label_column) -> Optional[tuple]:
+    """The names of a `datasets.ClassLabel` label column, in id order; None for any other column."""
+    if label_column is None or not is_hf_dataset(source):
+        return None
+    feature = (getattr(source, "features", None) or {}).get(label_column)
+    if type(feature).__name__ == "ClassLabel" and getattr(feature, "names", None):
+        return tuple(str(name) for name in feature.names)
+    return None
+
+
+def _as_frame(source, *, sep, names):
+    if isinstance(source, pd.DataFrame):
+        return source, "DataFrame"
+    if isinstance(source, dict):
+        scalars = [key for key, column in source.items()
+                   if isinstance(column, (str, bytes)) or not hasattr(column, "__len__")]
+        if scalars:
+            raise TypeError(
+                f"a dict is read as columns, one list per column; received a single value under "
+                f"{scalars[0]!r}: give {{{scalars[0]!r}: [...]}}"
+            )
+        try:
+            return pd.DataFrame(source), "dict"
+        except ValueError as err:
+            raise DataError(
+                f"dict of columns: {_first_line(err)}; give one list per column, all of the same length"
+            ) from None
+    if is_hf_dataset(source):
+        return source.to_pandas(), f"Dataset({getattr(source, 'split', None) or 'data'})"
+    path = Path(source)
+    if path.is_dir():
+        raise DataError(f"{path} is a folder: give one data file in it ({', '.join(DATA_EXTENSIONS)})")
+    if not path.is_file():
+        also = ""
+        if isinstance(source, str):
+            also = f"; a str ending in {path.suffix} is read as a data file (to use it as one text, give [text])"
+        raise DataError(f"no data file at {str(path)!r}: check the path{also}")
+    kind = _READERS.get(path.suffix.lower())
+    if kind is None:
+        raise DataError(
+            f"{path}: unknown extension {path.suffix!r}; kerastl reads {sorted(_READERS)}"
+        )
+    if path.stat().st_size == 0:
+        raise DataError(f"{path} is empty: give a file with one example per row")
+    try:
+        if kind == "csv":
+            if sep is None:
+                sep = "\t" if path.suffix.lower() == ".tsv" else ","
+            # .csv and .tsv follow CSV quoting; in plain .txt lines a quote character is text.
+            quoting = csv.QUOTE_NONE if path.suffix.lower() == ".txt" else csv.QUOTE_MINIMAL
+            frame = pd.read_csv(
+                path, sep=sep, header=None if names else "infer",
+                quoting=quoting, keep_default_na=False, na_values=[""], dtype_backend="numpy_nullable",
+            )
+        elif kind == "json":
+            lines = path.suffix.lower() == ".jsonl" or _first_char(path) == "{"
+            frame = pd.read_json(path, lines=lines)
+        else:
+            frame = pd.read_parquet(path)
+    except UnicodeDecodeError as err:
+        raise DataError(
+            f"{path} is not UTF-8 text (byte {err.start}: {err.reason}); re-save it as UTF-8"
+        ) from None
+    except (ValueError, pd.errors.ParserError, OSError) as err:
+        raise DataError(
+            f"{path} is not valid {kind.upper()} ({_first_line(err)}): fix or re-export it"
+        ) from None
+    if names and kind == "csv":
+        if len(frame.columns) != len(names):
+            raise DataError(
+                f"{path}: names={list(names)} but the rows have {len(frame.columns)} fields; check --sep"
+            )
+        frame.columns = list(names)
+    return frame, str(path)
+
+
+def _first_char(path: Path) -> str:
+    with open(path, "rb") as f:
+        return f.read(64).lstrip()[:1].decode("ascii", "replace")
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip() or type(err).__name__).splitlines()[0]
+
