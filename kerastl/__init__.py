@@ -21,7 +21,7 @@ _PUBLIC = {
     "load_backbone": "kerastl.backbone",
     "preset_path": "kerastl.backbone",
     "feature_baseline": "kerastl.baseline",
-    "ClassificationHead": "kerastl.classifier",
+    "ClassificationHead": "kerastl.head",
     "TextClassifier": "kerastl.classifier",
     "DEFAULT_BACKBONE": "kerastl.config",
     "DEFAULT_MAX_LENGTH": "kerastl.config",

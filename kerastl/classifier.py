@@ -1,82 +1,26 @@
 """The model: headless encoder -> [CLS] hidden state -> dropout + dense head -> logits."""
 
-import contextlib
-import inspect
-import json
 import logging
-import math
 import os
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Optional, Sequence
 
-import numpy as np
-import pandas as pd
 import tensorflow as tf
 
 from kerastl import backbone as backbone_lib
 from kerastl import data as data_lib
-from kerastl import distribute
-from kerastl._files import replace_dir
+from kerastl import distribute, saving
 from kerastl._keras import keras
 from kerastl._logging import progress_verbosity
-from kerastl.config import (
-    DEFAULT_BACKBONE,
-    DEFAULT_DROPOUT,
-    DEFAULT_MAX_LENGTH,
-    INFERENCE_BATCH_SIZE,
-    SAVED_CONFIG_FILE,
-    SAVED_HISTORY_FILE,
-    SAVED_TOKENIZER_DIR,
-    SAVED_WEIGHTS_FILE,
-)
-from kerastl.errors import DataError, ModelFileError
+from kerastl.config import DEFAULT_BACKBONE, DEFAULT_DROPOUT, DEFAULT_MAX_LENGTH, INFERENCE_BATCH_SIZE
 from kerastl.examples import TextExamples, as_examples
+from kerastl.head import ClassificationHead
 from kerastl.pooling import cls_hidden_state
 from kerastl.precision import precision_scope
-
-FORMAT_VERSION = 1
-KERAS_BATCH_SIZE = 32  # Keras' default for fit, evaluate and predict; raw text follows it
+from kerastl.text_inputs import TextInputs, bind, is_text_input
 
 logger = logging.getLogger(__name__)
-
-
-@keras.saving.register_keras_serializable(package="kerastl")
-class ClassificationHead(keras.layers.Layer):
-    """Dropout then a dense layer: pooled vector (batch, dim) -> logits (batch, num_labels).
-
-    Runs in float32 under every precision policy, so logits and loss stay float32.
-
-    Args:
-        num_labels: number of classes.
-        dropout: dropout rate on the pooled vector.
-
-    Example:
-    >>> head = ClassificationHead(num_labels=3)
-    >>> head(tf.zeros((2, 32))).shape
-    TensorShape([2, 3])
-    """
-
-    def __init__(self, num_labels: int, dropout: float = DEFAULT_DROPOUT, **kwargs):
-        kwargs.setdefault("dtype", "float32")
-        super().__init__(**kwargs)
-        if num_labels < 2:
-            raise ValueError(f"num_labels must be >= 2, received num_labels={num_labels}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), received dropout={dropout}")
-        self.num_labels = num_labels
-        self.dropout = dropout
-        self.head_dropout = keras.layers.Dropout(dropout, name="head_dropout", dtype="float32")
-        self.logits = keras.layers.Dense(num_labels, name="logits", dtype="float32")
-
-    def call(self, pooled, training=None):
-        pooled = self.head_dropout(tf.cast(pooled, tf.float32), training=training)
-        return self.logits(pooled)  # (batch, num_labels)
-
-    def get_config(self):
-        return {**super().get_config(), "num_labels": self.num_labels, "dropout": self.dropout}
 
 
 @keras.saving.register_keras_serializable(package="kerastl")
@@ -181,7 +125,7 @@ class TextClassifier(keras.Model):
         if labels is not None:
             warnings.warn("from_backbone(labels=) is deprecated: use label_names=", DeprecationWarning, stacklevel=2)
             label_names = labels
-        with _scope(strategy), precision_scope(precision) as policy:
+        with distribute.strategy_scope(strategy), precision_scope(precision) as policy:
             name = str(source) if isinstance(source, (str, os.PathLike)) else type(source).__name__
             logger.info("loading the encoder %s (precision: %s)", name, policy)
             encoder, tokenizer = backbone_lib.load_backbone(source, tokenizer=tokenizer)
@@ -206,10 +150,8 @@ class TextClassifier(keras.Model):
 
     def __call__(self, inputs, *args, **kwargs):
         # Raw text is tokenized here, eagerly, and padded to its longest text; rows keep their order.
-        if _is_text_input(inputs, "model(inputs)"):
-            examples = as_examples(inputs, labelled=False, what="model(inputs)")
-            encoded = self._encode(TextExamples(examples.texts, source=examples.source))
-            inputs = encoded.pad(tf.range(len(encoded)))
+        if is_text_input(inputs, "model(inputs)"):
+            inputs = self._text_inputs().features(inputs)
         return super().__call__(inputs, *args, **kwargs)
 
     def call(self, inputs, training=None):
@@ -282,30 +224,25 @@ class TextClassifier(keras.Model):
                 "unfreeze_backbone / trainable=): call compile() again, with a new optimizer, "
                 "before fit()"
             )
-        arguments = _bind(keras.Model.fit, self, args, kwargs)
-        if _is_text_input(arguments.get("x"), "fit(x)"):
-            arguments.update(self._text_fit_arguments(arguments))
+        arguments = bind(keras.Model.fit, self, args, kwargs)
+        if is_text_input(arguments.get("x"), "fit(x)"):
+            arguments.update(self._text_inputs().fit_arguments(arguments))
         return self._keeping_usable(super().fit, arguments)
 
     def evaluate(self, *args, **kwargs):
         """`keras.Model.evaluate`, on token batches or on raw text with labels (names or ids),
         in batches of `batch_size` (default 32) in input order."""
-        arguments = _bind(keras.Model.evaluate, self, args, kwargs)
-        if _is_text_input(arguments.get("x"), "evaluate(x)"):
-            examples, given = self._text_examples(arguments["x"], arguments.get("y"), True, "evaluate(x, y)")
-            batch_size = arguments.get("batch_size") or given
-            arguments.update(x=self._text_dataset(examples, batch_size, shuffle=False), y=None, batch_size=None)
+        arguments = bind(keras.Model.evaluate, self, args, kwargs)
+        if is_text_input(arguments.get("x"), "evaluate(x)"):
+            arguments.update(self._text_inputs().evaluate_arguments(arguments))
         return self._keeping_usable(super().evaluate, arguments)
 
     def predict(self, *args, **kwargs):
         """`keras.Model.predict`, on token batches or on raw text: logits (n, num_labels), one row
         per text in input order, computed in batches of `batch_size` (default 32)."""
-        arguments = _bind(keras.Model.predict, self, args, kwargs)
-        if _is_text_input(arguments.get("x"), "predict(x)"):
-            examples, given = self._text_examples(arguments["x"], None, False, "predict(x)")
-            texts = TextExamples(examples.texts, source=examples.source)
-            arguments.update(x=self._text_dataset(texts, arguments.get("batch_size") or given, shuffle=False),
-                             batch_size=None)
+        arguments = bind(keras.Model.predict, self, args, kwargs)
+        if is_text_input(arguments.get("x"), "predict(x)"):
+            arguments.update(self._text_inputs().predict_arguments(arguments))
         return self._keeping_usable(super().predict, arguments)
 
     def _keeping_usable(self, method, arguments):
@@ -318,87 +255,8 @@ class TextClassifier(keras.Model):
             self._reset_compile_cache()
             raise
 
-    def _text_fit_arguments(self, arguments) -> dict:
-        """fit's arguments with raw text (x, y, validation data) turned into token datasets."""
-        examples, given = self._text_examples(arguments["x"], arguments.get("y"), True, "fit(x, y)")
-        batch_size = arguments.get("batch_size") or given
-        validation = arguments.get("validation_data")
-        split = arguments.get("validation_split") or 0.0
-        if split and validation is None:  # as Keras does: the last `split` of the data, before shuffling
-            if not 0.0 < split < 1.0:
-                raise ValueError(f"validation_split must be between 0 and 1, received validation_split={split}")
-            at = int(math.floor(len(examples) * (1.0 - split)))
-            if at == 0 or at == len(examples):
-                raise ValueError(
-                    f"validation_split={split} of {len(examples)} examples leaves no training or no validation "
-                    f"examples; give more data or another split"
-                )
-            validation = _take(examples, slice(at, None))
-            examples = _take(examples, slice(0, at))
-        if validation is not None:
-            validation = self._text_validation(validation, arguments.get("validation_batch_size") or batch_size)
-        return {
-            "x": self._text_dataset(examples, batch_size, shuffle=arguments.get("shuffle", True)),
-            "y": None,
-            "batch_size": None,
-            "validation_split": 0.0,
-            "validation_data": validation,
-        }
-
-    def _text_validation(self, data, batch_size):
-        """Raw-text validation data as a token dataset in input order; anything else unchanged."""
-        what = "fit(validation_data)"
-        if isinstance(data, tuple) and data and _is_text_input(data[0], what):
-            if len(data) != 2:
-                raise TypeError(
-                    f"{what}: received a tuple of {len(data)} with raw texts; give (texts, labels) "
-                    f"(sample weights are not supported on raw text)"
-                )
-            examples, given = self._text_examples(data[0], data[1], True, what)
-        elif _is_text_input(data, what):
-            examples, given = self._text_examples(data, None, True, what)
-        else:
-            return data
-        return self._text_dataset(examples, batch_size or given, shuffle=False)
-
-    def _text_examples(self, x, y, labelled, what):
-        """(TextExamples, the batch size of a batched text dataset or None) from raw-text x and y.
-
-        As in Keras, integer labels in `y` (or in a dataset's pairs) are label ids: they become this
-        model's label names. Labels read from a file or `TextExamples` are names, as everywhere.
-        """
-        batch_size = None
-        if isinstance(x, tf.data.Dataset):
-            if y is not None:
-                raise TypeError(f"{what}: y must be None when x is a tf.data.Dataset, which holds the labels")
-            x, y, batch_size = _read_text_dataset(x, what)
-            y = y if labelled else None
-        examples = as_examples(x, y, labelled=labelled, what=what)
-        if y is not None:
-            examples = TextExamples(examples.texts, self._names_of_ids(examples.labels, what),
-                                             examples.source, examples.label_set)
-        return examples, batch_size
-
-    def _names_of_ids(self, labels, what) -> list:
-        """Labels with every integer id replaced by its label name; names stay as they are."""
-        count = len(self.label_names)
-        ids = [v for v in labels if isinstance(v, (int, np.integer)) and not isinstance(v, bool)]
-        bad = sorted({int(v) for v in ids if not 0 <= v < count})
-        if bad:
-            raise DataError(
-                f"{what}: label ids {bad[:10]} are outside 0..{count - 1}, the ids of the model's labels "
-                f"{list(self.label_names)}"
-            )
-        if not ids:
-            return labels
-        return [self.label_names[v] if isinstance(v, (int, np.integer)) and not isinstance(v, bool) else v
-                for v in labels]
-
-    def _text_dataset(self, examples, batch_size, *, shuffle):
-        batch_size = KERAS_BATCH_SIZE if batch_size is None else batch_size
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, received batch_size={batch_size}")
-        return self._encode(examples).dataset(batch_size, shuffle=shuffle)
+    def _text_inputs(self) -> TextInputs:
+        return TextInputs(self._encode, self.label_names)
 
     def _trainable_ids(self):
         return tuple(id(v) for v in self.trainable_variables)
@@ -523,35 +381,17 @@ class TextClassifier(keras.Model):
             model.save("emotion.keras")
             model = kerastl.keras.models.load_model("emotion.keras")
         """
-        path = os.fspath(filepath) if isinstance(filepath, (str, os.PathLike)) else None
-        if path is None or not path.endswith(".keras") or save_format not in (None, "keras"):
-            received = repr(path) if path is not None else f"a {type(filepath).__name__}"
-            fmt = f", save_format={save_format!r}" if save_format is not None else ""
-            raise ValueError(
-                f"TextClassifier.save({received}{fmt}): only a .keras file round-trips a TextClassifier "
-                f"(HDF5 and SavedModel saves cannot rebuild its encoder and tokenizer), so nothing was "
-                f"written. Use model.save('model.keras') (keras.models.load_model reads it back), "
-                f"model.save_pretrained(folder) (TextClassifier.from_pretrained), or, for serving, "
-                f"kerastl.export_saved_model(model, folder)"
-            )
+        path = saving.keras_file_path(filepath, save_format)
         with warnings.catch_warnings():  # Keras reads every attribute, deprecated ones included
             warnings.filterwarnings("ignore", message=".*(seed_generator|TextClassifier.labels).* deprecated")
             return super().save(path, overwrite=overwrite, save_format=save_format, **kwargs)
 
     def save_assets(self, dir_path):
         # Keras' .keras saving calls this: the tokenizer and the history travel with the weights.
-        if self.tokenizer is not None:
-            self.tokenizer.save_pretrained(os.path.join(dir_path, SAVED_TOKENIZER_DIR))
-        if self.training_history is not None:
-            Path(dir_path, SAVED_HISTORY_FILE).write_text(json.dumps(self.training_history))
+        saving.save_assets(self, dir_path)
 
     def load_assets(self, dir_path):
-        tokenizer = Path(dir_path, SAVED_TOKENIZER_DIR)
-        if tokenizer.is_dir():
-            self.tokenizer = backbone_lib.load_tokenizer(tokenizer)
-        history = Path(dir_path, SAVED_HISTORY_FILE)
-        if history.is_file():
-            self.training_history = json.loads(history.read_text())
+        saving.load_assets(self, dir_path)
 
     @classmethod
     def from_config(cls, config, tokenizer=None):
@@ -573,32 +413,7 @@ class TextClassifier(keras.Model):
             path: the folder to create.
             overwrite: replace a model already at `path`.
         """
-        self._require_tokenizer()
-        path = Path(path)
-        if not distribute.chief_or_discard(self.distribute_strategy, self._save_weights_into):
-            logger.info("not the chief worker: the chief saves the model to %s", path)
-            return path
-        if path.exists() and not overwrite:
-            raise ModelFileError(f"{path} already exists: choose another folder or pass overwrite=True")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-        try:
-            (staging / SAVED_CONFIG_FILE).write_text(
-                json.dumps({"format": FORMAT_VERSION, "config": self.get_config()}, indent=2)
-            )
-            self.tokenizer.save_pretrained(str(staging / SAVED_TOKENIZER_DIR))
-            self._save_weights_into(str(staging))
-            history = self.training_history
-            if history is not None:
-                (staging / SAVED_HISTORY_FILE).write_text(json.dumps(history, indent=2))
-            replace_dir(staging, path)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        return path
-
-    def _save_weights_into(self, folder: str) -> None:
-        self.save_weights(os.path.join(folder, SAVED_WEIGHTS_FILE))
+        return saving.save_pretrained(self, path, overwrite=overwrite)
 
     @classmethod
     def from_pretrained(cls, path, *, strategy=None) -> "TextClassifier":
@@ -613,41 +428,7 @@ class TextClassifier(keras.Model):
         >>> TextClassifier.from_pretrained(path).labels
         ('neg', 'pos')
         """
-        path = Path(path)
-        config_file = path / SAVED_CONFIG_FILE
-        if not config_file.is_file():
-            raise ModelFileError(
-                f"{path} is not a saved kerastl model (no {SAVED_CONFIG_FILE}); give the --output "
-                f"folder of `kerastl train` or of save_pretrained()"
-            )
-        try:
-            saved = json.loads(config_file.read_text())
-            config = saved["config"]
-        except (ValueError, KeyError) as err:
-            raise ModelFileError(f"{config_file} is damaged ({err}): train or copy the model again") from None
-        weights = path / SAVED_WEIGHTS_FILE
-        if not weights.is_file():
-            raise ModelFileError(f"{path} has no {SAVED_WEIGHTS_FILE}: the model was not saved completely")
-        tokenizer = backbone_lib.load_tokenizer(path / SAVED_TOKENIZER_DIR)
-        with _scope(strategy):
-            model = cls.from_config(config, tokenizer=tokenizer)
-            try:
-                model.load_weights(str(weights))
-            except (OSError, ValueError, KeyError) as err:
-                raise ModelFileError(
-                    f"{weights} cannot be read ({str(err).splitlines()[0]}): train or copy the model again"
-                ) from None
-        history = path / SAVED_HISTORY_FILE
-        if history.is_file():
-            model.training_history = json.loads(history.read_text())
-        return model
-
-
-def _scope(strategy):
-    """The scope of `strategy` (a Strategy or a name), or no scope for `None`."""
-    if strategy is None:
-        return contextlib.nullcontext()
-    return distribute.get_strategy(strategy).scope()
+        return saving.load_pretrained(cls, path, strategy=strategy)
 
 
 def default_loss():
@@ -658,72 +439,6 @@ def default_loss():
 def default_metrics():
     """Sparse categorical accuracy, reported as `accuracy`."""
     return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-
-
-def _bind(method, model, args, kwargs) -> dict:
-    """The arguments of a call to the Keras `method`, by name (its **kwargs merged in)."""
-    signature = inspect.signature(method)
-    arguments = {}
-    for name, value in signature.bind(model, *args, **kwargs).arguments.items():
-        kind = signature.parameters[name].kind
-        if kind is inspect.Parameter.VAR_KEYWORD:
-            arguments.update(value)
-        elif name != "self":
-            arguments[name] = value
-    return arguments
-
-
-def _is_text_input(x, what: str) -> bool:
-    """Whether Keras input `x` is raw text (strings, TextExamples); a DataFrame is refused."""
-    if isinstance(x, pd.DataFrame):
-        raise TypeError(
-            f"{what}: received a DataFrame where texts were expected; give its columns, "
-            f"x=df['text'] (and y=df['label']), or turn it into batches with model.make_dataset(df)"
-        )
-    if isinstance(x, (str, TextExamples)):
-        return True
-    if isinstance(x, list):
-        return bool(x) and isinstance(x[0], (str, bytes))
-    if isinstance(x, pd.Series):
-        x = x.to_numpy()
-    if isinstance(x, np.ndarray):
-        return x.dtype.kind in "US" or (x.dtype.kind == "O" and x.size > 0 and isinstance(x.flat[0], (str, bytes)))
-    if isinstance(x, tf.Tensor):
-        return x.dtype == tf.string
-    if isinstance(x, tf.data.Dataset):
-        spec = x.element_spec
-        spec = spec[0] if isinstance(spec, tuple) and spec else spec
-        return isinstance(spec, tf.TensorSpec) and spec.dtype == tf.string
-    return False
-
-
-def _read_text_dataset(dataset, what):
-    """(texts, labels or None, batch size or None) of a tf.data.Dataset of strings or (string, label)."""
-    if dataset.cardinality() == tf.data.INFINITE_CARDINALITY:
-        raise ValueError(
-            f"{what}: the dataset repeats forever, and kerastl reads a dataset of texts once to tokenize "
-            f"it; drop .repeat() (epochs= repeats the data)"
-        )
-    spec = dataset.element_spec
-    paired = isinstance(spec, tuple)
-    if paired and len(spec) != 2:
-        raise TypeError(f"{what}: a dataset of texts yields strings or (string, label) pairs, received {spec}")
-    rank = (spec[0] if paired else spec).shape.rank
-    if rank not in (0, 1):
-        raise TypeError(f"{what}: a dataset of texts yields one string or a batch of strings, received {spec}")
-    texts, labels, batch_size = [], [] if paired else None, None
-    for element in dataset.as_numpy_iterator():
-        text, label = element if paired else (element, None)
-        texts.extend(np.asarray(text).reshape(-1).tolist())
-        if paired:
-            labels.extend(np.asarray(label).reshape(-1).tolist())
-        if rank == 1:
-            batch_size = max(batch_size or 0, len(text))
-    return texts, labels, batch_size or None
-
-
-def _take(examples: TextExamples, part: slice) -> TextExamples:
-    return TextExamples(examples.texts[part], examples.labels[part], examples.source, examples.label_set)
 
 
 def _split_sizes(count: int, batch_size: int) -> list:

@@ -8,6 +8,7 @@ same global batches from the same seed and keeps its replicas' parts, so within 
 example reaches exactly one replica, and each part is padded only to its own longest text.
 """
 
+import contextlib
 import functools
 import json
 import logging
@@ -101,6 +102,14 @@ def _tpu_strategy() -> tf.distribute.Strategy:
             f"or set TPU_NAME to the TPU's name"
         ) from None
     return tf.distribute.TPUStrategy(resolver)
+
+
+def strategy_scope(strategy):
+    """The scope of `strategy` (a Strategy or a name of `kerastl.config.STRATEGIES`), or no scope
+    for `None`."""
+    if strategy is None:
+        return contextlib.nullcontext()
+    return get_strategy(strategy).scope()
 
 
 def is_chief(strategy=None) -> bool:
