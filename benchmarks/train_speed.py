@@ -250,7 +250,7 @@ def child_kerastl(spec) -> dict:
     model.unfreeze_backbone(train_config.unfreeze_top_k)
     steps = spec["warmup_steps"] + spec["measured_steps"]
     total = kerastl.data.steps_per_epoch(len(encoded), BATCH_SIZE) * train_config.epochs
-    model.compile(optimizer=phase_two_optimizer(train_config, total))
+    model.compile(optimizer=phase_two_optimizer(train_config, total, no_decay=model.encoder.no_decay_names))
     timer = step_timer(keras)
     model.fit(dataset(), epochs=1, steps_per_epoch=steps, callbacks=[timer], verbose=0)
     result["phase2"] = phase_two_figures(config, twin, timer.stamps, spec["warmup_steps"], spec["measured_steps"])

@@ -10,13 +10,12 @@ import tensorflow as tf
 
 from kerastl import backbone as backbone_lib
 from kerastl import data as data_lib
-from kerastl import distribute, saving
+from kerastl import distribute, encoders, saving
 from kerastl._keras import keras
 from kerastl._logging import progress_verbosity
 from kerastl.config import DEFAULT_BACKBONE, DEFAULT_DROPOUT, DEFAULT_MAX_LENGTH, INFERENCE_BATCH_SIZE
 from kerastl.examples import TextExamples, as_examples
 from kerastl.head import ClassificationHead
-from kerastl.pooling import cls_hidden_state
 from kerastl.precision import precision_scope
 from kerastl.text_inputs import TextInputs, bind, is_text_input
 
@@ -41,7 +40,8 @@ class TextClassifier(keras.Model):
     Token dicts and token `tf.data` datasets go to Keras unchanged.
 
     Args:
-        backbone: a headless TF encoder (`TFDistilBertModel`, `TFBertModel`, ... ).
+        backbone: a headless TF encoder (`TFDistilBertModel`, `TFBertModel`, ... ), or a
+            `kerastl.encoders.Encoder`; the model keeps its Keras layer as `backbone`.
         label_names: the label names, in id order.
         tokenizer: the encoder's tokenizer (needed for text input and saving).
         max_length: longest token sequence fed to the encoder.
@@ -70,17 +70,19 @@ class TextClassifier(keras.Model):
         label_names = tuple(str(label) for label in label_names)
         if len(set(label_names)) != len(label_names):
             raise ValueError(f"label_names must be distinct, received label_names={list(label_names)}")
-        limit = getattr(backbone.config, "max_position_embeddings", None)
+        encoder = encoders.wrap(backbone)
+        limit = encoder.position_limit
         if max_length < 2 or (limit is not None and max_length > limit):
             raise ValueError(
                 f"max_length must be between 2 and the encoder's position limit {limit}, "
                 f"received max_length={max_length}"
             )
-        self.backbone = backbone
+        object.__setattr__(self, "_encoder", encoder)  # a plain view of `backbone`, kept out of Keras tracking
+        self.backbone = encoder.layer
         self.tokenizer = tokenizer
         self.label_names = label_names
         self.max_length = int(max_length)
-        self.input_names_ = backbone_lib.encoder_inputs(backbone)
+        self.input_names_ = encoder.input_names
         self.head = ClassificationHead(len(label_names), dropout, name="head")
         self._compiled_trainables = None
         self.training_history = None
@@ -138,6 +140,11 @@ class TextClassifier(keras.Model):
         return self.label_names
 
     @property
+    def encoder(self) -> encoders.Encoder:
+        """The encoder seen through `kerastl.encoders.Encoder`: hidden size, blocks, [CLS] state."""
+        return self.__dict__["_encoder"]
+
+    @property
     def training_history(self):
         """`{"head": {...}, "fine_tune": {...}}` per-epoch metrics of `fine_tune`, or None."""
         return self.__dict__.get("_history")
@@ -157,7 +164,7 @@ class TextClassifier(keras.Model):
     def call(self, inputs, training=None):
         # A frozen encoder runs in inference mode: its dropout is off.
         encoder_training = training if self.backbone.trainable else False
-        pooled = cls_hidden_state(self.backbone, self._encoder_features(inputs), encoder_training)  # (batch, dim)
+        pooled = self.encoder.cls_hidden_state(self._encoder_features(inputs), encoder_training)  # (batch, dim)
         return self.head(pooled, training=training)  # (batch, num_labels)
 
     def _dummy_inputs(self):
@@ -178,20 +185,18 @@ class TextClassifier(keras.Model):
         """
         self.backbone.trainable = True
         if top_k is not None:
-            main, stack, blocks = _encoder_parts(self.backbone)
+            blocks = self.encoder.transformer_layers
             if not 0 <= top_k <= len(blocks):
                 raise ValueError(
                     f"top_k must be between 0 and the {len(blocks)} transformer blocks, "
                     f"received top_k={top_k}"
                 )
-            for layer in vars(main).values():  # embeddings and any other non-block layers
-                if isinstance(layer, keras.layers.Layer) and layer is not stack:
-                    layer.trainable = False
+            for layer in self.encoder.other_layers:  # embeddings and any other non-block layers
+                layer.trainable = False
             for i, block in enumerate(blocks):
                 block.trainable = i >= len(blocks) - top_k
-        pooler = getattr(getattr(self.backbone, self.backbone.base_model_prefix, None), "pooler", None)
-        if pooler is not None:  # BERT's pooler feeds nothing here; training it only warns
-            pooler.trainable = False
+        for layer in self.encoder.unused_layers:  # BERT's pooler feeds nothing here; training it only warns
+            layer.trainable = False
 
     # -- compile and fit ----------------------------------------------------------------------
 
@@ -312,7 +317,7 @@ class TextClassifier(keras.Model):
         return self._by_length(encoded, batch_size, self._compiled("_logits_fn", self._logits), verbose)
 
     def _pooled(self, features):
-        return cls_hidden_state(self.backbone, features, training=False)  # (batch, dim)
+        return self.encoder.cls_hidden_state(features, training=False)  # (batch, dim)
 
     def _logits(self, features):
         return self(features, training=False)  # (batch, num_labels)
@@ -349,7 +354,7 @@ class TextClassifier(keras.Model):
 
     def get_config(self):
         return {
-            "backbone": self.backbone.config.to_dict(),
+            "backbone": self.encoder.config_dict(),
             "label_names": list(self.label_names),
             "max_length": self.max_length,
             "dropout": self.head.dropout,
@@ -396,7 +401,7 @@ class TextClassifier(keras.Model):
     @classmethod
     def from_config(cls, config, tokenizer=None):
         config = dict(config)
-        encoder = backbone_lib.encoder_from_config_dict(config.pop("backbone"))
+        encoder = encoders.from_config_dict(config.pop("backbone"))
         # Folders saved before 0.2 name the label set "labels".
         label_names = config.pop("label_names") if "label_names" in config else config.pop("labels")
         return cls(encoder, label_names, tokenizer=tokenizer, **config)
@@ -447,18 +452,4 @@ def _split_sizes(count: int, batch_size: int) -> list:
 
 def transformer_blocks(encoder) -> list:
     """The encoder's transformer blocks, bottom to top (DistilBERT, BERT, RoBERTa, ...)."""
-    return _encoder_parts(encoder)[2]
-
-
-def _encoder_parts(encoder):
-    """(main layer, block stack, blocks) of a transformers TF encoder."""
-    main = getattr(encoder, encoder.base_model_prefix, None)
-    for name in ("transformer", "encoder"):  # DistilBERT; BERT, RoBERTa and most others
-        stack = getattr(main, name, None)
-        blocks = getattr(stack, "layer", None)
-        if blocks is not None and len(blocks) > 0:
-            return main, stack, list(blocks)
-    raise ValueError(
-        f"cannot find the transformer blocks of {type(encoder).__name__}: "
-        f"unfreeze it whole with unfreeze_backbone()"
-    )
+    return encoders.wrap(encoder).transformer_layers

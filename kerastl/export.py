@@ -39,7 +39,7 @@ from kerastl.classifier import TextClassifier
 from kerastl.config import INFERENCE_BATCH_SIZE, SAVED_CONFIG_FILE, SAVED_TOKENIZER_DIR
 from kerastl.errors import ModelFileError, TextSignatureUnavailable
 from kerastl.examples import TextExamples, as_examples
-from kerastl.graph_tokenizer import GraphTokenizer, build_graph_tokenizer
+from kerastl.graph_tokenizer import GraphTokenizer
 from kerastl.predictions import Predictions
 
 logger = logging.getLogger(__name__)
@@ -157,7 +157,7 @@ def export_saved_model(
     tokenizer, reason = None, "text_signature=False"
     if text_signature is not False:
         logger.info("export: rebuilding the tokenizer in TensorFlow ops and checking it on probe texts")
-        tokenizer, reason = build_graph_tokenizer(model.tokenizer, model.max_length)
+        tokenizer, reason = model.encoder.serving_tokenizer(model.tokenizer, model.max_length)
     if tokenizer is None and text_signature:
         raise TextSignatureUnavailable(
             f"cannot export a raw-text signature: {reason}. Export without it "
@@ -299,7 +299,7 @@ class SavedModelClassifier:
         self.has_text_signature = TEXT_SIGNATURE in self._loaded.signatures
         self._tokenizer = None
         if not self.has_text_signature:
-            from kerastl.backbone import load_tokenizer
+            from kerastl.encoders import load_tokenizer
 
             self._tokenizer = load_tokenizer(folder / EXTRA_DIR / SAVED_TOKENIZER_DIR)
 

@@ -23,7 +23,6 @@ from kerastl.examples import as_examples
 logger = logging.getLogger(__name__)
 
 # Parameters that AdamW leaves out of weight decay (LayerNorm scales and every bias).
-NO_DECAY = ("LayerNorm", "layer_norm", "bias")
 # XLA compiles the update once per weight shape, some seconds in all; below this many parameters
 # (the tiny test encoders) that costs more than it saves.
 XLA_MIN_PARAMETERS = 1_000_000
@@ -176,7 +175,9 @@ def fine_tune(
         if xla is None:
             xla = model.count_params() >= XLA_MIN_PARAMETERS
         with strategy.scope():
-            model.compile(optimizer=phase_two_optimizer(config, steps * config.epochs, xla=xla))
+            optimizer = phase_two_optimizer(config, steps * config.epochs, no_decay=model.encoder.no_decay_names,
+                                            xla=xla)
+            model.compile(optimizer=optimizer)
         if state and state.finished("fine_tune"):
             history["fine_tune"] = state.restore("fine_tune", model)
             logger.info("phase 2: already done, restored from %s", state.directory)
@@ -410,13 +411,15 @@ def _cached_feature_batches(model, train_data, val_data, config, verbose):
 
 def _head_model(model):
     """A Keras model of `model`'s head alone, on a pooled-vector input (shares the head's weights)."""
-    pooled = keras.Input(shape=(model.backbone.config.hidden_size,), name="pooled")
+    pooled = keras.Input(shape=(model.encoder.hidden_dim,), name="pooled")
     return keras.Model(pooled, model.head(pooled), name="head_on_cached_features")
 
 
-def phase_two_optimizer(config: TrainingConfig, total_steps: int, *, xla: bool = True) -> keras.optimizers.Optimizer:
+def phase_two_optimizer(config: TrainingConfig, total_steps: int, *, no_decay: Sequence[str] = (),
+                        xla: bool = True) -> keras.optimizers.Optimizer:
     """AdamW with linear warmup to `learning_rate`, then cosine decay to 0 over `total_steps`;
-    its update compiled with XLA if `xla`."""
+    weights whose names contain one of `no_decay` (the encoder's `no_decay_names`) skip weight
+    decay; its update compiled with XLA if `xla`."""
     warmup = int(config.warmup_ratio * total_steps)
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=0.0 if warmup else config.learning_rate,
@@ -425,7 +428,8 @@ def phase_two_optimizer(config: TrainingConfig, total_steps: int, *, xla: bool =
         warmup_steps=warmup,
     )
     optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay)
-    optimizer.exclude_from_weight_decay(var_names=list(NO_DECAY))
+    if no_decay:
+        optimizer.exclude_from_weight_decay(var_names=list(no_decay))
     if xla:
         optimizer.jit_compile = True  # read at each apply_gradients; Keras sets it only for GPUs
     return optimizer

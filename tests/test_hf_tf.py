@@ -1,10 +1,14 @@
+"""The hf_tf encoder family: what `kerastl.encoders.Encoder` reads off a transformers TF encoder,
+and the [CLS] fast path (the top block for [CLS] alone)."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
 from transformers import AlbertConfig, CamembertConfig, RobertaConfig, TFAutoModel, XLMRobertaConfig
 
 from kerastl import keras
-from kerastl.pooling import cls_hidden_state
+from kerastl.encoders import wrap
+from kerastl.encoders.hf_tf import NO_DECAY, HFTFEncoder
 from tests.helpers import tiny_bert_config, tiny_distilbert_config
 
 BERT_SIZES = dict(vocab_size=99, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
@@ -20,6 +24,10 @@ CONFIGS = {
 NO_DROPOUT = {
     "distilbert": dict(dropout=0.0, attention_dropout=0.0),
 }
+
+
+def cls_hidden_state(encoder, features, training=False):
+    return HFTFEncoder(encoder).cls_hidden_state(features, training)
 
 
 def _encoder(kind, **overrides):
@@ -110,3 +118,21 @@ def test_cls_hidden_state_under_mixed_bfloat16(kind):
     fast, whole = cls_hidden_state(encoder, _features()), _whole(encoder, _features())
     assert fast.dtype == whole.dtype == tf.bfloat16
     np.testing.assert_allclose(tf.cast(fast, tf.float32), tf.cast(whole, tf.float32), rtol=0.05, atol=0.05)
+
+
+@pytest.mark.parametrize("kind", ["distilbert", "bert"])
+def test_encoder_face_of_a_transformers_encoder(kind):
+    layer = _encoder(kind)
+    encoder = wrap(layer)
+    assert isinstance(encoder, HFTFEncoder) and wrap(encoder) is encoder and encoder.layer is layer
+    assert (encoder.hidden_dim, encoder.position_limit) == (32, layer.config.max_position_embeddings)
+    assert encoder.input_names == ("input_ids", "attention_mask")
+    assert encoder.no_decay_names == NO_DECAY
+    main = getattr(layer, layer.base_model_prefix)
+    blocks = main.transformer.layer if kind == "distilbert" else main.encoder.layer
+    assert encoder.transformer_layers == list(blocks)
+    others = {id(layer) for layer in encoder.other_layers}
+    assert id(main.embeddings) in others and not others & {id(block) for block in blocks}
+    assert encoder.unused_layers == ([main.pooler] if kind == "bert" else [])
+    rebuilt = HFTFEncoder.from_config_dict(encoder.config_dict())
+    assert rebuilt.config_dict() == encoder.config_dict()

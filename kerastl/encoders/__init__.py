@@ -1,0 +1,94 @@
+"""The one seam for all that an encoder family knows.
+
+The rest of kerastl asks an encoder for what it needs through `Encoder`, a small face in the
+spirit of KerasHub's backbone contract (`hidden_dim`, `transformer_layers`, `cls_token_index`),
+and never imports transformers or reads an encoder's internals. A family is one file here:
+
+- `hf_tf`: Hugging Face transformers' TF encoders (`TFDistilBertModel`, `TFBertModel`, ...),
+  loaded by `hf_tf_loading` from a hub name, a folder, an offline preset or a config.
+
+A new family is a new `Encoder` subclass and a branch in `wrap` and `from_config_dict`.
+"""
+
+from typing import Optional
+
+
+class Encoder:
+    """What kerastl asks of a headless encoder, whatever its family.
+
+    An `Encoder` wraps the Keras layer that holds the encoder's weights (`layer`), which the
+    classifier keeps as its `backbone` sublayer, so weight names do not depend on the wrapper.
+
+    Attributes:
+        layer: the Keras layer of the encoder; calling it is the family's business.
+        hidden_dim: the width of its hidden states, and of the pooled [CLS] vector.
+        position_limit: the longest token sequence it embeds, or None where it has no limit.
+        input_names: the features it reads, in order (e.g. `("input_ids", "attention_mask")`).
+        no_decay_names: substrings of the weight names that skip weight decay.
+    """
+
+    layer = None
+    hidden_dim: int
+    position_limit: Optional[int] = None
+    input_names: tuple = ("input_ids", "attention_mask")
+    no_decay_names: tuple = ()
+
+    @property
+    def transformer_layers(self) -> list:
+        """The transformer blocks, bottom to top; a ValueError where they cannot be found."""
+        raise NotImplementedError
+
+    @property
+    def other_layers(self) -> list:
+        """Every layer of the encoder that is no transformer block (embeddings, a pooler ...):
+        what `unfreeze_backbone(top_k)` freezes."""
+        raise NotImplementedError
+
+    @property
+    def unused_layers(self) -> list:
+        """Layers whose output the [CLS] hidden state never reads (BERT's pooler): kept frozen."""
+        return []
+
+    def cls_hidden_state(self, features: dict, training=False):
+        """The top-layer hidden state of the first token, (batch, hidden_dim), from `features`
+        (the `input_names`, each (batch, seq))."""
+        raise NotImplementedError
+
+    def config_dict(self) -> dict:
+        """What rebuilds this encoder, with random weights, through `from_config_dict`."""
+        raise NotImplementedError
+
+    def serving_tokenizer(self, tokenizer, max_length: int) -> tuple:
+        """`(ops, None)`: `tokenizer` rebuilt as a Keras layer of TensorFlow ops that maps a
+        `tf.string` batch to the `input_names`, for a raw-text serving signature; or `(None,
+        reason)` where that cannot be done exactly."""
+        return None, f"{type(self).__name__} has no in-graph tokenizer"
+
+
+def wrap(layer) -> Encoder:
+    """The `Encoder` of a Keras encoder layer (an `Encoder` is returned as it is).
+
+    Example:
+    >>> encoder = wrap(model.backbone)
+    >>> encoder.hidden_dim, len(encoder.transformer_layers), encoder.input_names
+    (32, 2, ('input_ids', 'attention_mask'))
+    """
+    if isinstance(layer, Encoder):
+        return layer
+    from kerastl.encoders.hf_tf import HFTFEncoder
+
+    return HFTFEncoder(layer)
+
+
+def from_config_dict(config: dict) -> Encoder:
+    """A randomly initialised encoder from `Encoder.config_dict()` (the weights are loaded after)."""
+    from kerastl.encoders.hf_tf import HFTFEncoder
+
+    return HFTFEncoder.from_config_dict(config)
+
+
+def load_tokenizer(tokenizer):
+    """A tokenizer object as it is, or the tokenizer saved in a folder."""
+    from kerastl.encoders.hf_tf_loading import load_tokenizer
+
+    return load_tokenizer(tokenizer)
