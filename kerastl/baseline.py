@@ -126,7 +126,7 @@ def feature_baseline(
             The steps are also logged to the `kerastl` logger.
 
     Example (`model` a tiny `TextClassifier`; `"all-minilm-l6-v2"` in its place loads the real encoder):
-    >>> result = feature_baseline(model, train, validation)
+    >>> result = feature_baseline(model, train, validation, verbose=0)
     >>> sorted(result.scores())
     ['logistic_regression', 'most_frequent']
     >>> print(result.summary_text())
