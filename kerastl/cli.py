@@ -20,20 +20,19 @@ from importlib import metadata
 from pathlib import Path
 
 from kerastl import _logging
+from kerastl import cli_checks as checks
 from kerastl.config import (
     DEFAULT_BACKBONE,
     DEFAULT_DROPOUT,
     DEFAULT_MAX_LENGTH,
     INFERENCE_BATCH_SIZE,
     PRECISIONS,
-    SAVED_CONFIG_FILE,
     STRATEGIES,
     TrainingConfig,
 )
-from kerastl.errors import DataError, KerastlError, ModelFileError, TrainingInterrupted
+from kerastl.errors import KerastlError, TrainingInterrupted
 
 DATA_OPTIONS = ("text_column", "label_column", "sep", "names")
-STDIN = "-"
 
 logger = logging.getLogger("kerastl.cli")
 
@@ -130,7 +129,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--tensorboard", type=Path, metavar="DIR",
                        help="write TensorBoard logs of both phases, on one axis, to DIR/train and "
                             "DIR/validation")
-    train.set_defaults(run=_train, check=_check_train)
+    train.set_defaults(run=_train, check=checks.check_train)
 
     evaluate = command("evaluate", "score a saved model on a labelled file")
     evaluate.add_argument("--model", required=True, type=Path, help="folder of a saved model")
@@ -141,7 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--report", type=Path, metavar="DIR",
                           help="also write metrics.json, confusion_matrix.png, training_curves.png "
                                "and the error analysis (highest_loss.csv, lowest_loss.csv) to DIR")
-    evaluate.set_defaults(run=_evaluate, check=_check_evaluate)
+    evaluate.set_defaults(run=_evaluate, check=checks.check_evaluate)
 
     explore = command("explore", "plot class counts and tokens per text of a labelled file")
     explore.add_argument("--data", required=True, type=Path, help="labelled data file")
@@ -154,7 +153,7 @@ def _parser() -> argparse.ArgumentParser:
     explore.add_argument("--output", required=True, type=Path,
                          help="folder for class_counts.png, tokens_per_text.png and the summary")
     explore.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-    explore.set_defaults(run=_explore, check=_check_explore)
+    explore.set_defaults(run=_explore, check=checks.check_explore)
 
     baseline = command("baseline", "logistic regression on the frozen encoder's [CLS] features, and the "
                                    "majority class")
@@ -168,7 +167,7 @@ def _parser() -> argparse.ArgumentParser:
     baseline.add_argument("--json", action="store_true", help="print one JSON object")
     baseline.add_argument("--report", type=Path, metavar="DIR",
                           help="also write baseline.json and baseline_confusion_matrix.png to DIR")
-    baseline.set_defaults(run=_baseline, check=_check_baseline)
+    baseline.set_defaults(run=_baseline, check=checks.check_baseline)
 
     predict = command(
         "predict", "classify texts: given as arguments, one a line in a file (--file), or on stdin (-)",
@@ -185,7 +184,7 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--json", action="store_true", help="print one JSON object per text")
     predict.add_argument("--file", type=Path, metavar="F", help="read the texts from F, one a line")
     predict.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify; '-' alone reads stdin")
-    predict.set_defaults(run=_predict, check=_check_predict)
+    predict.set_defaults(run=_predict, check=checks.check_predict)
 
     export = command("export", "write a SavedModel for TF Serving that takes raw text")
     export.add_argument("--model", required=True, type=Path, help="folder of a saved model")
@@ -193,7 +192,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="TF Serving base folder; the SavedModel goes to OUTPUT/VERSION/")
     export.add_argument("--version", type=int, help="(default: one more than the highest present, or 1)")
     export.add_argument("--overwrite", action="store_true", help="replace OUTPUT/VERSION if it exists")
-    export.set_defaults(run=_export, check=_check_export)
+    export.set_defaults(run=_export, check=checks.check_export)
     return parser
 
 
@@ -209,10 +208,6 @@ def _training_options(parser):
             parser.add_argument(flag, type=kind, default=field.default, help=help)
 
 
-def _training_config(args) -> TrainingConfig:
-    return TrainingConfig(**{field.name: getattr(args, field.name) for field in dataclasses.fields(TrainingConfig)})
-
-
 def _data_options(parser):
     parser.add_argument("--text-column", default="text", help="(default: %(default)s)")
     parser.add_argument("--label-column", default="label", help="(default: %(default)s)")
@@ -225,107 +220,6 @@ def _read(path, args):
     from kerastl.examples import read_examples
 
     return read_examples(path, **{key: getattr(args, key) for key in DATA_OPTIONS})
-
-
-# -- usage checks: everything about the arguments that needs no TensorFlow ------------------------
-
-
-def _data_file(path, option):
-    if path is not None and not Path(path).is_file():
-        raise DataError(f"{option}: no data file at {str(path)!r}: check the path")
-
-
-def _at_least(args, option, minimum):
-    value = getattr(args, option.lstrip("-").replace("-", "_"))
-    if value < minimum:
-        raise ValueError(f"{option} must be >= {minimum}, received {option} {value}")
-
-
-def _saved_model(path, option="--model"):
-    if not (Path(path) / SAVED_CONFIG_FILE).is_file():
-        raise ModelFileError(f"{option} {path} is not a saved kerastl model (no {SAVED_CONFIG_FILE}); give the "
-                             f"--output folder of `kerastl train` or of save_pretrained()")
-
-
-def _check_train(args):
-    args.config = _training_config(args)  # raises ValueError on a bad number
-    _at_least(args, "--max-length", 2)
-    if not 0.0 <= args.dropout < 1.0:
-        raise ValueError(f"--dropout must be in [0, 1), received --dropout {args.dropout}")
-    if args.output.exists() and not args.output.is_dir():
-        raise ModelFileError(f"--output {args.output} is a file: give a folder")
-    if args.output.exists() and any(args.output.iterdir()) and not args.overwrite:
-        raise ModelFileError(f"--output {args.output} is not empty: choose a new folder or add --overwrite")
-    if args.tensorboard is not None and args.tensorboard.exists() and not args.tensorboard.is_dir():
-        raise ModelFileError(f"--tensorboard {args.tensorboard} is a file: give a folder")
-    _data_file(args.train, "--train")
-    _data_file(args.validation, "--validation")
-
-
-def _check_evaluate(args):
-    _saved_model(args.model)
-    _data_file(args.data, "--data")
-    _at_least(args, "--batch-size", 1)
-
-
-def _check_explore(args):
-    _data_file(args.data, "--data")
-    _at_least(args, "--max-length", 1)
-
-
-def _check_baseline(args):
-    _data_file(args.train, "--train")
-    _data_file(args.validation, "--validation")
-    _at_least(args, "--max-length", 2)
-    _at_least(args, "--batch-size", 1)
-
-
-def _check_predict(args):
-    if not args.model.is_dir():
-        raise ModelFileError(f"--model {args.model}: no such folder; give a saved kerastl model or an exported "
-                             f"SavedModel")
-    from_stdin = STDIN in args.texts
-    if from_stdin and len(args.texts) > 1:
-        raise ValueError("'-' reads the texts from stdin and must be the only TEXT")
-    if args.file is not None and args.texts:
-        raise ValueError("give texts either as arguments or in --file, not both")
-    if args.file is None and not args.texts:
-        raise ValueError("no texts: give them as arguments, in --file F (one a line), or on stdin with '-'")
-    if args.file is not None:
-        if not args.file.is_file():
-            raise DataError(f"--file: no file at {str(args.file)!r}: check the path")
-        args.lines = _text_lines(args.file.read_bytes(), str(args.file))
-    elif from_stdin:
-        stdin = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else sys.stdin
-        args.lines = _text_lines(stdin.read(), "stdin")
-    else:
-        args.lines = None
-
-
-def _text_lines(content, source: str) -> list:
-    """`[(line number, text)]` of the lines of `content` that hold a text, blank lines left out."""
-    if isinstance(content, bytes):
-        try:
-            content = content.decode("utf-8-sig")  # a byte-order mark is not part of the first text
-        except UnicodeDecodeError as err:
-            raise DataError(f"{source} is not UTF-8 text (byte {err.start}): save it as UTF-8") from None
-    lines = content.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()  # the newline that ends the last line
-    texts = [(number, line.removesuffix("\r")) for number, line in enumerate(lines, start=1)]
-    kept = [(number, text) for number, text in texts if text.strip()]
-    blank = len(texts) - len(kept)
-    if blank:
-        logger.info("%s: skipped %d blank line%s", source, blank, "" if blank == 1 else "s")
-    return kept
-
-
-def _check_export(args):
-    _saved_model(args.model)
-    if args.version is not None and args.version < 0:
-        raise ValueError(f"--version must be >= 0, received --version {args.version}")
-    if args.output.exists() and not args.output.is_dir():
-        raise ModelFileError(f"--output {args.output} is a file: give a folder for the SavedModel versions")
 
 
 # -- the commands ---------------------------------------------------------------------------------

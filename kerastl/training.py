@@ -1,13 +1,9 @@
 """The two-phase workflow: train the head on a frozen encoder, then fine-tune everything."""
 
-import contextlib
 import dataclasses
 import hashlib
 import logging
-import math
-import os
 import time
-from pathlib import Path
 from typing import Optional, Sequence
 
 import tensorflow as tf
@@ -17,8 +13,15 @@ from kerastl import data as data_lib
 from kerastl._keras import keras
 from kerastl.classifier import default_loss, default_metrics
 from kerastl.config import TrainingConfig
-from kerastl.errors import TrainingError
 from kerastl.examples import as_examples
+from kerastl.training_callbacks import (
+    FirstStepNotice,
+    PhaseColumn,
+    StopOnNaN,
+    TensorBoardLog,
+    appending_csv_loggers,
+    duration,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -137,13 +140,13 @@ def fine_tune(
         started = time.perf_counter()
         # Ctrl-C reaches one worker only, whose lone backup would wait for the others forever.
         with (checkpoints.graceful_interrupts(enabled=state is not None and not distribute.is_multi_worker(strategy)),
-              _appending_csv_loggers(callbacks, enabled=bool(ran))):
+              appending_csv_loggers(callbacks, enabled=bool(ran))):
             fit_model.fit(data, validation_data=val, epochs=epochs, verbose=verbose,
                           callbacks=[guard, log, *extra, *tagged], **fit_steps)
         ran.append(phase)
         guard.check(PHASE_NAMES[phase], learning_rate)
         history[phase] = log.history()
-        logger.info("%s: done in %s%s", PHASE_NAMES[phase], _duration(time.perf_counter() - started),
+        logger.info("%s: done in %s%s", PHASE_NAMES[phase], duration(time.perf_counter() - started),
                     _last_epoch(history[phase]))
         if state:
             state.finish(phase, model, history[phase])
@@ -203,10 +206,6 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
-def _duration(seconds: float) -> str:
-    return f"{seconds:.1f} s" if seconds < 120 else f"{int(seconds // 60)} min {int(seconds % 60)} s"
-
-
 def _last_epoch(history: dict) -> str:
     """", last epoch: loss 0.3012, accuracy 0.9012, ..." from `{metric: [per epoch]}`."""
     last = [f"{metric} {values[-1]:.4f}" for metric, values in history.items() if values]
@@ -222,168 +221,6 @@ def _fingerprint(model, train, validation, config) -> dict:
                 digest.update(f"{text}\x1f{label}\x1e".encode("utf-8", "surrogatepass"))
     return {"model": model.get_config(), "data": digest.hexdigest(), "config": dataclasses.asdict(config),
             "replicas": model.distribute_strategy.num_replicas_in_sync}
-
-
-class StopOnNaN(keras.callbacks.Callback):
-    """Stop training at the first batch whose loss is NaN or infinite; `check` then raises."""
-
-    def __init__(self):
-        super().__init__()
-        self.bad_batch = None
-
-    def on_train_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(loss):
-            self.bad_batch = batch
-            self.model.stop_training = True
-
-    def check(self, phase: str, learning_rate: float) -> None:
-        if self.bad_batch is not None:
-            batch, self.bad_batch = self.bad_batch, None
-            raise TrainingError(
-                f"{phase}: the loss became NaN at batch {batch}, so training stopped. Likely causes: "
-                f"a learning rate too high ({learning_rate:g}; try 10x lower) or float16 overflow "
-                f"(try --precision float32)"
-            )
-
-
-class FirstStepNotice(keras.callbacks.Callback):
-    """Log how long the first training step took: it includes compiling the training graph."""
-
-    def __init__(self, phase: str):
-        super().__init__()
-        self.phase = phase
-        self.started = None
-
-    def on_train_begin(self, logs=None):
-        self.started = time.perf_counter()
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.started is not None:
-            logger.info("%s: compiled; the first step took %s", self.phase,
-                        _duration(time.perf_counter() - self.started))
-            self.started = None
-
-
-class PhaseColumn(keras.callbacks.Callback):
-    """Put `phase` (1 or 2) into the epoch logs the following callbacks see; `None` takes it out.
-
-    `fine_tune` brackets the user's callbacks with a pair, so a `CSVLogger` gets a phase column
-    while kerastl's history and Keras' progress bar stay as they were.
-    """
-
-    def __init__(self, phase: Optional[int]):
-        super().__init__()
-        self.phase = phase
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is None:
-            return
-        if self.phase is None:
-            logs.pop("phase", None)
-        else:
-            logs["phase"] = self.phase
-
-
-@contextlib.contextmanager
-def _appending_csv_loggers(callbacks, *, enabled: bool):
-    """Within the block, `CSVLogger`s among `callbacks` append to their file (after the first
-    phase, so that the second does not overwrite it); their own setting is restored after."""
-    loggers = [c for c in callbacks if isinstance(c, keras.callbacks.CSVLogger)] if enabled else []
-    before = [c.append for c in loggers]
-    for csv_logger in loggers:
-        csv_logger.append = True
-    try:
-        yield
-    finally:
-        for csv_logger, append in zip(loggers, before):
-            csv_logger.append = append
-
-
-class TensorBoardLog:
-    """TensorBoard logs of both phases of `fine_tune` on one axis, as `keras.callbacks.TensorBoard`
-    names them: `directory/train` and `directory/validation`.
-
-    Epoch metrics (`epoch_loss`, `epoch_accuracy`, ...; validation ones in `validation/`) are
-    written at the epoch number counted across both phases (0-based, as Keras does), so phase 2
-    continues where phase 1 stopped; `epoch_phase` (1, then 2) and `epoch_learning_rate` mark
-    the boundary. The running metrics of every training step (`batch_loss`, ...) are written
-    at the step counted across both phases.
-
-    Args:
-        directory: the log folder (created if absent).
-        steps_per_epoch: training steps per epoch, the same in both phases.
-        write: False on the non-chief workers of a multi-worker run, which write nothing.
-    """
-
-    # Step scalars are kept in memory and written at most this often (and at every epoch's end):
-    # writing them at every step would cost more than a step on cached [CLS] vectors.
-    WRITE_EVERY_S = 20.0
-
-    def __init__(self, directory, steps_per_epoch: int, *, write: bool = True):
-        self.directory = Path(directory)
-        self.steps_per_epoch = steps_per_epoch
-        self.pending = []  # (step, {tag: value}) not written yet
-        self.written = time.monotonic()
-        self.writers = {}
-        if write:
-            self.writers = {run: tf.summary.create_file_writer(os.fspath(self.directory / run))
-                            for run in ("train", "validation")}
-            logger.info("TensorBoard logs go to %s (tensorboard --logdir %s)", self.directory, self.directory)
-
-    def phase(self, number: int, *, first_epoch: int) -> keras.callbacks.Callback:
-        """The callback for one phase, whose epoch 0 is `first_epoch` on the common axis."""
-        return _TensorBoardPhase(self, number, first_epoch)
-
-    def step_scalars(self, values: dict, step: int) -> None:
-        self.pending.append((step, values))
-        if time.monotonic() - self.written > self.WRITE_EVERY_S:
-            self.flush()
-
-    def scalars(self, run: str, values: dict, step: int) -> None:
-        writer = self.writers.get(run)
-        if writer is None:
-            return
-        with writer.as_default(step=step):
-            for tag, value in values.items():
-                tf.summary.scalar(tag, value)
-
-    def flush(self) -> None:
-        pending, self.pending = self.pending, []
-        for step, values in pending:
-            self.scalars("train", values, step)
-        for writer in self.writers.values():
-            writer.flush()
-        self.written = time.monotonic()
-
-
-class _TensorBoardPhase(keras.callbacks.Callback):
-    def __init__(self, board: TensorBoardLog, number: int, first_epoch: int):
-        super().__init__()
-        self.board = board
-        self.number = number
-        self.first_epoch = first_epoch
-        self.epoch = first_epoch
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = self.first_epoch + epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        step = self.epoch * self.board.steps_per_epoch + batch
-        self.board.step_scalars({f"batch_{key}": float(value) for key, value in (logs or {}).items()}, step)
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        train = {f"epoch_{key}": float(value) for key, value in logs.items() if not key.startswith("val_")}
-        train["epoch_phase"] = float(self.number)
-        train["epoch_learning_rate"] = float(keras.backend.get_value(self.model.optimizer.learning_rate))
-        validation = {f"epoch_{key[4:]}": float(value) for key, value in logs.items() if key.startswith("val_")}
-        self.board.scalars("train", train, self.epoch)
-        self.board.scalars("validation", validation, self.epoch)
-        self.board.flush()
-
-    def on_train_end(self, logs=None):
-        self.board.flush()
 
 
 def _cached_feature_batches(model, train_data, val_data, config, verbose):
@@ -415,7 +252,7 @@ def _head_model(model):
     return keras.Model(pooled, model.head(pooled), name="head_on_cached_features")
 
 
-def phase_two_optimizer(config: TrainingConfig, total_steps: int, *, no_decay: Sequence[str] = (),
+def phase_two_optimizer(config: TrainingConfig, total_steps: int, *, no_decay: Sequence[str],
                         xla: bool = True) -> keras.optimizers.Optimizer:
     """AdamW with linear warmup to `learning_rate`, then cosine decay to 0 over `total_steps`;
     weights whose names contain one of `no_decay` (the encoder's `no_decay_names`) skip weight

@@ -1,0 +1,119 @@
+"""The command line's usage checks: everything about the arguments that needs no TensorFlow.
+
+Each command's `check` runs before TensorFlow is imported, so a wrong argument answers at once.
+"""
+
+import dataclasses
+import logging
+import sys
+from pathlib import Path
+
+from kerastl.config import SAVED_CONFIG_FILE, TrainingConfig
+from kerastl.errors import DataError, ModelFileError
+
+STDIN = "-"
+
+logger = logging.getLogger("kerastl.cli")
+
+
+def training_config(args) -> TrainingConfig:
+    return TrainingConfig(**{field.name: getattr(args, field.name) for field in dataclasses.fields(TrainingConfig)})
+
+
+
+def data_file(path, option):
+    if path is not None and not Path(path).is_file():
+        raise DataError(f"{option}: no data file at {str(path)!r}: check the path")
+
+
+def at_least(args, option, minimum):
+    value = getattr(args, option.lstrip("-").replace("-", "_"))
+    if value < minimum:
+        raise ValueError(f"{option} must be >= {minimum}, received {option} {value}")
+
+
+def saved_model(path, option="--model"):
+    if not (Path(path) / SAVED_CONFIG_FILE).is_file():
+        raise ModelFileError(f"{option} {path} is not a saved kerastl model (no {SAVED_CONFIG_FILE}); give the "
+                             f"--output folder of `kerastl train` or of save_pretrained()")
+
+
+def check_train(args):
+    args.config = training_config(args)  # raises ValueError on a bad number
+    at_least(args, "--max-length", 2)
+    if not 0.0 <= args.dropout < 1.0:
+        raise ValueError(f"--dropout must be in [0, 1), received --dropout {args.dropout}")
+    if args.output.exists() and not args.output.is_dir():
+        raise ModelFileError(f"--output {args.output} is a file: give a folder")
+    if args.output.exists() and any(args.output.iterdir()) and not args.overwrite:
+        raise ModelFileError(f"--output {args.output} is not empty: choose a new folder or add --overwrite")
+    if args.tensorboard is not None and args.tensorboard.exists() and not args.tensorboard.is_dir():
+        raise ModelFileError(f"--tensorboard {args.tensorboard} is a file: give a folder")
+    data_file(args.train, "--train")
+    data_file(args.validation, "--validation")
+
+
+def check_evaluate(args):
+    saved_model(args.model)
+    data_file(args.data, "--data")
+    at_least(args, "--batch-size", 1)
+
+
+def check_explore(args):
+    data_file(args.data, "--data")
+    at_least(args, "--max-length", 1)
+
+
+def check_baseline(args):
+    data_file(args.train, "--train")
+    data_file(args.validation, "--validation")
+    at_least(args, "--max-length", 2)
+    at_least(args, "--batch-size", 1)
+
+
+def check_predict(args):
+    if not args.model.is_dir():
+        raise ModelFileError(f"--model {args.model}: no such folder; give a saved kerastl model or an exported "
+                             f"SavedModel")
+    from_stdin = STDIN in args.texts
+    if from_stdin and len(args.texts) > 1:
+        raise ValueError("'-' reads the texts from stdin and must be the only TEXT")
+    if args.file is not None and args.texts:
+        raise ValueError("give texts either as arguments or in --file, not both")
+    if args.file is None and not args.texts:
+        raise ValueError("no texts: give them as arguments, in --file F (one a line), or on stdin with '-'")
+    if args.file is not None:
+        if not args.file.is_file():
+            raise DataError(f"--file: no file at {str(args.file)!r}: check the path")
+        args.lines = text_lines(args.file.read_bytes(), str(args.file))
+    elif from_stdin:
+        stdin = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else sys.stdin
+        args.lines = text_lines(stdin.read(), "stdin")
+    else:
+        args.lines = None
+
+
+def text_lines(content, source: str) -> list:
+    """`[(line number, text)]` of the lines of `content` that hold a text, blank lines left out."""
+    if isinstance(content, bytes):
+        try:
+            content = content.decode("utf-8-sig")  # a byte-order mark is not part of the first text
+        except UnicodeDecodeError as err:
+            raise DataError(f"{source} is not UTF-8 text (byte {err.start}): save it as UTF-8") from None
+    lines = content.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the newline that ends the last line
+    texts = [(number, line.removesuffix("\r")) for number, line in enumerate(lines, start=1)]
+    kept = [(number, text) for number, text in texts if text.strip()]
+    blank = len(texts) - len(kept)
+    if blank:
+        logger.info("%s: skipped %d blank line%s", source, blank, "" if blank == 1 else "s")
+    return kept
+
+
+def check_export(args):
+    saved_model(args.model)
+    if args.version is not None and args.version < 0:
+        raise ValueError(f"--version must be >= 0, received --version {args.version}")
+    if args.output.exists() and not args.output.is_dir():
+        raise ModelFileError(f"--output {args.output} is a file: give a folder for the SavedModel versions")
