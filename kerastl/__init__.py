@@ -51,9 +51,15 @@ __all__ = sorted(_PUBLIC)
 
 
 def __getattr__(name):
-    if name not in _PUBLIC:
-        raise AttributeError(f"module 'kerastl' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    else:  # a submodule, as `kerastl.evaluation.plot_probabilities` reaches it after `import kerastl`
+        try:
+            value = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as err:
+            if err.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module 'kerastl' has no attribute {name!r}") from None
     globals()[name] = value  # once loaded, a plain module attribute
     return value
 
