@@ -19,7 +19,7 @@ THREADS = 8
 
 
 def _requests(texts):
-    """2,000 requests of 1 to 5 texts, 40 distinct ones, each asked 50 times."""
+    """2,000 requests of 1 to 5 texts, 40 distinct ones, each asked 50 times (tuples: dict keys)."""
     return [tuple(texts[i % 40: i % 40 + 1 + i % 5]) for i in range(REQUESTS)]
 
 
@@ -43,11 +43,11 @@ def _check(answer, texts):
 def test_a_loaded_model_answers_eight_threads_as_it_answers_one(make_classifier, tmp_path):
     path = make_classifier(labels=("neg", "pos", "meh")).save_pretrained(tmp_path / "m")
     model = kerastl.TextClassifier.from_pretrained(path)
-    _check(lambda request: predict(model, request).logits, synthetic_corpus(40, seed=9)[0])
+    _check(lambda request: predict(model, list(request)).logits, synthetic_corpus(40, seed=9)[0])
 
 
 def test_an_exported_saved_model_answers_eight_threads_as_it_answers_one(make_classifier, tmp_path):
     version = kerastl.export_saved_model(make_classifier(labels=("neg", "pos", "meh")), tmp_path / "serving")
     served = kerastl.load_saved_model(version)
     assert served.has_text_signature
-    _check(lambda request: served.probabilities(request), synthetic_corpus(40, seed=9)[0])
+    _check(lambda request: served.probabilities(list(request)), synthetic_corpus(40, seed=9)[0])
