@@ -20,6 +20,7 @@ from tensorboard.util import tensor_util
 import kerastl
 from kerastl import keras
 from kerastl.cli import main
+from kerastl.precision import AUTO_PRECISION_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["--head-epochs", "1", "--epochs", "1", "--batch-size", "8", "--max-length", "24"]
@@ -155,6 +156,7 @@ def test_train_prints_one_json_line_a_line_per_epoch_and_keeps_float32(encoder_f
                                                                          capsys, monkeypatch):
     # A CPU with AVX512-BF16, where `auto` would choose mixed_bfloat16: the default stays float32.
     monkeypatch.setattr("kerastl.precision._cpu_flags", lambda: {"avx512_bf16"})
+    monkeypatch.delenv(AUTO_PRECISION_ENV, raising=False)  # detect, even in a run that forces `auto`
     out = tmp_path / "model"
     status = main(["train", "--model", str(encoder_folder), "--train", str(csv_files["train"]),
                    "--validation", str(csv_files["validation"]), "--output", str(out), *FAST, "--epochs", "2"])
@@ -309,6 +311,7 @@ def test_progress_bars_only_on_a_terminal():
 
 def test_precision_default_is_float32_and_from_backbone_keeps_the_global_policy(make_classifier, monkeypatch):
     monkeypatch.setattr("kerastl.precision._cpu_flags", lambda: {"avx512_bf16"})  # auto would choose bf16
+    monkeypatch.delenv(AUTO_PRECISION_ENV, raising=False)  # detect, even in a run that forces `auto`
     assert make_classifier().backbone.compute_dtype == "float32"
     model = make_classifier(precision="auto")
     assert model.backbone.compute_dtype == "bfloat16" and model(model._dummy_inputs()).dtype == "float32"
