@@ -25,7 +25,7 @@ test-slow:  ## the slow tier: subprocess trainings, multi-worker runs, examples,
 test-all: test test-slow  ## both tiers, the fast one first
 
 lint:  ## ruff
-	$(BIN)/ruff check kerastl tests examples
+	$(BIN)/ruff check kerastl tests examples conftest.py
 
 demo:  ## fine-tune all-minilm-l6-v2 on the bundled Rotten Tomatoes snippets, then predict
 	$(BIN)/python examples/rotten_tomatoes.py

@@ -29,8 +29,12 @@ def test_head_phase_leaves_backbone_bitwise_unchanged_and_trains_head(make_class
         assert not np.array_equal(value, head_before[name]), name
 
 
-@pytest.mark.parametrize("precision", PRECISIONS)
-@pytest.mark.parametrize("kind", ["distilbert", "bert"])
+@pytest.mark.parametrize("kind, precision", [
+    ("distilbert", "float32"),
+    ("bert", "float32"),
+    ("distilbert", "mixed_bfloat16"),
+    pytest.param("bert", "mixed_bfloat16", marks=pytest.mark.slow),  # test_pooling checks its gradients fast
+])
 def test_fine_tuning_changes_backbone_and_history_has_both_phases(fine_tuned, corpus, kind, precision):
     model, before, history = fine_tuned(kind, precision)  # fine_tune(model, corpus, corpus, head_epochs=1, epochs=2)
     assert model.backbone.compute_dtype == COMPUTE_DTYPE[precision]
@@ -108,7 +112,10 @@ class EpochsBegun(keras.callbacks.Callback):
         self.begun.append(("fine_tune" if isinstance(self.model, kerastl.TextClassifier) else "head", epoch))
 
 
-@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("precision", [
+    pytest.param("float32", marks=pytest.mark.slow),  # as test_resume.py's `kerastl train` runs, which are slow
+    "mixed_bfloat16",
+])
 def test_a_crash_in_phase_two_resumes_from_the_last_backup(make_classifier, corpus, tmp_path, precision):
     set_precision(precision)
     settings = dict(head_epochs=1, epochs=2, batch_size=8, checkpoint_dir=tmp_path / "state", checkpoint_every=2,
