@@ -33,7 +33,7 @@ def test_head_phase_leaves_backbone_bitwise_unchanged_and_trains_head(make_class
     ("distilbert", "float32"),
     ("bert", "float32"),
     ("distilbert", "mixed_bfloat16"),
-    pytest.param("bert", "mixed_bfloat16", marks=pytest.mark.slow),  # test_pooling checks its gradients fast
+    pytest.param("bert", "mixed_bfloat16", marks=pytest.mark.slow),  # test_hf_tf checks its gradients fast
 ])
 def test_fine_tuning_changes_backbone_and_history_has_both_phases(fine_tuned, corpus, kind, precision):
     model, before, history = fine_tuned(kind, precision)  # fine_tune(model, corpus, corpus, head_epochs=1, epochs=2)
