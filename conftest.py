@@ -14,12 +14,15 @@ from pathlib import Path
 import pytest
 from _pytest.doctest import DoctestItem
 
-from kerastl._keras import keras
+from kerastl._keras import KERAS_VERSION, keras
 from kerastl.precision import AUTO_PRECISION_ENV, POLICIES, detect_precision
 
 ROOT = Path(__file__).resolve().parent
 
 collect_ignore = ["kerastl/__main__.py"]  # importing it runs the command line
+# The docstring examples of the other Keras's encoder family cannot run in this process.
+collect_ignore += (["kerastl/encoders/kerashub.py", "kerastl/encoders/kerashub_loading.py"] if KERAS_VERSION == 2
+                   else ["kerastl/encoders/hf_tf.py", "kerastl/encoders/hf_tf_loading.py"])
 
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 
@@ -39,7 +42,17 @@ def pytest_configure(config):
 
 
 def pytest_report_header(config):
-    return f"kerastl: --precision auto picks {detect_precision()}"
+    return f"kerastl: Keras {KERAS_VERSION}; --precision auto picks {detect_precision()}"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests of one encoder family (`@pytest.mark.keras2`, `@pytest.mark.keras3`) run only under the
+    Keras that family needs; `make test` runs the suite under both."""
+    for item in items:
+        for version in (2, 3):
+            if item.get_closest_marker(f"keras{version}") and KERAS_VERSION != version:
+                reason = f"the Keras {version} family: run with KERASTL_KERAS={version}"
+                item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture(autouse=True)

@@ -1,37 +1,126 @@
-"""The one place kerastl imports Keras.
+"""The one place kerastl imports Keras, and the one place it chooses which.
 
-Hugging Face's TensorFlow models are built on Keras 2 (`tf_keras`), not Keras 3. Every kerastl
-module writes `from kerastl._keras import keras` so the two Kerases are never mixed by accident.
+kerastl runs on either Keras, chosen once per process, as Keras chooses its backend: by an
+environment variable read at import, `KERASTL_KERAS`.
+
+- `KERASTL_KERAS=3` (the default): Keras 3 (`import keras`, TensorFlow backend) with KerasHub
+  backbones. `tf.keras` is left as it is.
+- `KERASTL_KERAS=2`: Keras 2 (`tf_keras`) with Hugging Face transformers' TF encoders
+  (`TFDistilBertModel`, ...). transformers' TF classes need `TF_USE_LEGACY_KERAS=1`, which this
+  sets for the whole program: `tf.keras` then means tf-keras here and in child processes.
+
+Every kerastl module writes `from kerastl._keras import keras`, so the two are never mixed by
+accident; `check_same_keras` catches the user's objects of the other one.
 """
 
+import logging
 import os
 
-# transformers reads this before importing Keras; set it before anything imports transformers.
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+KERAS_ENV = "KERASTL_KERAS"
+DEFAULT_KERAS = 3
+
+logger = logging.getLogger("kerastl")
+
+
+def selected_keras() -> int:
+    """The Keras major version `KERASTL_KERAS` selects: 3 (the default) or 2."""
+    value = os.environ.get(KERAS_ENV, "").strip() or str(DEFAULT_KERAS)
+    if value in ("2", "3"):
+        return int(value)
+    raise ImportError(f"{KERAS_ENV}={value!r} is not a Keras kerastl runs on: set {KERAS_ENV}=3 (Keras 3 "
+                      f"and KerasHub, the default) or {KERAS_ENV}=2 (tf-keras and transformers' TF encoders)")
+
+
+KERAS_VERSION = selected_keras()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import tf_keras as keras  # noqa: E402
+if KERAS_VERSION == 2:
+    # transformers reads this before importing Keras; set it before anything imports transformers.
+    if os.environ.get("TF_USE_LEGACY_KERAS") != "1":
+        os.environ["TF_USE_LEGACY_KERAS"] = "1"
+        logger.info("Keras 2 (%s=2): TF_USE_LEGACY_KERAS=1 is now set, so tf.keras in this program and "
+                    "its child processes is tf-keras", KERAS_ENV)
+    try:
+        import tf_keras as keras
+    except ImportError:
+        raise ImportError(f"{KERAS_ENV}=2 needs tf-keras and transformers' TF encoders: "
+                          f"pip install 'kerastl[keras2]', or unset {KERAS_ENV} for Keras 3") from None
+else:
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    import keras
 
-__all__ = ["keras"]
+    if not keras.__version__.startswith("3.") or keras.config.backend() != "tensorflow":
+        raise ImportError(
+            f"kerastl needs Keras 3 on the TensorFlow backend, found keras {keras.__version__} on "
+            f"{keras.config.backend()!r}: set KERAS_BACKEND=tensorflow (or {KERAS_ENV}=2 for tf-keras)"
+        )
+
+KERAS_NAME = f"Keras {KERAS_VERSION}"
+
+__all__ = ["keras", "KERAS_VERSION", "check_same_keras"]
 
 
-class _TextClassifierToLoad:
-    """Keras' registry entry for `kerastl>TextClassifier` until `kerastl.classifier` is imported.
-
-    It lets `keras.models.load_model("model.keras")` rebuild a TextClassifier in a process that
-    has not imported the class yet: tf_keras would otherwise look for it in the module
-    "tf_kerastl.classifier" (it renames every module whose name starts with "keras").
-    Importing `kerastl.classifier` registers the class itself in its place.
-    """
-
-    @classmethod
-    def from_config(cls, config):
-        from kerastl.classifier import TextClassifier
-
-        return TextClassifier.from_config(config)
-
-    def get_config(self):  # never instantiated; Keras' registry expects the method
-        raise NotImplementedError
+def _keras_of(obj):
+    """2 or 3 when `obj` is an object of tf-keras or of Keras 3 (KerasHub included), else None."""
+    for cls in type(obj).__mro__:
+        module = cls.__module__ or ""
+        if module == "tf_keras" or module.startswith("tf_keras."):
+            return 2
+        if module.startswith(("keras.", "keras_hub.")):
+            return 3
+    return None
 
 
-keras.saving.get_custom_objects().setdefault("kerastl>TextClassifier", _TextClassifierToLoad)
+def check_same_keras(objects, where: str) -> None:
+    """A TypeError naming both Kerases and the fix when one of `objects` (nested lists, tuples
+    and dicts are looked into) belongs to the Keras kerastl did not select."""
+    stack = [objects]
+    while stack:
+        obj = stack.pop()
+        if isinstance(obj, (list, tuple)):
+            stack.extend(obj)
+            continue
+        if isinstance(obj, dict):
+            stack.extend(obj.values())
+            continue
+        other = _keras_of(obj)
+        if other is not None and other != KERAS_VERSION:
+            other_name = "tf-keras (Keras 2)" if other == 2 else "Keras 3 (`import keras`)"
+            raise TypeError(
+                f"{where}: {type(obj).__name__} is an object of {other_name}, but this kerastl model "
+                f"runs on {KERAS_NAME} ({KERAS_ENV}={KERAS_VERSION}), and the two do not mix. Build it "
+                f"from `kerastl.keras` (`from kerastl import keras`), or run the whole program with "
+                f"{KERAS_ENV}={other}"
+            )
+
+
+def reset_compiled_functions(model) -> None:
+    """Forget `model`'s traced train, test and predict functions; the next run traces anew."""
+    if KERAS_VERSION == 2:
+        model._reset_compile_cache()
+    else:
+        model.train_function = model.test_function = model.predict_function = None
+
+
+if KERAS_VERSION == 2:
+
+    class _TextClassifierToLoad:
+        """Keras' registry entry for `kerastl>TextClassifier` until `kerastl.classifier` is imported.
+
+        It lets `keras.models.load_model("model.keras")` rebuild a TextClassifier in a process
+        that has not imported the class yet: tf_keras would otherwise look for it in the module
+        "tf_kerastl.classifier" (it renames every module whose name starts with "keras").
+        Importing `kerastl.classifier` registers the class itself in its place. Keras 3 imports
+        the module a `.keras` file names, so it needs no stand-in.
+        """
+
+        @classmethod
+        def from_config(cls, config):
+            from kerastl.classifier import TextClassifier
+
+            return TextClassifier.from_config(config)
+
+        def get_config(self):  # never instantiated; Keras' registry expects the method
+            raise NotImplementedError
+
+    keras.saving.get_custom_objects().setdefault("kerastl>TextClassifier", _TextClassifierToLoad)

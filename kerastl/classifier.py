@@ -11,7 +11,7 @@ import tensorflow as tf
 from kerastl import backbone as backbone_lib
 from kerastl import data as data_lib
 from kerastl import distribute, encoders, saving
-from kerastl._keras import keras
+from kerastl._keras import KERAS_VERSION, check_same_keras, keras, reset_compiled_functions
 from kerastl._logging import progress_verbosity
 from kerastl.config import DEFAULT_BACKBONE, DEFAULT_DROPOUT, DEFAULT_MAX_LENGTH, INFERENCE_BATCH_SIZE
 from kerastl.examples import TextExamples, as_examples
@@ -24,7 +24,8 @@ logger = logging.getLogger(__name__)
 
 @keras.saving.register_keras_serializable(package="kerastl")
 class TextClassifier(keras.Model):
-    """A text classifier grafted onto a headless Hugging Face TF encoder.
+    """A text classifier grafted onto a headless encoder: a KerasHub backbone under Keras 3, a
+    Hugging Face TF encoder under Keras 2 (`KERASTL_KERAS=2`).
 
     `call` runs the encoder, takes the hidden state of the first token ([CLS]) and feeds it to
     a dropout + dense head that outputs logits. The model knows its label names, tokenizer and
@@ -40,8 +41,10 @@ class TextClassifier(keras.Model):
     Token dicts and token `tf.data` datasets go to Keras unchanged.
 
     Args:
-        backbone: a headless TF encoder (`TFDistilBertModel`, `TFBertModel`, ... ), or a
-            `kerastl.encoders.Encoder`; the model keeps its Keras layer as `backbone`.
+        backbone: a headless encoder of the selected Keras's family (a KerasHub
+            `BertBackbone`, `DistilBertBackbone`, ...; under Keras 2 a `TFDistilBertModel`,
+            `TFBertModel`, ...), or a `kerastl.encoders.Encoder`; the model keeps its Keras layer
+            as `backbone`.
         label_names: the label names, in id order.
         tokenizer: the encoder's tokenizer (needed for text input and saving).
         max_length: longest token sequence fed to the encoder.
@@ -80,11 +83,12 @@ class TextClassifier(keras.Model):
         object.__setattr__(self, "_encoder", encoder)  # a plain view of `backbone`, kept out of Keras tracking
         self.backbone = encoder.layer
         self.tokenizer = tokenizer
-        self.label_names = label_names
         self.max_length = int(max_length)
-        self.input_names_ = encoder.input_names
+        # Plain values, kept out of Keras' attribute tracking (Keras 3 would turn tuples into lists).
+        object.__setattr__(self, "label_names", label_names)
+        object.__setattr__(self, "input_names_", encoder.input_names)
+        object.__setattr__(self, "_compiled_trainables", None)
         self.head = ClassificationHead(len(label_names), dropout, name="head")
-        self._compiled_trainables = None
         self.training_history = None
         self(self._dummy_inputs(), training=False)  # build, so summary() and weights exist now
 
@@ -184,6 +188,9 @@ class TextClassifier(keras.Model):
         on a stale compile.
         """
         self.backbone.trainable = True
+        # Keras 3 does not reach every sublayer of a KerasHub backbone through its own flag.
+        for layer in [*self.encoder.other_layers, *self.encoder.transformer_layers]:
+            layer.trainable = True
         if top_k is not None:
             blocks = self.encoder.transformer_layers
             if not 0 <= top_k <= len(blocks):
@@ -206,14 +213,19 @@ class TextClassifier(keras.Model):
         `"auto"` gives Adam at 5e-5, sparse categorical cross-entropy on logits and sparse
         categorical accuracy reported as `accuracy`.
         """
-        if optimizer == "auto":
+        if isinstance(optimizer, str) and optimizer == "auto":
             optimizer = keras.optimizers.Adam(5e-5)
-        if loss == "auto":
+        if isinstance(loss, str) and loss == "auto":
             loss = default_loss()
-        if metrics == "auto":
+        if isinstance(metrics, str) and metrics == "auto":
             metrics = default_metrics()
+        check_same_keras([optimizer, loss, metrics, kwargs.get("weighted_metrics")], "compile()")
+        if KERAS_VERSION == 3:
+            # Batches are padded to their own longest text, so XLA would compile the step again for
+            # every new length; Keras 3 would switch it on by default.
+            kwargs.setdefault("jit_compile", False)
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
-        self._compiled_trainables = self._trainable_ids()
+        object.__setattr__(self, "_compiled_trainables", self._trainable_ids())
 
     def fit(self, *args, **kwargs):
         """`keras.Model.fit`, on token batches or on raw text.
@@ -230,14 +242,18 @@ class TextClassifier(keras.Model):
                 "before fit()"
             )
         arguments = bind(keras.Model.fit, self, args, kwargs)
+        check_same_keras(arguments.get("callbacks") or [], "fit(callbacks=)")
         if is_text_input(arguments.get("x"), "fit(x)"):
             arguments.update(self._text_inputs().fit_arguments(arguments))
+        elif isinstance(arguments.get("x"), tf.data.Dataset) and "shuffle" not in arguments:
+            arguments["shuffle"] = False  # a dataset shuffles itself; Keras 3 warns on its default
         return self._keeping_usable(super().fit, arguments)
 
     def evaluate(self, *args, **kwargs):
         """`keras.Model.evaluate`, on token batches or on raw text with labels (names or ids),
         in batches of `batch_size` (default 32) in input order."""
         arguments = bind(keras.Model.evaluate, self, args, kwargs)
+        check_same_keras(arguments.get("callbacks") or [], "evaluate(callbacks=)")
         if is_text_input(arguments.get("x"), "evaluate(x)"):
             arguments.update(self._text_inputs().evaluate_arguments(arguments))
         return self._keeping_usable(super().evaluate, arguments)
@@ -246,6 +262,7 @@ class TextClassifier(keras.Model):
         """`keras.Model.predict`, on token batches or on raw text: logits (n, num_labels), one row
         per text in input order, computed in batches of `batch_size` (default 32)."""
         arguments = bind(keras.Model.predict, self, args, kwargs)
+        check_same_keras(arguments.get("callbacks") or [], "predict(callbacks=)")
         if is_text_input(arguments.get("x"), "predict(x)"):
             arguments.update(self._text_inputs().predict_arguments(arguments))
         return self._keeping_usable(super().predict, arguments)
@@ -257,7 +274,7 @@ class TextClassifier(keras.Model):
             # A run that failed while its tf.function was first traced (a label outside the label
             # set, a wrong shape ...) leaves that function half-built, and Keras would reuse it:
             # the next fit would fail on good data until compile(). Drop it; the next run retraces.
-            self._reset_compile_cache()
+            reset_compiled_functions(self)
             raise
 
     def _text_inputs(self) -> TextInputs:
@@ -389,7 +406,9 @@ class TextClassifier(keras.Model):
         path = saving.keras_file_path(filepath, save_format)
         with warnings.catch_warnings():  # Keras reads every attribute, deprecated ones included
             warnings.filterwarnings("ignore", message=".*(seed_generator|TextClassifier.labels).* deprecated")
-            return super().save(path, overwrite=overwrite, save_format=save_format, **kwargs)
+            if KERAS_VERSION == 2:
+                kwargs["save_format"] = save_format
+            return super().save(path, overwrite=overwrite, **kwargs)
 
     def save_assets(self, dir_path):
         # Keras' .keras saving calls this: the tokenizer and the history travel with the weights.

@@ -64,6 +64,7 @@ class TextInputs:
             "batch_size": None,
             "validation_split": 0.0,
             "validation_data": validation,
+            "shuffle": False,  # the dataset reshuffles itself every epoch
         }
 
     def evaluate_arguments(self, arguments) -> dict:

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from kerastl import checkpoints, distribute
 from kerastl import data as data_lib
-from kerastl._keras import keras
+from kerastl._keras import KERAS_VERSION, keras
 from kerastl.classifier import default_loss, default_metrics
 from kerastl.config import TrainingConfig
 from kerastl.examples import as_examples
@@ -177,6 +177,7 @@ def fine_tune(
         xla = config.xla_optimizer_update
         if xla is None:
             xla = model.count_params() >= XLA_MIN_PARAMETERS
+        xla = xla and KERAS_VERSION == 2  # Keras 3's optimizers have no XLA switch of their own
         with strategy.scope():
             optimizer = phase_two_optimizer(config, steps * config.epochs, no_decay=model.encoder.no_decay_names,
                                             xla=xla)
@@ -267,6 +268,6 @@ def phase_two_optimizer(config: TrainingConfig, total_steps: int, *, no_decay: S
     optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay)
     if no_decay:
         optimizer.exclude_from_weight_decay(var_names=list(no_decay))
-    if xla:
-        optimizer.jit_compile = True  # read at each apply_gradients; Keras sets it only for GPUs
+    if xla and KERAS_VERSION == 2:
+        optimizer.jit_compile = True  # read at each apply_gradients; tf-keras sets it only for GPUs
     return optimizer

@@ -173,7 +173,7 @@ class _TensorBoardPhase(keras.callbacks.Callback):
         logs = logs or {}
         train = {f"epoch_{key}": float(value) for key, value in logs.items() if not key.startswith("val_")}
         train["epoch_phase"] = float(self.number)
-        train["epoch_learning_rate"] = float(keras.backend.get_value(self.model.optimizer.learning_rate))
+        train["epoch_learning_rate"] = float(tf.convert_to_tensor(self.model.optimizer.learning_rate))
         validation = {f"epoch_{key[4:]}": float(value) for key, value in logs.items() if key.startswith("val_")}
         self.board.scalars("train", train, self.epoch)
         self.board.scalars("validation", validation, self.epoch)

@@ -8,7 +8,6 @@ the `conftest.py` at the repository root.
 from typing import NamedTuple
 
 import pytest
-from transformers import TFAutoModel
 
 import kerastl
 from tests.helpers import (  # noqa: F401 (re-exported)
@@ -22,6 +21,8 @@ from tests.helpers import (  # noqa: F401 (re-exported)
     tiny_classifier,
     tiny_distilbert_config,
     tiny_tokenizer,
+    weight_values,
+    write_checkpoint_folder,
 )
 
 
@@ -68,7 +69,7 @@ def fine_tuned(distilbert_tokenizer, bert_tokenizer):
             try:
                 tokenizer = distilbert_tokenizer if kind == "distilbert" else bert_tokenizer
                 model = tiny_classifier(kind, tokenizer=tokenizer)
-                before = {v.name: v.numpy().copy() for v in model.backbone.trainable_weights}
+                before = weight_values(model.backbone.trainable_weights)
                 corpus = synthetic_corpus()
                 history = kerastl.fine_tune(model, corpus, corpus, head_epochs=1, epochs=2, batch_size=8, verbose=0)
             finally:
@@ -82,12 +83,7 @@ def fine_tuned(distilbert_tokenizer, bert_tokenizer):
 @pytest.fixture
 def encoder_folder(tmp_path, distilbert_tokenizer):
     """A tiny DistilBERT in save_pretrained layout, as a user's local checkpoint would be."""
-    folder = tmp_path / "tiny-distilbert"
-    encoder = TFAutoModel.from_config(tiny_distilbert_config())
-    encoder(encoder.dummy_inputs)
-    encoder.save_pretrained(folder)
-    distilbert_tokenizer.save_pretrained(folder)
-    return folder
+    return write_checkpoint_folder(tmp_path / "tiny-distilbert", tiny_distilbert_config(), distilbert_tokenizer)
 
 
 @pytest.fixture

@@ -1,12 +1,17 @@
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from safetensors.numpy import save_file
-from transformers import TFAutoModel
-from transformers.modeling_tf_pytorch_utils import TransposeType, convert_tf_weight_name_to_pt_weight_name
 
 import kerastl
+from kerastl._keras import KERAS_VERSION
 from kerastl.backbone import load_backbone
-from tests.helpers import tiny_bert_config, tiny_distilbert_config
+from kerastl.encoders import wrap
+from tests.helpers import hf_state_dict, tiny_bert_config, tiny_distilbert_config, write_hf_folder
 
 
 def _hidden(encoder, tokenizer, texts=("good film", "the plot was dull and very bad")):
@@ -15,6 +20,9 @@ def _hidden(encoder, tokenizer, texts=("good film", "the plot was dull and very 
 
 
 def _pytorch_state_dict(encoder) -> dict:
+    from transformers.modeling_tf_pytorch_utils import TransposeType, convert_tf_weight_name_to_pt_weight_name
+
+
     """The PyTorch names and layouts of a TF encoder's weights, as torch's save_pretrained writes them."""
     state = {}
     for weight in encoder.weights:
@@ -32,16 +40,21 @@ def test_config_object_needs_a_tokenizer():
 
 def test_config_object_gives_a_named_headless_encoder(distilbert_tokenizer):
     encoder, tokenizer = load_backbone(tiny_distilbert_config(), tokenizer=distilbert_tokenizer)
-    assert type(encoder).__name__ == "TFDistilBertModel" and encoder.name == "backbone"
-    assert _hidden(encoder, tokenizer).shape[-1] == 32
+    expected = "TFDistilBertModel" if KERAS_VERSION == 2 else "DistilBertBackbone"
+    assert type(encoder).__name__ == expected and encoder.name == "backbone"
+    features = dict(tokenizer(["good film", "the plot was dull"], padding=True, return_tensors="np"))
+    assert wrap(encoder).cls_hidden_state(features).shape == (2, 32)
 
 
+@pytest.mark.keras2
 @pytest.mark.parametrize("config_fn, tokenizer_name", [
     (tiny_distilbert_config, "distilbert_tokenizer"),
     (tiny_bert_config, "bert_tokenizer"),
 ])
 def test_local_folder_with_tf_weights(tmp_path, request, config_fn, tokenizer_name):
     tokenizer = request.getfixturevalue(tokenizer_name)
+    from transformers import TFAutoModel
+
     original = TFAutoModel.from_config(config_fn())
     expected = _hidden(original, tokenizer)
     original.save_pretrained(tmp_path)
@@ -50,8 +63,11 @@ def test_local_folder_with_tf_weights(tmp_path, request, config_fn, tokenizer_na
     np.testing.assert_allclose(_hidden(encoder, loaded_tokenizer), expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.keras2
 @pytest.mark.parametrize("config_fn", [tiny_distilbert_config, tiny_bert_config])
 def test_local_folder_with_pytorch_safetensors_loads_without_torch(tmp_path, bert_tokenizer, config_fn):
+    from transformers import TFAutoModel
+
     original = TFAutoModel.from_config(config_fn())
     expected = _hidden(original, bert_tokenizer)
     save_file(_pytorch_state_dict(original), str(tmp_path / "model.safetensors"), metadata={"format": "pt"})
@@ -61,12 +77,47 @@ def test_local_folder_with_pytorch_safetensors_loads_without_torch(tmp_path, ber
     np.testing.assert_allclose(_hidden(encoder, tokenizer), expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.keras3
+@pytest.mark.parametrize("config_fn", [tiny_distilbert_config, tiny_bert_config])
+def test_local_hugging_face_folder_loads_as_a_keras_hub_backbone(tmp_path, bert_tokenizer, config_fn):
+    write_hf_folder(tmp_path, config_fn(), bert_tokenizer, seed=3)
+    encoder, tokenizer = load_backbone(tmp_path)
+    state = hf_state_dict(config_fn(), seed=3)
+    words = next(value for name, value in state.items() if name.endswith("word_embeddings.weight"))
+    np.testing.assert_array_equal(encoder.token_embedding.embeddings.numpy(), words)
+    query = next(value for name, value in state.items() if name.endswith("layer.1.attention.q_lin.weight")
+                 or name.endswith("layer.1.attention.self.query.weight"))  # (out, in), as torch stores it
+    kernel = encoder.transformer_layers[1]._self_attention_layer.query_dense.kernel.numpy()  # (in, heads, head dim)
+    np.testing.assert_array_equal(kernel.reshape(query.shape[1], -1), query.T)
+    assert tokenizer.get_vocab() == bert_tokenizer.get_vocab()
+
+
+@pytest.mark.slow
+def test_both_families_read_one_folder_to_the_same_cls_vectors(tmp_path, bert_tokenizer):
+    """The same Hugging Face folder through transformers' TF classes (Keras 2) and KerasHub (Keras 3)."""
+    folder = write_hf_folder(tmp_path / "tiny-bert", tiny_bert_config(), bert_tokenizer, seed=5)
+    script = (
+        "import sys, json, kerastl; from kerastl.encoders import wrap\n"
+        "encoder, tokenizer = kerastl.load_backbone(sys.argv[1])\n"
+        "texts = ['good film', 'the plot was dull and very bad']\n"
+        "features = dict(tokenizer(texts, padding=True, return_tensors='np'))\n"
+        "print(json.dumps(wrap(encoder).cls_hidden_state(features).numpy().tolist()))\n"
+    )
+    vectors = {}
+    for version in (2, 3):
+        env = dict(os.environ, KERASTL_KERAS=str(version))
+        run = subprocess.run([sys.executable, "-c", script, str(folder)], env=env, capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr[-2000:]
+        vectors[version] = np.array(json.loads(run.stdout.strip().splitlines()[-1]))
+    np.testing.assert_allclose(vectors[3], vectors[2], rtol=1e-4, atol=1e-4)
+
+
 def test_folder_problems_are_named(tmp_path, bert_tokenizer):
     with pytest.raises(kerastl.BackboneError, match="no config.json"):
         load_backbone(tmp_path)
     tiny_bert_config().save_pretrained(tmp_path)
     bert_tokenizer.save_pretrained(tmp_path)
-    with pytest.raises(kerastl.BackboneError, match="no weights: expected tf_model.h5 or model.safetensors"):
+    with pytest.raises(kerastl.BackboneError, match="no weights"):
         load_backbone(tmp_path)
     (tmp_path / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{broken")
     with pytest.raises(kerastl.BackboneError, match="not a readable safetensors file"):

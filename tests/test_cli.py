@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import kerastl
+from kerastl._keras import KERAS_VERSION
 from kerastl.cli import main
 
 FAST = ["--head-epochs", "1", "--epochs", "1", "--batch-size", "8", "--max-length", "24"]
@@ -47,8 +48,13 @@ def _write(path, text, encoding="utf-8"):
     return path
 
 
+# The weights file of a checkpoint folder: TF weights for the Keras 2 family, PyTorch-layout
+# safetensors (what KerasHub converts) for the Keras 3 one.
+WEIGHTS = "tf_model.h5" if KERAS_VERSION == 2 else "model.safetensors"
+
+
 def _break_weights(folder):
-    (folder / "tf_model.h5").write_bytes(b"not an HDF5 file")
+    (folder / WEIGHTS).write_bytes(b"not a weights file")
 
 
 def _bigger_vocabulary(folder):
@@ -83,9 +89,9 @@ BAD_INPUTS = {
                                  "['meh'] are not among the model's labels ['neg', 'pos']"),
     "max_length_beyond_positions": (lambda f: {"extra": ["--max-length", "65"]},
                                     "max_length must be between 2 and the encoder's position limit 64"),
-    "checkpoint_without_weights": (lambda f: (f["encoder"] / "tf_model.h5").unlink(),
-                                   "no weights: expected tf_model.h5 or model.safetensors"),
-    "corrupt_checkpoint": (lambda f: _break_weights(f["encoder"]), "cannot load the TF weights"),
+    "checkpoint_without_weights": (lambda f: (f["encoder"] / WEIGHTS).unlink(), "has a config.json but no weights"),
+    "corrupt_checkpoint": (lambda f: _break_weights(f["encoder"]),
+                           "cannot load the TF weights" if KERAS_VERSION == 2 else "not a readable safetensors file"),
     "tokenizer_larger_than_embeddings": (lambda f: _bigger_vocabulary(f["encoder"]), "embeds only 99"),
     "output_holds_a_model": (lambda f: {"extra": [], "made": _write(f["out"] / "kerastl.json", "{}")},
                              "is not empty: choose a new folder or add --overwrite"),

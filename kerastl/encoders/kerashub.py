@@ -1,0 +1,94 @@
+"""KerasHub backbones (`BertBackbone`, `DistilBertBackbone`, `RobertaBackbone`, ...) behind
+`kerastl.encoders.Encoder`: the Keras 3 family, and the one module that reads their internals.
+
+Loading is in `kerashub_loading`. A KerasHub backbone is a functional Keras model whose inputs are
+`token_ids`, `padding_mask` and, for BERT, `segment_ids`, and whose output holds the
+`sequence_output`; kerastl's batches carry `input_ids` and `attention_mask`, the names its data
+pipeline and serving signatures share with the other family, and this module maps one onto the
+other. Single-text classification sends segment 0 everywhere, as the other family does.
+"""
+
+import tensorflow as tf
+
+from kerastl._keras import keras
+from kerastl.encoders import Encoder
+
+# Weights that AdamW leaves undecayed: biases and the layer norms' scale and offset (Keras 3
+# names a variable by its last path component).
+NO_DECAY = ("bias", "gamma", "beta")
+
+
+class KerasHubEncoder(Encoder):
+    """A KerasHub backbone as a `kerastl.encoders.Encoder`.
+
+    Args:
+        layer: a `keras_hub.models.Backbone` of an encoder-only family (built: its weights exist).
+
+    Example:
+    >>> encoder = KerasHubEncoder(model.backbone)
+    >>> encoder.hidden_dim, encoder.position_limit, len(encoder.transformer_layers)
+    (32, 64, 2)
+    """
+
+    no_decay_names = NO_DECAY
+
+    def __init__(self, layer):
+        import keras_hub
+
+        if not isinstance(layer, keras_hub.models.Backbone):
+            raise TypeError(f"expected a KerasHub backbone (keras_hub.models.Backbone), received "
+                            f"{type(layer).__name__}")
+        inputs = layer.input if isinstance(layer.input, dict) else {}
+        if "token_ids" not in inputs or "padding_mask" not in inputs:
+            raise TypeError(f"{type(layer).__name__} does not take token_ids and padding_mask: kerastl "
+                            f"classifies with encoder-only backbones (BERT, DistilBERT, RoBERTa, ...)")
+        self.layer = layer
+        self.hidden_dim = int(layer.hidden_dim)
+        self.position_limit = getattr(layer, "max_sequence_length", None)
+        self._segments = "segment_ids" in inputs
+        self._cls_index = int(getattr(layer, "cls_token_index", None) or 0)
+
+    @classmethod
+    def from_config_dict(cls, config: dict) -> "KerasHubEncoder":
+        """A randomly initialised backbone from `config_dict()` output (the weights are loaded after)."""
+        import keras_hub  # noqa: F401  (registers the backbone classes the config names)
+
+        return cls(keras.saving.deserialize_keras_object(config))
+
+    def config_dict(self) -> dict:
+        return keras.saving.serialize_keras_object(self.layer)
+
+    @property
+    def transformer_layers(self) -> list:
+        blocks = list(getattr(self.layer, "transformer_layers", None) or [])
+        if not blocks:
+            raise ValueError(f"cannot find the transformer blocks of {type(self.layer).__name__}: "
+                             f"unfreeze it whole with unfreeze_backbone()")
+        return blocks
+
+    @property
+    def other_layers(self) -> list:
+        blocks = {id(block) for block in self.transformer_layers}
+        return [layer for layer in self.layer.layers
+                if id(layer) not in blocks and not isinstance(layer, keras.layers.InputLayer)]
+
+    @property
+    def unused_layers(self) -> list:
+        # BERT's and ALBERT's pooler: it feeds the pooled output, which the classifier never reads.
+        return [layer for layer in self.layer.layers if layer.name == "pooled_dense"]
+
+    def backbone_inputs(self, features: dict) -> dict:
+        """kerastl's `input_ids` and `attention_mask` as the backbone's own inputs."""
+        ids = features["input_ids"]
+        mask = features.get("attention_mask")
+        inputs = {"token_ids": ids, "padding_mask": tf.ones_like(ids) if mask is None else mask}
+        if self._segments:
+            inputs["segment_ids"] = tf.zeros_like(ids)
+        return inputs
+
+    def hidden_states(self, features, training=False):
+        outputs = self.layer(self.backbone_inputs(features), training=training)
+        return outputs["sequence_output"] if isinstance(outputs, dict) else outputs  # (batch, seq, dim)
+
+    def cls_hidden_state(self, features, training=False):
+        return self.hidden_states(features, training)[:, self._cls_index]  # (batch, dim)

