@@ -16,20 +16,9 @@ accident; `check_same_keras` catches the user's objects of the other one.
 import logging
 import os
 
-KERAS_ENV = "KERASTL_KERAS"
-DEFAULT_KERAS = 3
+from kerastl.config import KERAS_ENV, selected_keras
 
 logger = logging.getLogger("kerastl")
-
-
-def selected_keras() -> int:
-    """The Keras major version `KERASTL_KERAS` selects: 3 (the default) or 2."""
-    value = os.environ.get(KERAS_ENV, "").strip() or str(DEFAULT_KERAS)
-    if value in ("2", "3"):
-        return int(value)
-    raise ImportError(f"{KERAS_ENV}={value!r} is not a Keras kerastl runs on: set {KERAS_ENV}=3 (Keras 3 "
-                      f"and KerasHub, the default) or {KERAS_ENV}=2 (tf-keras and transformers' TF encoders)")
-
 
 KERAS_VERSION = selected_keras()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -84,9 +84,18 @@ class _Version(argparse.Action):
             except metadata.PackageNotFoundError:
                 return "not installed"
 
-        sys.stdout.write(f"kerastl {__version__} on Keras 2 (tf-keras {version('tf-keras')}), TensorFlow "
-                         f"{version('tensorflow')}, transformers {version('transformers')}, "
-                         f"Python {platform.python_version()}\n")
+        from kerastl.config import KERAS_ENV, selected_keras
+
+        try:
+            keras_version = selected_keras()
+        except ImportError as err:
+            parser.error(str(err))
+        if keras_version == 3:
+            keras = f"Keras 3 (keras {version('keras')}, keras-hub {version('keras-hub')}; {KERAS_ENV}=3)"
+        else:
+            keras = f"Keras 2 (tf-keras {version('tf-keras')}; {KERAS_ENV}=2)"
+        sys.stdout.write(f"kerastl {__version__} on {keras}, TensorFlow {version('tensorflow')}, "
+                         f"transformers {version('transformers')}, Python {platform.python_version()}\n")
         parser.exit()
 
 

@@ -5,7 +5,23 @@ saved-model readers all take their defaults and file names from here, so none ca
 """
 
 import dataclasses
+import os
 from typing import Optional
+
+# Which Keras kerastl runs on, read once at import (`kerastl._keras`): "3", Keras 3 with KerasHub
+# backbones (the default), or "2", tf-keras with transformers' TF encoders.
+KERAS_ENV = "KERASTL_KERAS"
+DEFAULT_KERAS = 3
+
+
+def selected_keras() -> int:
+    """The Keras major version `KERASTL_KERAS` selects: 3 (the default) or 2."""
+    value = os.environ.get(KERAS_ENV, "").strip() or str(DEFAULT_KERAS)
+    if value in ("2", "3"):
+        return int(value)
+    raise ImportError(f"{KERAS_ENV}={value!r} is not a Keras kerastl runs on: set {KERAS_ENV}=3 (Keras 3 "
+                      f"and KerasHub, the default) or {KERAS_ENV}=2 (tf-keras and transformers' TF encoders)")
+
 
 # The encoder `from_backbone`, `kerastl train` and `kerastl explore` load when given none.
 DEFAULT_BACKBONE = "distilbert-base-uncased"

@@ -1,7 +1,8 @@
 """Saving and loading a `TextClassifier`: a model folder (`save_pretrained`, `from_pretrained`)
 and the `.keras` file's assets (tokenizer, training history).
 
-A model folder holds `config.json` (`{"format": FORMAT_VERSION, "config": model.get_config()}`),
+A model folder holds `kerastl.json` (`{"format": FORMAT_VERSION, "keras": 2 or 3, "config":
+model.get_config()}`),
 the tokenizer, the weights and, once trained, the training history; it is written to a
 temporary folder beside its place and renamed into it, so a crash never leaves half a model.
 """
@@ -16,10 +17,11 @@ from pathlib import Path
 from kerastl import backbone as backbone_lib
 from kerastl import distribute
 from kerastl._files import replace_dir
+from kerastl._keras import KERAS_VERSION
 from kerastl.config import SAVED_CONFIG_FILE, SAVED_HISTORY_FILE, SAVED_TOKENIZER_DIR, SAVED_WEIGHTS_FILE
 from kerastl.errors import ModelFileError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 (kerastl 0.3) records the Keras it was saved under; 1 was Keras 2 only
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +79,7 @@ def save_pretrained(model, path, *, overwrite: bool = False) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         (staging / SAVED_CONFIG_FILE).write_text(
-            json.dumps({"format": FORMAT_VERSION, "config": model.get_config()}, indent=2)
+            json.dumps({"format": FORMAT_VERSION, "keras": KERAS_VERSION, "config": model.get_config()}, indent=2)
         )
         model.tokenizer.save_pretrained(str(staging / SAVED_TOKENIZER_DIR))
         save_weights(str(staging))

@@ -141,7 +141,7 @@ def fine_tune(
         # Ctrl-C reaches one worker only, whose lone backup would wait for the others forever.
         with (checkpoints.graceful_interrupts(enabled=state is not None and not distribute.is_multi_worker(strategy)),
               appending_csv_loggers(callbacks, enabled=bool(ran))):
-            fit_model.fit(data, validation_data=val, epochs=epochs, verbose=verbose,
+            fit_model.fit(data, validation_data=val, epochs=epochs, verbose=verbose, shuffle=False,
                           callbacks=[guard, log, *extra, *tagged], **fit_steps)
         ran.append(phase)
         guard.check(PHASE_NAMES[phase], learning_rate)

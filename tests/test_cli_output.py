@@ -118,13 +118,24 @@ def test_help_version_and_every_usage_error_answer_without_importing_tensorflow(
     assert not (tmp_path / "new").exists()
 
 
-def test_version_names_kerastl_and_the_keras_it_runs_on(capsys):
+@pytest.mark.parametrize("selected, names", [("2", "Keras 2 (tf-keras 2."), ("3", "Keras 3 (keras 3."),
+                                             ("", "Keras 3 (keras 3.")])
+def test_version_names_kerastl_and_the_keras_it_runs_on(capsys, monkeypatch, selected, names):
+    monkeypatch.setenv("KERASTL_KERAS", selected)
     with pytest.raises(SystemExit) as exit:
         main(["--version"])
     assert exit.value.code == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"kerastl {kerastl.__version__} on Keras 2 (tf-keras 2.")
+    assert out.startswith(f"kerastl {kerastl.__version__} on {names}")
     assert "TensorFlow 2." in out and "transformers 4." in out
+
+
+def test_version_refuses_an_unknown_keras_selection(capsys, monkeypatch):
+    monkeypatch.setenv("KERASTL_KERAS", "4")
+    with pytest.raises(SystemExit) as exit:
+        main(["--version"])
+    assert exit.value.code == 2
+    assert "KERASTL_KERAS='4' is not a Keras kerastl runs on" in capsys.readouterr().err
 
 
 # -- stdout holds results alone; progress and logs go to stderr -----------------------------------

@@ -16,6 +16,8 @@ tokenize with the checkpoint's Hugging Face fast tokenizer (`sources`). A new fa
 
 from typing import Optional
 
+from kerastl.errors import ModelFileError
+
 
 class Encoder:
     """What kerastl asks of a headless encoder, whatever its family.
@@ -93,7 +95,21 @@ def wrap(layer) -> Encoder:
 
 
 def from_config_dict(config: dict) -> Encoder:
-    """A randomly initialised encoder from `Encoder.config_dict()` (the weights are loaded after)."""
+    """A randomly initialised encoder from `Encoder.config_dict()` (the weights are loaded after).
+
+    A KerasHub backbone's config names its class (Keras 3); a transformers config its
+    `model_type` (Keras 2). A model saved under the other Keras is refused, naming the fix.
+    """
+    from kerastl._keras import KERAS_ENV, KERAS_VERSION
+
+    saved_under = 3 if "class_name" in config else 2 if "model_type" in config else KERAS_VERSION
+    if saved_under != KERAS_VERSION:
+        family = "a KerasHub backbone" if saved_under == 3 else "a transformers TF encoder"
+        raise ModelFileError(
+            f"this model was saved under Keras {saved_under} ({family}), and this program runs kerastl on "
+            f"Keras {KERAS_VERSION}: load it with {KERAS_ENV}={saved_under}, or serve its exported "
+            f"SavedModel (kerastl export), which needs neither"
+        )
     return _family().Encoder.from_config_dict(config)
 
 
