@@ -34,7 +34,7 @@ emotion:  ## the README's emotion run: all-minilm-l6-v2, default settings, ../sh
 	$(BIN)/kerastl train --model all-minilm-l6-v2 --train $(DATA)/train.txt \
 	    --validation $(DATA)/validation.txt --sep ';' --names text,label --output runs/emotion
 
-bench:  ## training speed vs the HF TF path and the PyTorch Trainer, JSON to runs/bench.json (--full: longer)
+bench:  ## training speed: kerastl on Keras 3 and Keras 2 vs the HF TF path and the PyTorch Trainer, JSON to runs/bench.json (--full: longer)
 	$(BIN)/python benchmarks/train_speed.py --quick
 
 clean:  ## remove caches and runs/

@@ -1,12 +1,15 @@
-"""Training speed: kerastl against the Hugging Face TF path and the PyTorch `Trainer`.
+"""Training speed: kerastl on both Kerases, against the Hugging Face TF path and the PyTorch `Trainer`.
 
 Every system trains the same architecture (DistilBERT-base, random weights: speed does not
 depend on them) on the same texts (`../shared/data/emotion/train.txt` when present, otherwise
 the bundled Rotten Tomatoes snippets) at the same batch size, one after another, each in its own
-subprocess so that its peak memory is its own. The parent prints one JSON object.
+subprocess so that its peak memory is its own. Two more kerastl rows train the real
+all-MiniLM-L6-v2 (the offline preset) once per Keras, to compare the two families on one real
+checkpoint. The parent prints one JSON object.
 
-    python benchmarks/train_speed.py --quick   # make bench; under 10 minutes on 2 CPU cores
+    python benchmarks/train_speed.py --quick   # make bench
     python benchmarks/train_speed.py --full    # more examples and steps, steadier figures
+    python benchmarks/train_speed.py --tiny    # smoke test of this script: a tiny DistilBERT
 
 Measured per system:
 - phase 1: wall time of 3 head epochs on a frozen encoder over a fixed subset, from the
@@ -16,19 +19,34 @@ Measured per system:
 - pad fraction: 1 - real / padded tokens over one epoch of the system's training pipeline;
 - peak resident memory of its process (VmHWM).
 
-The systems:
-- kerastl: its defaults (`precision.set_precision("auto")`, `fine_tune(head_epochs=3)` with
-  cached head features, length-bucketed batches, the phase-two AdamW optimizer);
+The systems (the parent sets each child's Keras: `KERASTL_KERAS` for the kerastl rows, with no
+`TF_USE_LEGACY_KERAS`, which kerastl sets itself under Keras 2; `TF_USE_LEGACY_KERAS=1` and
+`KERASTL_KERAS=2` for the peers, which use tf-keras):
+- kerastl: Keras 3 (`KERASTL_KERAS=3`, the default) with a KerasHub `DistilBertBackbone`, and
+  its defaults (`precision.set_precision("auto")`, `fine_tune(head_epochs=3)` with cached head
+  features, length-bucketed batches, the phase-two AdamW optimizer); the row the ratios to the
+  peers and the targets are computed on;
+- kerastl_keras2: the same under Keras 2 (`KERASTL_KERAS=2`: tf-keras and transformers'
+  `TFDistilBertModel`);
+- kerastl_minilm, kerastl_keras2_minilm: the same code on `from_backbone("all-minilm-l6-v2")`,
+  the real weights and their tokenizer, under Keras 3 (KerasHub `BertBackbone`) and Keras 2
+  (`TFBertModel`);
 - hf_tf: `TFAutoModelForSequenceClassification` + `prepare_tf_dataset` + `model.fit`, float32,
   phase 1 with `model.distilbert.trainable = False`, as the transformers docs teach it;
 - torch_trainer: `AutoModelForSequenceClassification` + `Trainer` on the CPU, float32
   (skipped with a message when torch is not installed: `pip install torch==2.13.0 accelerate`).
+
+Every kerastl row runs one function, so phases 1 and 2 are timed alike in all four. The profile
+of one phase-2 step (`diagnostics`) runs on the two DistilBERT rows, one per Keras. The summary's
+`families` section gives Keras 3 over Keras 2 per encoder: phase-2 tokens/s and examples/s,
+phase-1 speed-up and peak memory.
 
 Useful training FLOPs are counted on real tokens only:
 6 * N * tokens + 12 * layers * dim * sum(length^2), N = non-embedding encoder parameters.
 """
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -40,7 +58,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 EMOTION = Path(__file__).resolve().parents[2] / "shared" / "data" / "emotion" / "train.txt"
 RESULT_MARK = "BENCH_RESULT "
-SYSTEMS = ("kerastl", "hf_tf", "torch_trainer")
+SYSTEMS = ("kerastl", "kerastl_keras2", "hf_tf", "torch_trainer", "kerastl_minilm", "kerastl_keras2_minilm")
+
+# The kerastl rows: which Keras (the child's KERASTL_KERAS) and which encoder. "distilbert" is
+# DistilBERT-base with random weights (a tiny one in --tiny), the architecture the peers train;
+# "all-minilm-l6-v2" is the offline preset with its real weights, for the two families on one
+# real checkpoint. Every row runs `child_kerastl`, so phase 2 is timed the same way in each.
+KERASTL_SYSTEMS = {
+    "kerastl": {"keras": 3, "encoder": "distilbert", "diagnostics": True},
+    "kerastl_keras2": {"keras": 2, "encoder": "distilbert", "diagnostics": True},
+    "kerastl_minilm": {"keras": 3, "encoder": "all-minilm-l6-v2", "diagnostics": False},
+    "kerastl_keras2_minilm": {"keras": 2, "encoder": "all-minilm-l6-v2", "diagnostics": False},
+}
+# Keras 3 over Keras 2, each pair on one encoder (the `families` section of the summary).
+FAMILY_PAIRS = {
+    "distilbert": ("kerastl", "kerastl_keras2"),
+    "all_minilm_l6_v2": ("kerastl_minilm", "kerastl_keras2_minilm"),
+}
 
 BATCH_SIZE = 32
 MAX_LENGTH = 128
@@ -79,9 +113,26 @@ def encoder_config(tiny: bool, num_labels: int):
     return DistilBertConfig(num_labels=num_labels)  # DistilBERT-base: 6 layers, dim 768
 
 
+def preset_config():
+    """The transformers `BertConfig` of the offline all-MiniLM-L6-v2 preset (6 layers, dim 384)."""
+    from transformers import BertConfig
+
+    import kerastl
+
+    return BertConfig.from_json_file(str(kerastl.preset_path("all-minilm-l6-v2") / "config.json"))
+
+
+def encoder_shape(config) -> tuple:
+    """(dim, feed-forward width, layers) of a transformers `DistilBertConfig` or `BertConfig`."""
+    if hasattr(config, "n_layers"):
+        return config.dim, config.hidden_dim, config.n_layers
+    return config.hidden_size, config.intermediate_size, config.num_hidden_layers
+
+
 def non_embedding_parameters(config) -> int:
-    """Encoder parameters outside the token and position embedding tables."""
-    d, h, layers = config.dim, config.hidden_dim, config.n_layers
+    """Encoder parameters outside the token, position and segment embedding tables (and outside
+    BERT's pooler, which the classifier never reads)."""
+    d, h, layers = encoder_shape(config)
     attention = 4 * (d * d + d)  # q, k, v, out
     ffn = d * h + h + h * d + d
     norms = 2 * 2 * d
@@ -90,7 +141,8 @@ def non_embedding_parameters(config) -> int:
 
 def useful_flops(config, tokens: int, sum_sq_lengths: int) -> float:
     """Training FLOPs of forward + backward on real tokens: 6*N*T + 12*L*d*sum(n^2)."""
-    return 6.0 * non_embedding_parameters(config) * tokens + 12.0 * config.n_layers * config.dim * sum_sq_lengths
+    d, _, layers = encoder_shape(config)
+    return 6.0 * non_embedding_parameters(config) * tokens + 12.0 * layers * d * sum_sq_lengths
 
 
 def load_texts():
@@ -204,20 +256,32 @@ def child_matmul(spec) -> dict:
     return result
 
 
-def child_kerastl(spec) -> dict:
+def child_kerastl(spec, system: dict) -> dict:
+    """One kerastl row: `system["keras"]` is the Keras the parent selected (KERASTL_KERAS) and
+    `system["encoder"]` "distilbert" (random weights, as the peers) or an offline preset name."""
     import tensorflow as tf
 
     import kerastl
     import kerastl.precision
     from kerastl import keras
+    from kerastl._keras import KERAS_VERSION
     from kerastl.training import TrainingConfig, phase_two_optimizer
 
+    if KERAS_VERSION != system["keras"]:
+        raise RuntimeError(f"this row is for Keras {system['keras']} but kerastl runs on Keras {KERAS_VERSION}: "
+                           f"check KERASTL_KERAS in the child's environment")
     policy = kerastl.precision.set_precision("auto")
     examples, _ = load_texts()
     labels = examples.label_names()
-    config = encoder_config(spec["tiny"], len(labels))
-    model = kerastl.TextClassifier.from_backbone(config, labels, tokenizer=tokenizer(), max_length=MAX_LENGTH)
-    result = {"precision": policy}
+    if system["encoder"] == "distilbert":
+        config = encoder_config(spec["tiny"], len(labels))
+        model = kerastl.TextClassifier.from_backbone(config, labels, tokenizer=tokenizer(), max_length=MAX_LENGTH)
+    else:  # an offline preset: its real weights and its own tokenizer
+        config = preset_config()
+        model = kerastl.TextClassifier.from_backbone(system["encoder"], labels, max_length=MAX_LENGTH)
+    result = {"keras": KERAS_VERSION, "keras_package": f"{keras.__name__} {keras.__version__}",
+              "encoder": system["encoder"], "backbone_class": type(model.backbone).__name__, "precision": policy,
+              "other_keras_imported": ("keras" if KERAS_VERSION == 2 else "tf_keras") in sys.modules}
 
     # Phase 1: kerastl's own two-phase entry point, head only.
     head_data = subset(examples, spec["phase1_examples"])
@@ -259,8 +323,9 @@ def child_kerastl(spec) -> dict:
     result["peak_memory_mib"] = round(peak_memory_mib(), 1)
     result["non_embedding_parameters"] = non_embedding_parameters(config)
 
-    # Diagnostics: where a phase-2 step goes.
-    result["diagnostics"] = kerastl_diagnostics(model, dataset, spec["profile_reps"])
+    # Diagnostics: where a phase-2 step goes (the DistilBERT rows only).
+    if system["diagnostics"]:
+        result["diagnostics"] = kerastl_diagnostics(model, dataset, spec["profile_reps"])
     return result
 
 
@@ -269,13 +334,17 @@ def kerastl_diagnostics(model, dataset, reps: int) -> dict:
 
     A whole `train_on_batch` step against its parts: forward + backward alone (gradients
     returned, not applied) and the AdamW update alone (applying those gradients), the update
-    also without the token-embedding table; and the input pipeline alone.
+    also without the token-embedding table; and the input pipeline alone. Runs under either
+    Keras: only the token-embedding table is found per family.
     """
     import statistics
 
+    import numpy as np
     import tensorflow as tf
 
-    out = {}
+    from kerastl._keras import KERAS_VERSION
+
+    out = {"keras": KERAS_VERSION}
     iterator = iter(dataset())
     next(iterator)
     start, count = time.perf_counter(), 50
@@ -286,13 +355,16 @@ def kerastl_diagnostics(model, dataset, reps: int) -> dict:
     batches = sorted(dataset().take(40), key=lambda b: int(b[0]["input_ids"].shape[1]))
     x, y = batches[len(batches) // 2]
     variables = model.trainable_variables
-    embedding = model.backbone.get_input_embeddings().weight
+    if KERAS_VERSION == 2:  # a transformers TF encoder
+        embedding = model.backbone.get_input_embeddings().weight
+    else:  # a KerasHub backbone
+        embedding = model.backbone.token_embedding.embeddings
     others = [v for v in variables if v is not embedding]
 
     @tf.function
     def forward_backward(x, y):
         with tf.GradientTape() as tape:
-            loss = model.compiled_loss(y, model(x, training=True))
+            loss = model.compute_loss(x=x, y=y, y_pred=model(x, training=True))
         return tape.gradient(loss, variables)
 
     gradients = forward_backward(x, y)
@@ -325,8 +397,8 @@ def kerastl_diagnostics(model, dataset, reps: int) -> dict:
     step = out["seconds"]["train_step"]
     out["share_of_step"] = {name: round(t / step, 3) for name, t in out["seconds"].items() if name != "train_step"}
     out["token_embedding_gradient"] = type(next(g for g, v in zip(gradients, variables) if v is embedding)).__name__
-    out["parameters"] = {"token_embeddings": int(embedding.shape.num_elements()),
-                         "all_trainable": int(sum(v.shape.num_elements() for v in variables))}
+    out["parameters"] = {"token_embeddings": int(np.prod(embedding.shape)),
+                         "all_trainable": int(sum(np.prod(v.shape) for v in variables))}
     return out
 
 
@@ -487,9 +559,9 @@ def step_timer(keras):
 
 CHILDREN = {
     "matmul": child_matmul,
-    "kerastl": child_kerastl,
     "hf_tf": child_hf_tf,
     "torch_trainer": child_torch_trainer,
+    **{name: functools.partial(child_kerastl, system=system) for name, system in KERASTL_SYSTEMS.items()},
 }
 
 
@@ -506,11 +578,27 @@ def run_child(name: str, spec: dict) -> None:
 # -- parent ------------------------------------------------------------------------------------
 
 
-def launch(name: str, spec: dict, log_dir: Path) -> dict:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_USE_LEGACY_KERAS="1", TOKENIZERS_PARALLELISM="false",
-               PYTHONWARNINGS="ignore")
+def child_env(name: str) -> dict:
+    """The environment of one child: the Keras it runs on is chosen here, never inherited.
+
+    A kerastl row gets its KERASTL_KERAS and no TF_USE_LEGACY_KERAS (kerastl sets that itself
+    under Keras 2). The peers keep TF_USE_LEGACY_KERAS=1, which transformers' TF classes need,
+    and KERASTL_KERAS=2, so the kerastl helpers they import (the data reader, the preset's
+    vocabulary) load tf-keras like them and not a second Keras.
+    """
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TOKENIZERS_PARALLELISM="false", PYTHONWARNINGS="ignore")
+    env.pop("TF_USE_LEGACY_KERAS", None)
+    if name in KERASTL_SYSTEMS:
+        env["KERASTL_KERAS"] = str(KERASTL_SYSTEMS[name]["keras"])
+    else:
+        env.update(TF_USE_LEGACY_KERAS="1", KERASTL_KERAS="2")
     if name == "torch_trainer":
         env["USE_TF"] = "0"
+    return env
+
+
+def launch(name: str, spec: dict, log_dir: Path) -> dict:
+    env = child_env(name)
     log_file = log_dir / f"bench-{name}.log"
     print(f"[bench] {name} ...", file=sys.stderr, flush=True)
     load = os.getloadavg()[0]
@@ -568,10 +656,30 @@ def summarise(results: dict) -> tuple:
     return ratios, targets
 
 
+def families(results: dict) -> dict:
+    """Keras 3 over Keras 2 (KerasHub backbones over transformers' TF encoders), one encoder at
+    a time: phase-2 real tokens/s (above 1: Keras 3 trains faster), phase-1 speed-up (Keras 2's
+    seconds over Keras 3's) and peak memory."""
+    out = {}
+    for encoder, (three, two) in FAMILY_PAIRS.items():
+        a, b = results.get(three), results.get(two)
+        if a is None or b is None:
+            continue
+        row = {"keras3": three, "keras2": two}
+        row["phase2_tokens_per_s_keras3_over_keras2"] = ratio(a.get("phase2", {}).get("tokens_per_s"),
+                                                               b.get("phase2", {}).get("tokens_per_s"))
+        row["phase2_examples_per_s_keras3_over_keras2"] = ratio(a.get("phase2", {}).get("examples_per_s"),
+                                                                 b.get("phase2", {}).get("examples_per_s"))
+        row["phase1_speedup_keras3_over_keras2"] = ratio(b.get("phase1_seconds"), a.get("phase1_seconds"))
+        row["peak_memory_keras3_over_keras2"] = ratio(a.get("peak_memory_mib"), b.get("peak_memory_mib"))
+        out[encoder] = row
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--quick", dest="mode", action="store_const", const="quick", help="under 10 minutes (default)")
+    mode.add_argument("--quick", dest="mode", action="store_const", const="quick", help="make bench (default)")
     mode.add_argument("--full", dest="mode", action="store_const", const="full", help="more examples and steps")
     mode.add_argument("--tiny", dest="mode", action="store_const", const="tiny",
                       help="smoke test of this script: a tiny random encoder, a few steps")
@@ -605,6 +713,7 @@ def main(argv=None) -> int:
             continue
         results[name] = launch(name, spec, output.parent)
     ratios, targets = summarise(results)
+    family_ratios = families(results)
     # The load average counts this benchmark's own threads (up to one per core); more than
     # that means other work shared the cores, and figures taken then are not on even terms.
     busy = [name for name, r in results.items()
@@ -613,7 +722,7 @@ def main(argv=None) -> int:
     import importlib.metadata as md
 
     versions = {}
-    for package in ("tensorflow", "tf-keras", "transformers", "datasets", "torch"):
+    for package in ("tensorflow", "keras", "keras-hub", "tf-keras", "transformers", "datasets", "torch"):
         try:
             versions[package] = md.version(package)
         except md.PackageNotFoundError:
@@ -623,6 +732,10 @@ def main(argv=None) -> int:
         "mode": mode,
         "settings": {**{k: v for k, v in spec.items() if k not in ("scratch", "tiny")},
                      "architecture": "DistilBERT-base, random weights" if mode != "tiny" else "tiny DistilBERT",
+                     "minilm_rows": "all-MiniLM-L6-v2 (offline preset, real weights), kerastl only",
+                     "kerastl_keras": {name: system["keras"] for name, system in KERASTL_SYSTEMS.items()},
+                     "kerastl_diagnostics": [name for name, system in KERASTL_SYSTEMS.items()
+                                             if system["diagnostics"]],
                      "batch_size": BATCH_SIZE, "max_length": MAX_LENGTH, "head_epochs": HEAD_EPOCHS,
                      "data": str(EMOTION) if EMOTION.is_file() else "bundled Rotten Tomatoes (train split)"},
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_1min_at_start": round(load, 2),
@@ -632,9 +745,11 @@ def main(argv=None) -> int:
         "systems": results,
         "ratios_kerastl_over_peer": ratios,
         "targets": targets,
+        "families": family_ratios,
         "useful_flops_formula": ("6 * N * real_tokens + 12 * layers * dim * sum(real_length^2) over the timed "
-                                 "batches; N = non-embedding encoder parameters = "
-                                 f"{results.get('kerastl', {}).get('non_embedding_parameters')}"),
+                                 "batches; N = non-embedding encoder parameters: "
+                                 + ", ".join(f"{results[name].get('non_embedding_parameters')} ({name})"
+                                             for name in KERASTL_SYSTEMS if name in results)),
         "wall_seconds": round(time.perf_counter() - start, 1),
     }
     text = json.dumps(report, indent=2)
