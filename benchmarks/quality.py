@@ -174,7 +174,8 @@ def system_kerastl(folder: Path, eval_splits, labels, spec, log_file, work: Path
     train_flags = spec["kerastl_args"] + spec["extra_kerastl_args"]
     train = [*cli, "train", "--model", PRESET, "--train", str(folder / "train.jsonl"), "--output", str(output),
              "--overwrite", *train_flags]
-    _, train_seconds, train_load = run_logged(train, log_file, kerastl_env())
+    stdout, train_seconds, train_load = run_logged(train, log_file, kerastl_env())
+    history = json.loads(stdout.strip().splitlines()[-1]).get("history")  # train prints one JSON object
     # One predict over every evaluation split: the model loads once.
     texts_file = work / "eval-texts.txt"
     offsets, texts = {}, []
@@ -189,7 +190,8 @@ def system_kerastl(folder: Path, eval_splits, labels, spec, log_file, work: Path
     if [r["line"] for r in records] != list(range(1, len(texts) + 1)):
         raise RuntimeError(f"kerastl predict answered {len(records)} lines for {len(texts)} texts")
     result = {"train_flags": train_flags, "train_seconds": train_seconds, "predict_seconds": predict_seconds,
-              "wall_seconds": round(train_seconds + predict_seconds, 1), "load_1min": [*train_load, *predict_load]}
+              "wall_seconds": round(train_seconds + predict_seconds, 1), "load_1min": [*train_load, *predict_load],
+              "history": history}
     for split, (a, b) in offsets.items():
         _, y_true = read_split(folder, split)
         result[split] = scores(y_true, [r["label"] for r in records[a:b]], labels)
