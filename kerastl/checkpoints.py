@@ -74,10 +74,40 @@ class TrainingState:
         write_text_atomic(self.directory / f"{phase}.done.json", json.dumps(history))
         shutil.rmtree(self.directory / phase, ignore_errors=True)  # its step backups are spent
 
+    def best_epoch(self, phase: str) -> "BestEpochStore":
+        """Where `phase` keeps its best epoch's weights, across restarts."""
+        return BestEpochStore(self.directory, phase, write=self.write)
+
     def restore(self, phase: str, model) -> dict:
         """Load the weights saved after `phase`; returns that phase's history."""
         model.load_weights(str(self.directory / f"{phase}.weights.h5"))
         return json.loads((self.directory / f"{phase}.done.json").read_text())
+
+
+class BestEpochStore:
+    """The weights and scores of a phase's best epoch so far, in the state folder."""
+
+    def __init__(self, directory: Path, phase: str, *, write: bool = True):
+        self.weights = Path(directory) / f"{phase}.best.weights.h5"
+        self.scores = Path(directory) / f"{phase}.best.json"
+        self.write = write
+
+    def record(self):
+        return json.loads(self.scores.read_text()) if self.scores.is_file() else None
+
+    def save(self, model, record: dict) -> None:
+        def save_weights(folder):
+            model.save_weights(os.path.join(folder, self.weights.name))
+
+        if not self.write or not distribute.chief_or_discard(model.distribute_strategy, save_weights):
+            return
+        staging = self.weights.with_name(f".staging-{self.weights.name}")
+        model.save_weights(str(staging))
+        os.replace(staging, self.weights)
+        write_text_atomic(self.scores, json.dumps(record))
+
+    def load(self, model) -> None:
+        model.load_weights(str(self.weights))
 
 
 class EpochLog(keras.callbacks.Callback):

@@ -13,7 +13,15 @@ from kerastl import data as data_lib
 from kerastl import distribute, encoders, saving
 from kerastl._keras import KERAS_VERSION, check_same_keras, keras, reset_compiled_functions
 from kerastl._logging import progress_verbosity
-from kerastl.config import DEFAULT_BACKBONE, DEFAULT_DROPOUT, DEFAULT_MAX_LENGTH, INFERENCE_BATCH_SIZE
+from kerastl.config import (
+    DEFAULT_BACKBONE,
+    DEFAULT_DROPOUT,
+    DEFAULT_MAX_LENGTH,
+    DEFAULT_POOLING,
+    INFERENCE_BATCH_SIZE,
+    POOLINGS,
+)
+from kerastl.encoders.sources import checkpoint_pooling
 from kerastl.examples import TextExamples, as_examples
 from kerastl.head import ClassificationHead
 from kerastl.precision import precision_scope
@@ -49,6 +57,8 @@ class TextClassifier(keras.Model):
         tokenizer: the encoder's tokenizer (needed for text input and saving).
         max_length: longest token sequence fed to the encoder.
         dropout: dropout rate of the head.
+        pooling: what the head reads: `"cls"`, the first token's hidden state, or `"mean"`,
+            the mean of the real (non-padding) tokens' hidden states.
 
     Example (`model` is a tiny random one here; `TextClassifier.from_backbone("all-minilm-l6-v2",
     label_names=["neg", "pos"])` builds a real one):
@@ -66,6 +76,7 @@ class TextClassifier(keras.Model):
         tokenizer=None,
         max_length: int = DEFAULT_MAX_LENGTH,
         dropout: float = DEFAULT_DROPOUT,
+        pooling: str = "cls",
         name: str = "text_classifier",
         **kwargs,
     ):
@@ -80,6 +91,8 @@ class TextClassifier(keras.Model):
                 f"max_length must be between 2 and the encoder's position limit {limit}, "
                 f"received max_length={max_length}"
             )
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, received pooling={pooling!r}")
         object.__setattr__(self, "_encoder", encoder)  # a plain view of `backbone`, kept out of Keras tracking
         self.backbone = encoder.layer
         self.tokenizer = tokenizer
@@ -87,6 +100,7 @@ class TextClassifier(keras.Model):
         # Plain values, kept out of Keras' attribute tracking (Keras 3 would turn tuples into lists).
         object.__setattr__(self, "label_names", label_names)
         object.__setattr__(self, "input_names_", encoder.input_names)
+        object.__setattr__(self, "pooling", pooling)
         object.__setattr__(self, "_compiled_trainables", None)
         self.head = ClassificationHead(len(label_names), dropout, name="head")
         self.training_history = None
@@ -102,6 +116,7 @@ class TextClassifier(keras.Model):
         tokenizer=None,
         max_length: int = DEFAULT_MAX_LENGTH,
         dropout: float = DEFAULT_DROPOUT,
+        pooling: str = DEFAULT_POOLING,
         strategy=None,
         precision: Optional[str] = None,
     ) -> "TextClassifier":
@@ -114,6 +129,9 @@ class TextClassifier(keras.Model):
             tokenizer: optional tokenizer, required with a config object.
             max_length: longest token sequence fed to the encoder.
             dropout: dropout rate of the head.
+            pooling: `"cls"`, `"mean"`, or `"auto"`: the pooling a sentence-transformers
+                checkpoint was trained with (its `1_Pooling/config.json`; all-MiniLM-L6-v2 pools
+                the mean), else `"cls"`.
             strategy: a `tf.distribute.Strategy` or a name of `kerastl.distribute.STRATEGIES`
                 to build the model in; `fine_tune` then trains it under that strategy.
             precision: the Keras precision policy of this model: `"auto"` (mixed bf16 or
@@ -135,7 +153,12 @@ class TextClassifier(keras.Model):
             name = str(source) if isinstance(source, (str, os.PathLike)) else type(source).__name__
             logger.info("loading the encoder %s (precision: %s)", name, policy)
             encoder, tokenizer = backbone_lib.load_backbone(source, tokenizer=tokenizer)
-            return cls(encoder, label_names, tokenizer=tokenizer, max_length=max_length, dropout=dropout)
+            if pooling == "auto":
+                pooling = checkpoint_pooling(source) or "cls"
+                logger.info("pooling: %s (%s)", pooling, "read from the checkpoint's 1_Pooling/config.json"
+                            if checkpoint_pooling(source) else "the checkpoint names none")
+            return cls(encoder, label_names, tokenizer=tokenizer, max_length=max_length, dropout=dropout,
+                       pooling=pooling)
 
     @property
     def labels(self) -> tuple:
@@ -168,8 +191,16 @@ class TextClassifier(keras.Model):
     def call(self, inputs, training=None):
         # A frozen encoder runs in inference mode: its dropout is off.
         encoder_training = training if self.backbone.trainable else False
-        pooled = self.encoder.cls_hidden_state(self._encoder_features(inputs), encoder_training)  # (batch, dim)
+        pooled = self._pool(self._encoder_features(inputs), encoder_training)  # (batch, dim)
         return self.head(pooled, training=training)  # (batch, num_labels)
+
+    def _pool(self, features, training):
+        if self.pooling == "cls":
+            return self.encoder.cls_hidden_state(features, training)  # (batch, dim)
+        # The mean in float32: summing a hundred bf16 states in bf16 would lose their last digits.
+        hidden = tf.cast(self.encoder.hidden_states(features, training), tf.float32)  # (batch, seq, dim)
+        mask = tf.cast(features["attention_mask"], tf.float32)[:, :, None]  # (batch, seq, 1): 1 = a token
+        return tf.reduce_sum(hidden * mask, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
 
     def _dummy_inputs(self):
         ids = tf.constant([[0, 1]], dtype=tf.int32)
@@ -321,7 +352,8 @@ class TextClassifier(keras.Model):
 
     def pooled_features(self, encoded: data_lib.EncodedExamples, batch_size: int = INFERENCE_BATCH_SIZE,
                         verbose=0) -> tf.Tensor:
-        """The frozen encoder's [CLS] vectors for every example, in input order: (n, dim)."""
+        """The frozen encoder's pooled vectors (the head's input) for every example, in input order:
+        (n, dim)."""
         return self._by_length(encoded, batch_size, self._compiled("_pooled_fn", self._pooled), verbose)
 
     def predict_logits(self, encoded: data_lib.EncodedExamples, batch_size: int = INFERENCE_BATCH_SIZE,
@@ -334,7 +366,7 @@ class TextClassifier(keras.Model):
         return self._by_length(encoded, batch_size, self._compiled("_logits_fn", self._logits), verbose)
 
     def _pooled(self, features):
-        return self.encoder.cls_hidden_state(features, training=False)  # (batch, dim)
+        return self._pool(features, training=False)  # (batch, dim)
 
     def _logits(self, features):
         return self(features, training=False)  # (batch, num_labels)
@@ -375,6 +407,7 @@ class TextClassifier(keras.Model):
             "label_names": list(self.label_names),
             "max_length": self.max_length,
             "dropout": self.head.dropout,
+            "pooling": self.pooling,
             "name": self.name,
         }
 

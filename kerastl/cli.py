@@ -25,7 +25,9 @@ from kerastl.config import (
     DEFAULT_BACKBONE,
     DEFAULT_DROPOUT,
     DEFAULT_MAX_LENGTH,
+    DEFAULT_POOLING,
     INFERENCE_BATCH_SIZE,
+    POOLINGS,
     PRECISIONS,
     STRATEGIES,
     TrainingConfig,
@@ -127,6 +129,10 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--max-length", type=int, default=DEFAULT_MAX_LENGTH,
                        help="tokens per text (default: %(default)s)")
     train.add_argument("--dropout", type=float, default=DEFAULT_DROPOUT, help="head dropout (default: %(default)s)")
+    train.add_argument("--pooling", choices=("auto", *POOLINGS), default=DEFAULT_POOLING,
+                       help="what the head reads: the [CLS] state, the mean of the token states, or auto: "
+                            "the checkpoint's own pooling (sentence-transformers' 1_Pooling), else cls "
+                            "(default: %(default)s)")
     _training_options(train)
     train.add_argument("--precision", default="float32", choices=("auto", *PRECISIONS),
                        help="Keras precision policy, float32 as in Python unless asked; auto: mixed bf16 "
@@ -251,7 +257,7 @@ def _train(args) -> int:
     logger.info("%d training examples, labels %s", len(train), list(labels))
 
     model = TextClassifier.from_backbone(args.model, labels, max_length=args.max_length, dropout=args.dropout,
-                                         strategy=strategy, precision=args.precision)
+                                         pooling=args.pooling, strategy=strategy, precision=args.precision)
     # Resumable state lives beside --output until the model is saved: rerunning the same
     # command after a crash, a kill or Ctrl-C continues from the last saved step.
     resume_dir = args.output.parent / f".{args.output.name}.resume"

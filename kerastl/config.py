@@ -29,6 +29,11 @@ DEFAULT_BACKBONE = "distilbert-base-uncased"
 DEFAULT_MAX_LENGTH = 128
 # Dropout rate of the classification head.
 DEFAULT_DROPOUT = 0.1
+# What the head reads: the first token's hidden state ("cls") or the mean of the real tokens'
+# ("mean"); "auto" takes the pooling a sentence-transformers checkpoint was trained with
+# (its 1_Pooling/config.json), else "cls".
+POOLINGS = ("cls", "mean")
+DEFAULT_POOLING = "auto"
 # Examples per batch for inference: predict, evaluate, the [CLS] feature pass, baselines.
 INFERENCE_BATCH_SIZE = 64
 
@@ -71,6 +76,9 @@ class TrainingConfig:
             train the head on them, instead of running the encoder every head epoch. The head
             ends the same either way; only the time differs.
         checkpoint_every: with a checkpoint folder, save resumable state every this many steps.
+        restore_best_epoch: with validation data, end phase 2 with the weights of its epoch of
+            highest validation accuracy (lowest validation loss among equals) rather than the
+            last; the history keeps every epoch, and the log names the one restored.
         xla_optimizer_update: compile phase 2's AdamW update with XLA on every device (Keras
             does so on GPUs only); on CPUs it fuses the dense update of the token-embedding
             table and every other weight into a few passes over memory. `None` turns it on for
@@ -93,6 +101,8 @@ class TrainingConfig:
     bucket_by_length: bool = _option(True, "batch texts of similar length together")
     cache_head_features: bool = _option(True, "phase 1 trains the head on [CLS] vectors computed once")
     checkpoint_every: int = _option(200, "save resumable state every N steps")
+    restore_best_epoch: bool = _option(True, "with validation data, end phase 2 at its epoch of best "
+                                             "validation accuracy, not its last")
     xla_optimizer_update: Optional[bool] = _option(None, "compile the AdamW update with XLA "
                                                          "(default: for models of 1M+ parameters)")
 

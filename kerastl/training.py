@@ -15,6 +15,7 @@ from kerastl.classifier import default_loss, default_metrics
 from kerastl.config import TrainingConfig
 from kerastl.examples import as_examples
 from kerastl.training_callbacks import (
+    BestEpoch,
     FirstStepNotice,
     PhaseColumn,
     StopOnNaN,
@@ -134,8 +135,12 @@ def fine_tune(
         number = PHASE_NUMBERS[phase]
         if board is not None:
             extra.append(board.phase(number, first_epoch=config.head_epochs if phase == "fine_tune" else 0))
+        best = None
         if phase == "fine_tune":
             extra.append(FirstStepNotice(PHASE_NAMES[phase]))
+            if config.restore_best_epoch and val is not None:
+                best = BestEpoch(state.best_epoch(phase) if state else None)
+                extra.append(best)
         tagged = [PhaseColumn(number), *callbacks, PhaseColumn(None)]  # only the user's callbacks see it
         started = time.perf_counter()
         # Ctrl-C reaches one worker only, whose lone backup would wait for the others forever.
@@ -146,6 +151,11 @@ def fine_tune(
         ran.append(phase)
         guard.check(PHASE_NAMES[phase], learning_rate)
         history[phase] = log.history()
+        restored = best.restore() if best is not None else None
+        if restored is not None:
+            logger.info("%s: restored epoch %d of %d, the best on validation (accuracy %.4f, loss %.4f)",
+                        PHASE_NAMES[phase], restored["epoch"] + 1, epochs, restored["val_accuracy"],
+                        restored["val_loss"])
         logger.info("%s: done in %s%s", PHASE_NAMES[phase], duration(time.perf_counter() - started),
                     _last_epoch(history[phase]))
         if state:

@@ -21,6 +21,51 @@ def duration(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 120 else f"{int(seconds // 60)} min {int(seconds % 60)} s"
 
 
+class BestEpoch(keras.callbacks.Callback):
+    """Keep the weights of the epoch of highest validation accuracy (lowest validation loss among
+    equals); `restore()` puts them back after training when a later epoch was worse.
+
+    Args:
+        store: where a resumable run keeps the best epoch across restarts (`save(model, record)`,
+            `load(model)`, `record()`), or None to keep it in memory only.
+    """
+
+    def __init__(self, store=None):
+        super().__init__()
+        self.store = store
+        self.best = store.record() if store else None  # {"epoch", "val_accuracy", "val_loss"}
+        self.weights = None
+        self.last_epoch = None
+
+    @staticmethod
+    def _rank(record) -> tuple:
+        return record["val_accuracy"], -record["val_loss"]
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if "val_accuracy" not in logs or "val_loss" not in logs:
+            return
+        self.last_epoch = epoch
+        record = {"epoch": epoch, "val_accuracy": float(logs["val_accuracy"]), "val_loss": float(logs["val_loss"])}
+        if self.best is None or self._rank(record) > self._rank(self.best):
+            self.best = record
+            self.weights = self.model.get_weights()
+            if self.store:
+                self.store.save(self.model, record)
+
+    def restore(self) -> Optional[dict]:
+        """Load the best epoch's weights if it was not the last; returns its record, or None."""
+        if self.best is None or self.last_epoch is None or self.best["epoch"] == self.last_epoch:
+            return None
+        if self.weights is not None:
+            self.model.set_weights(self.weights)
+        elif self.store:
+            self.store.load(self.model)
+        else:
+            return None
+        return self.best
+
+
 class StopOnNaN(keras.callbacks.Callback):
     """Stop training at the first batch whose loss is NaN or infinite; `check` then raises."""
 

@@ -85,6 +85,32 @@ def hub_unreachable():
     return None
 
 
+def checkpoint_pooling(source):
+    """"mean" or "cls" when `source` (a preset, a folder or a cached hub name) is a
+    sentence-transformers checkpoint whose `1_Pooling/config.json` says how it pools; else None."""
+    if not isinstance(source, (str, os.PathLike)):
+        return None
+    if str(source) in PRESETS:
+        config = preset_path(str(source)) / "1_Pooling" / "config.json"
+    elif Path(source).is_dir():
+        config = Path(source) / "1_Pooling" / "config.json"
+    else:
+        import huggingface_hub
+
+        cached = huggingface_hub.try_to_load_from_cache(str(source), "1_Pooling/config.json")
+        config = Path(cached) if isinstance(cached, str) else None
+    if config is None or not config.is_file():
+        return None
+    import json
+
+    modes = json.loads(config.read_text())
+    if modes.get("pooling_mode_mean_tokens"):
+        return "mean"
+    if modes.get("pooling_mode_cls_token"):
+        return "cls"
+    return None
+
+
 def check_vocabulary(tokenizer, embeddings: int, source) -> None:
     """A BackboneError when `tokenizer` has more tokens than the encoder embeds."""
     vocab = len(tokenizer)
