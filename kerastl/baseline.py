@@ -19,7 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from kerastl.config import DEFAULT_MAX_LENGTH, INFERENCE_BATCH_SIZE
+from kerastl.config import DEFAULT_MAX_LENGTH, INFERENCE_BATCH_SIZE, POOLED_NAMES
 from kerastl.evaluation import classification_scores, plot_confusion_matrix
 from kerastl.examples import TextExamples, as_examples
 
@@ -159,5 +159,6 @@ def feature_baseline(
 
 
 def _features(model, examples, name, batch_size, verbose):
-    logger.info("baseline: computing the frozen encoder's [CLS] vectors of the %d %s examples", len(examples), name)
+    logger.info("baseline: computing the frozen encoder's %s vectors of the %d %s examples",
+                POOLED_NAMES[model.pooling], len(examples), name)
     return extract_features(model, examples, batch_size=batch_size, verbose=verbose)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from kerastl import distribute
 from kerastl._files import write_text_atomic
-from kerastl._keras import keras
+from kerastl._keras import KERAS_VERSION, keras
 from kerastl.errors import TrainingError, TrainingInterrupted
 
 logger = logging.getLogger(__name__)
@@ -144,7 +144,10 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
     def on_train_batch_end(self, batch, logs=None):
         super().on_train_batch_end(batch, logs)
         if _interrupt.is_set():
-            self._backup(epoch=self._current_epoch, batch=batch)
+            if KERAS_VERSION == 2:
+                self._backup(epoch=self._current_epoch, batch=batch)
+            else:
+                self._save_model()
             raise TrainingInterrupted(
                 f"interrupted in {self.phase}, epoch {self._current_epoch + 1}, step {batch + 1}; "
                 f"progress is saved in {self.backup_dir_path.parent}: run the same command again to resume"

@@ -33,6 +33,7 @@ DEFAULT_DROPOUT = 0.1
 # ("mean"); "auto" takes the pooling a sentence-transformers checkpoint was trained with
 # (its 1_Pooling/config.json), else "cls".
 POOLINGS = ("cls", "mean")
+POOLED_NAMES = {"cls": "[CLS]", "mean": "mean-pooled"}  # how log lines name the pooled vectors
 DEFAULT_POOLING = "auto"
 # Examples per batch for inference: predict, evaluate, the [CLS] feature pass, baselines.
 INFERENCE_BATCH_SIZE = 64

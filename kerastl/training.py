@@ -12,7 +12,7 @@ from kerastl import checkpoints, distribute
 from kerastl import data as data_lib
 from kerastl._keras import KERAS_VERSION, keras
 from kerastl.classifier import default_loss, default_metrics
-from kerastl.config import TrainingConfig
+from kerastl.config import POOLED_NAMES, TrainingConfig
 from kerastl.examples import as_examples
 from kerastl.training_callbacks import (
     BestEpoch,
@@ -243,8 +243,8 @@ def _cached_feature_batches(model, train_data, val_data, config, verbose):
     """
 
     def cached(data, training):
-        logger.info("phase 1: computing the frozen encoder's [CLS] vectors of the %d %s examples, once",
-                    len(data), "training" if training else "validation")
+        logger.info("phase 1: computing the frozen encoder's %s vectors of the %d %s examples, once",
+                    POOLED_NAMES[model.pooling], len(data), "training" if training else "validation")
         features = model.pooled_features(data, batch_size=max(config.batch_size, 64), verbose=verbose)  # (n, dim)
         labels = data.labels
 
