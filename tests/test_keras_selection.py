@@ -85,3 +85,30 @@ def test_a_model_saved_under_the_other_keras_is_refused_with_the_fix(tmp_path):
 
     with pytest.raises(ModelFileError, match=f"saved under Keras {other}.*KERASTL_KERAS={other}"):
         kerastl.TextClassifier.from_pretrained(tmp_path / "model")
+
+
+@pytest.mark.parametrize("build", [
+    lambda tmp: dict(optimizer=keras.optimizers.SGD(1e-2, momentum=0.9)),
+    lambda tmp: dict(optimizer=keras.optimizers.RMSprop(1e-3)),
+    lambda tmp: dict(optimizer=keras.optimizers.Adam(1e-3, clipnorm=1.0)),
+    lambda tmp: dict(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                     metrics=[keras.metrics.SparseTopKCategoricalAccuracy(k=1, name="top1")]),
+    lambda tmp: dict(callbacks=[keras.callbacks.ModelCheckpoint(str(tmp / "best.keras"), monitor="loss")]),
+    lambda tmp: dict(callbacks=[keras.callbacks.ModelCheckpoint(str(tmp / "w.weights.h5"), save_weights_only=True)]),
+    lambda tmp: dict(callbacks=[keras.callbacks.ReduceLROnPlateau(monitor="loss", patience=0),
+                                keras.callbacks.CSVLogger(str(tmp / "log.csv")),
+                                keras.callbacks.TerminateOnNaN()]),
+    lambda tmp: dict(callbacks=[keras.callbacks.TensorBoard(str(tmp / "board"))]),
+], ids=["sgd", "rmsprop", "adam-clipnorm", "loss-and-metric", "checkpoint-keras", "checkpoint-weights",
+        "plateau-csv-nan", "tensorboard"])
+def test_the_selected_keras_objects_work_in_compile_and_fit(make_classifier, tmp_path, build):
+    model = make_classifier()
+    arguments = build(tmp_path)
+    callbacks = arguments.pop("callbacks", [])
+    model.compile(**arguments)
+    texts, labels = synthetic_corpus(16)
+    history = model.fit(texts, labels, epochs=2, batch_size=8, verbose=0, callbacks=callbacks)
+    assert len(history.history["loss"]) == 2
+    if (tmp_path / "best.keras").exists():
+        restored = keras.models.load_model(tmp_path / "best.keras")
+        assert restored.label_names == model.label_names
