@@ -13,6 +13,11 @@ import tensorflow as tf
 from kerastl._keras import keras
 from kerastl.encoders import Encoder
 
+# Hugging Face's names of the feed-forward activation -> whether it is the tanh approximation of
+# GELU. KerasHub builds BERT and ELECTRA with the approximation, though their checkpoints were
+# trained with the exact GELU ("gelu"); kerastl runs the one the checkpoint names.
+GELU_APPROXIMATE = {"gelu": False, "gelu_new": True, "gelu_pytorch_tanh": True, "gelu_fast": True}
+
 # Weights that AdamW leaves undecayed: biases and the layer norms' scale and offset (Keras 3
 # names a variable by its last path component).
 NO_DECAY = ("bias", "gamma", "beta")
@@ -47,16 +52,41 @@ class KerasHubEncoder(Encoder):
         self.position_limit = getattr(layer, "max_sequence_length", None)
         self._segments = "segment_ids" in inputs
         self._cls_index = int(getattr(layer, "cls_token_index", None) or 0)
+        # The checkpoint's feed-forward activation, where kerastl set it (kept on the layer, so
+        # every view of it, and its saved config, agree).
+        self.activation = getattr(layer, "_kerastl_activation", None)
+
+    def use_activation(self, hidden_act) -> None:
+        """Run every block's feed-forward layer with the Hugging Face activation `hidden_act`
+        ("gelu" exact, "gelu_new" the tanh approximation); any other name leaves KerasHub's."""
+        if hidden_act not in GELU_APPROXIMATE:
+            return
+        approximate = GELU_APPROXIMATE[hidden_act]
+
+        def gelu(x):
+            return keras.activations.gelu(x, approximate=approximate)
+
+        for block in self.transformer_layers:
+            block.activation = gelu
+            block._feedforward_intermediate_dense.activation = gelu
+        self.activation = self.layer._kerastl_activation = hidden_act
 
     @classmethod
     def from_config_dict(cls, config: dict) -> "KerasHubEncoder":
         """A randomly initialised backbone from `config_dict()` output (the weights are loaded after)."""
         import keras_hub  # noqa: F401  (registers the backbone classes the config names)
 
-        return cls(keras.saving.deserialize_keras_object(config))
+        config = dict(config)
+        activation = config.pop("kerastl_activation", None)
+        encoder = cls(keras.saving.deserialize_keras_object(config))
+        encoder.use_activation(activation)
+        return encoder
 
     def config_dict(self) -> dict:
-        return keras.saving.serialize_keras_object(self.layer)
+        config = keras.saving.serialize_keras_object(self.layer)
+        if self.activation is not None:
+            config["kerastl_activation"] = self.activation
+        return config
 
     @property
     def transformer_layers(self) -> list:
@@ -79,8 +109,9 @@ class KerasHubEncoder(Encoder):
 
     def backbone_inputs(self, features: dict) -> dict:
         """kerastl's `input_ids` and `attention_mask` as the backbone's own inputs."""
-        ids = features["input_ids"]
+        ids = tf.convert_to_tensor(features["input_ids"])
         mask = features.get("attention_mask")
+        mask = None if mask is None else tf.convert_to_tensor(mask)
         inputs = {"token_ids": ids, "padding_mask": tf.ones_like(ids) if mask is None else mask}
         if self._segments:
             inputs["segment_ids"] = tf.zeros_like(ids)

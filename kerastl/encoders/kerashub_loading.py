@@ -7,6 +7,7 @@ backbone. The tokenizer is the checkpoint's own Hugging Face fast tokenizer, rea
 folder, as in the other family.
 """
 
+import json
 import logging
 import os
 import tempfile
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from kerastl._keras import keras  # noqa: F401  (selects Keras 3 before keras_hub imports it)
 from kerastl.config import DEFAULT_BACKBONE
+from kerastl.encoders.kerashub import KerasHubEncoder
 from kerastl.encoders.sources import (
     ENCODER_NAME,
     PRESETS,
@@ -157,6 +159,9 @@ def _load_folder(folder: Path, tokenizer) -> Backbone:
             f"DistilBERT, RoBERTa, ALBERT, XLM-RoBERTa and its other Hugging Face families with "
             f"model.safetensors weights"
         ) from None
+    # The activation the checkpoint was trained with, where KerasHub builds another (BERT's GELU).
+    hidden_act = json.loads((folder / "config.json").read_text()).get("hidden_act")
+    KerasHubEncoder(encoder).use_activation(hidden_act if isinstance(hidden_act, str) else None)
     return Backbone(encoder, tokenizer)
 
 
