@@ -182,3 +182,22 @@ def test_preset_gives_real_sentence_embeddings():
     mean /= np.linalg.norm(mean, axis=1, keepdims=True)
     similar, unrelated = mean[0] @ mean[1], mean[0] @ mean[2]
     assert similar > unrelated + 0.2
+
+
+@pytest.mark.keras3
+def test_keras_hub_preset_folder_loads_with_its_wordpiece_as_a_fast_tokenizer(tmp_path, bert_tokenizer):
+    """A folder KerasHub's save_to_preset wrote, as a KerasHub preset name downloads it."""
+    import keras_hub
+
+    original = keras_hub.models.BertBackbone(vocabulary_size=99, num_layers=2, num_heads=4, hidden_dim=32,
+                                             intermediate_dim=37, max_sequence_length=64)
+    original.save_to_preset(str(tmp_path))
+    vocabulary = list(bert_tokenizer.get_vocab())
+    vocabulary.sort(key=bert_tokenizer.get_vocab().get)
+    keras_hub.models.BertTokenizer(vocabulary=vocabulary, lowercase=True).save_to_preset(str(tmp_path))
+    encoder, tokenizer = load_backbone(tmp_path)
+    assert type(encoder).__name__ == "BertBackbone" and encoder.name == "backbone"
+    np.testing.assert_array_equal(encoder.token_embedding.embeddings.numpy(),
+                                  original.token_embedding.embeddings.numpy())
+    texts = ["The plot was DULL", "a good film"]
+    assert tokenizer(texts)["input_ids"] == bert_tokenizer(texts)["input_ids"]
