@@ -91,25 +91,24 @@ def reset_compiled_functions(model) -> None:
         model.train_function = model.test_function = model.predict_function = None
 
 
-if KERAS_VERSION == 2:
+class _TextClassifierToLoad:
+    """Keras' registry entry for `kerastl>TextClassifier` until `kerastl.classifier` is imported.
 
-    class _TextClassifierToLoad:
-        """Keras' registry entry for `kerastl>TextClassifier` until `kerastl.classifier` is imported.
+    It lets `keras.models.load_model("model.keras")` rebuild a TextClassifier in a process
+    that has not imported the class yet (`import kerastl` loads it lazily): Keras 3 does not
+    import the module a `.keras` file names, and tf_keras would look for it in the module
+    "tf_kerastl.classifier" (it renames every module whose name starts with "keras").
+    Importing `kerastl.classifier` registers the class itself in its place.
+    """
 
-        It lets `keras.models.load_model("model.keras")` rebuild a TextClassifier in a process
-        that has not imported the class yet: tf_keras would otherwise look for it in the module
-        "tf_kerastl.classifier" (it renames every module whose name starts with "keras").
-        Importing `kerastl.classifier` registers the class itself in its place. Keras 3 imports
-        the module a `.keras` file names, so it needs no stand-in.
-        """
+    @classmethod
+    def from_config(cls, config):
+        from kerastl.classifier import TextClassifier
 
-        @classmethod
-        def from_config(cls, config):
-            from kerastl.classifier import TextClassifier
+        return TextClassifier.from_config(config)
 
-            return TextClassifier.from_config(config)
+    def get_config(self):  # never instantiated; Keras' registry expects the method
+        raise NotImplementedError
 
-        def get_config(self):  # never instantiated; Keras' registry expects the method
-            raise NotImplementedError
 
-    keras.saving.get_custom_objects().setdefault("kerastl>TextClassifier", _TextClassifierToLoad)
+keras.saving.get_custom_objects().setdefault("kerastl>TextClassifier", _TextClassifierToLoad)

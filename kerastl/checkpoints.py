@@ -137,7 +137,10 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
     """`BackupAndRestore` that, on Ctrl-C, backs up at the end of the current step and stops."""
 
     def __init__(self, backup_dir: str, *, phase: str, save_freq: int):
-        super().__init__(backup_dir, save_freq=save_freq, delete_checkpoint=False)
+        if KERAS_VERSION == 2:
+            super().__init__(backup_dir, save_freq=save_freq, delete_checkpoint=False)
+        else:  # Keras 3 writes one .h5 file in place: keep the previous one for a kill mid-write
+            super().__init__(backup_dir, save_freq=save_freq, delete_checkpoint=False, double_checkpoint=True)
         self.phase = phase
         self.backup_dir_path = Path(backup_dir)
 

@@ -104,6 +104,8 @@ class TextClassifier(keras.Model):
         object.__setattr__(self, "_compiled_trainables", None)
         self.head = ClassificationHead(len(label_names), dropout, name="head")
         self.training_history = None
+        for layer in encoder.unused_layers:  # BERT's pooler feeds nothing here; training it only warns
+            layer.trainable = False
         self(self._dummy_inputs(), training=False)  # build, so summary() and weights exist now
 
     @classmethod

@@ -35,6 +35,7 @@ import tensorflow as tf
 from kerastl import data as data_lib
 from kerastl import distribute
 from kerastl._files import replace_dir
+from kerastl._keras import KERAS_VERSION
 from kerastl.classifier import TextClassifier
 from kerastl.config import INFERENCE_BATCH_SIZE, SAVED_CONFIG_FILE, SAVED_TOKENIZER_DIR
 from kerastl.errors import ModelFileError, TextSignatureUnavailable
@@ -60,7 +61,10 @@ class _ServingModule(tf.Module):
         # The Keras model is kept out of tf.Module's tracking, so the SavedModel holds plain
         # functions and variables rather than a re-serialised Keras model.
         object.__setattr__(self, "_model", model)
-        self.model_variables = list(model.variables)  # tracked: saved in variables/
+        # Tracked, so saved in variables/. Keras 3 wraps each tf.Variable in its own variable
+        # class, which a TF1-style loader (TF Serving, `saved_model_cli run`) does not restore:
+        # the tf.Variables themselves are tracked.
+        self.model_variables = [v.value if KERAS_VERSION == 3 else v for v in model.variables]
         self.tokenizer = tokenizer
         self.labels = tf.Variable(list(model.label_names), trainable=False, name="labels")
         self.max_length = tf.Variable(model.max_length, trainable=False, name="max_length")

@@ -99,6 +99,12 @@ def fine_tune(
     # `batch_size` examples of every global batch, and only its chief writes files.
     strategy = model.distribute_strategy
     replicas = strategy.num_replicas_in_sync
+    if replicas > 1 and KERAS_VERSION == 3:
+        raise NotImplementedError(
+            f"fine_tune under a strategy of {replicas} replicas runs on Keras 2 only for now (Keras 3 "
+            f"cannot yet evaluate batches padded to different lengths on each replica): run with "
+            f"KERASTL_KERAS=2, or train on one device"
+        )
     chief = distribute.is_chief(strategy)
     if config.seed is None and distribute.is_multi_worker(strategy):
         raise ValueError("seed=None cannot be used with several workers: each worker shuffles the data "

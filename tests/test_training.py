@@ -54,6 +54,7 @@ def test_fine_tuning_changes_backbone_and_history_has_both_phases(fine_tuned, co
 
 
 @pytest.mark.slow  # XLA compiles the update for every weight shape
+@pytest.mark.keras2  # tf-keras's optimizers have the switch; Keras 3's have none
 def test_xla_optimizer_update_gives_the_plain_update(make_classifier, corpus):
     weights = []
     for xla in (False, True):
