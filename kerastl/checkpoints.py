@@ -99,7 +99,8 @@ class BestEpochStore:
         def save_weights(folder):
             model.save_weights(os.path.join(folder, self.weights.name))
 
-        if not self.write or not distribute.chief_or_discard(model.distribute_strategy, save_weights):
+        # Every worker saves (saving can run collective ops); only the chief keeps the file.
+        if not distribute.chief_or_discard(model.distribute_strategy, save_weights) or not self.write:
             return
         staging = self.weights.with_name(f".staging-{self.weights.name}")
         model.save_weights(str(staging))
