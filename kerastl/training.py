@@ -152,7 +152,7 @@ def fine_tune(
         # Ctrl-C reaches one worker only, whose lone backup would wait for the others forever.
         with (checkpoints.graceful_interrupts(enabled=state is not None and not distribute.is_multi_worker(strategy)),
               appending_csv_loggers(callbacks, enabled=bool(ran))):
-            fit_model.fit(data, validation_data=val, epochs=epochs, verbose=verbose, shuffle=False,
+            fit_model.fit(data, validation_data=val, epochs=epochs, verbose=verbose, **QUIET_SHUFFLE,
                           callbacks=[guard, log, *extra, *tagged], **fit_steps)
         ran.append(phase)
         guard.check(PHASE_NAMES[phase], learning_rate)
@@ -215,6 +215,8 @@ def fine_tune(
     return history
 
 
+# The batches shuffle themselves; Keras 3 warns about its own default, tf-keras is left as it was.
+QUIET_SHUFFLE = {"shuffle": False} if KERAS_VERSION == 3 else {}
 PHASE_NAMES = {"head": "phase 1 (head)", "fine_tune": "phase 2 (fine-tuning)"}
 PHASE_NUMBERS = {"head": 1, "fine_tune": 2}
 
