@@ -14,6 +14,8 @@ import signal
 import threading
 from pathlib import Path
 
+import numpy as np
+
 from kerastl import distribute
 from kerastl._files import write_text_atomic
 from kerastl._keras import KERAS_VERSION, keras
@@ -85,30 +87,50 @@ class TrainingState:
 
 
 class BestEpochStore:
-    """The weights and scores of a phase's best epoch so far, in the state folder."""
+    """The weights and scores of a phase's best epoch so far, in the state folder.
+
+    The weights are the model's own (`model.get_weights()`, in `model.weights` order) in a NumPy
+    `.npz` file, never a Keras weights file: that would also hold the compiled metrics' state,
+    which tf-keras cannot load back under several replicas.
+    """
 
     def __init__(self, directory: Path, phase: str, *, write: bool = True):
-        self.weights = Path(directory) / f"{phase}.best.weights.h5"
+        self.weights = Path(directory) / f"{phase}.best.npz"
         self.scores = Path(directory) / f"{phase}.best.json"
         self.write = write
 
     def record(self):
-        return json.loads(self.scores.read_text()) if self.scores.is_file() else None
+        """`{"epoch", "val_accuracy", "val_loss"}` of the best epoch so far, or None."""
+        if not self.scores.is_file():
+            return None
+        record = json.loads(self.scores.read_text())
+        record.pop("weights", None)
+        return record
 
-    def save(self, model, record: dict) -> None:
-        def save_weights(folder):
-            model.save_weights(os.path.join(folder, self.weights.name))
-
-        # Every worker saves (saving can run collective ops); only the chief keeps the file.
-        if not distribute.chief_or_discard(model.distribute_strategy, save_weights) or not self.write:
+    def save(self, model, values: list, record: dict) -> None:
+        """Keep `values` (the model's weights, read on every worker) and `record` (chief only)."""
+        if not self.write or not distribute.is_chief(model.distribute_strategy):
             return
         staging = self.weights.with_name(f".staging-{self.weights.name}")
-        model.save_weights(str(staging))
+        with open(staging, "wb") as file:
+            np.savez(file, *values)
         os.replace(staging, self.weights)
-        write_text_atomic(self.scores, json.dumps(record))
+        write_text_atomic(self.scores, json.dumps({**record, "weights": _weight_names(model)}))
 
     def load(self, model) -> None:
-        model.load_weights(str(self.weights))
+        names = json.loads(self.scores.read_text()).get("weights")
+        if names != _weight_names(model):
+            raise TrainingError(
+                f"{self.weights} holds the best epoch of a different model ({len(names or [])} weights, "
+                f"this one has {len(model.weights)}); resume with the model that wrote it, or start "
+                f"over in a new state folder."
+            )
+        with np.load(self.weights) as stored:
+            model.set_weights([stored[f"arr_{i}"] for i in range(len(names))])
+
+
+def _weight_names(model) -> list:
+    return [getattr(v, "path", None) or v.name for v in model.weights]
 
 
 class EpochLog(keras.callbacks.Callback):

@@ -26,7 +26,7 @@ class BestEpoch(keras.callbacks.Callback):
     equals); `restore()` puts them back after training when a later epoch was worse.
 
     Args:
-        store: where a resumable run keeps the best epoch across restarts (`save(model, record)`,
+        store: where a resumable run keeps the best epoch across restarts (`save(model, values, record)`,
             `load(model)`, `record()`), or None to keep it in memory only.
     """
 
@@ -51,7 +51,7 @@ class BestEpoch(keras.callbacks.Callback):
             self.best = record
             self.weights = self.model.get_weights()
             if self.store:
-                self.store.save(self.model, record)
+                self.store.save(self.model, self.weights, record)
 
     def restore(self) -> Optional[dict]:
         """Load the best epoch's weights if it was not the last; returns its record, or None."""

@@ -257,6 +257,36 @@ def free_ports(count):
             s.close()
 
 
+BEST_EPOCH = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import kerastl
+    from kerastl.checkpoints import TrainingState
+    from tests.helpers import synthetic_corpus, tiny_classifier
+
+    with tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]).scope():
+        model = tiny_classifier()
+        model.compile()
+    texts, labels = synthetic_corpus(16)
+    model.fit(texts, labels, validation_data=(texts, labels), epochs=1, batch_size=8, verbose=0)
+    store = TrainingState(sys.argv[1], {"run": 1}).best_epoch("fine_tune")
+    best = model.get_weights()
+    store.save(model, best, {"epoch": 0, "val_accuracy": 0.5, "val_loss": 0.7})
+    model.fit(texts, labels, validation_data=(texts, labels), epochs=1, batch_size=8, verbose=0)
+    store.load(model)  # the compiled metrics hold state now: none of it may be loaded
+    print(json.dumps({"same": all(np.array_equal(a, b) for a, b in zip(best, model.get_weights()))}))
+""")
+
+
+@pytest.mark.slow
+def test_the_best_epoch_loads_back_under_two_replicas_after_evaluation(tmp_path):
+    out = run_python(BEST_EPOCH, tmp_path / "state", env={"PYTHONPATH": os.getcwd()})
+    assert out["same"]
+
+
 @pytest.mark.slow
 @pytest.mark.keras3
 def test_a_multi_replica_fine_tune_under_keras_3_is_one_clear_refusal(still_encoder, data_file, tmp_path):

@@ -81,3 +81,15 @@ def test_best_epoch_leaves_a_model_whose_last_epoch_was_best(make_classifier):
     best.on_epoch_end(0, _scores(0, 0.7, 0.6)[1])
     best.on_epoch_end(1, _scores(1, 0.8, 0.5)[1])
     assert best.restore() is None
+
+
+def test_a_best_epoch_of_another_model_is_refused_by_name(make_classifier, tmp_path):
+    store = TrainingState(tmp_path / "state", {"run": 1}).best_epoch("fine_tune")
+    distilbert = make_classifier()
+    store.save(distilbert, distilbert.get_weights(), {"epoch": 0, "val_accuracy": 0.5, "val_loss": 0.7})
+    assert store.record() == {"epoch": 0, "val_accuracy": 0.5, "val_loss": 0.7}
+    bert = make_classifier("bert")
+    before = bert.get_weights()
+    with pytest.raises(kerastl.errors.TrainingError, match="holds the best epoch of a different model"):
+        store.load(bert)
+    assert all(np.array_equal(a, b) for a, b in zip(before, bert.get_weights()))  # nothing loaded
