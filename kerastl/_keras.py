@@ -91,6 +91,51 @@ def reset_compiled_functions(model) -> None:
         model.train_function = model.test_function = model.predict_function = None
 
 
+class DistributedModel:
+    """Mixed into kerastl's Keras models; under Keras 3 it mends two things that fail with a
+    tf.distribute strategy of several replicas (tf-keras needs neither):
+
+    - Before fit / evaluate, Keras 3 builds the model from a first batch that it takes from the
+      iterator the run then reads on (with `steps_per_epoch`, a batch never trained on) and
+      averages over the replicas (which fails when each replica's batch is padded to its own
+      longest text). The build needs only shapes and dtypes: they come from the data's element
+      spec instead.
+    - Under `MultiWorkerMirroredStrategy`, Keras 3 reduces each step's logs with a mean along
+      axis 0, which scalars lack (tensorflow/tensorflow#72388). Each log gets that axis; the
+      values are the same on every replica (the metrics are synchronized), so the mean is it.
+    """
+
+    if KERAS_VERSION == 3:
+
+        def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+            if iterator is not None and data_batch is None:
+                import tensorflow as tf
+
+                spec = iterator.data_adapter.get_tf_dataset().element_spec
+                data_batch = tf.nest.map_structure(_one_replica_spec, spec)
+            super()._maybe_symbolic_build(data_batch=data_batch)
+
+        def train_step(self, data):
+            return self._reducible(super().train_step(data))
+
+        def test_step(self, data):
+            return self._reducible(super().test_step(data))
+
+        def _reducible(self, logs):
+            import tensorflow as tf
+
+            if not isinstance(self.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+                return logs
+            return tf.nest.map_structure(lambda value: tf.reshape(value, [1]), logs)
+
+
+def _one_replica_spec(spec):
+    # A per-replica spec is a composite of one spec per replica; a plain TensorSpec its own.
+    import tensorflow as tf
+
+    return tf.nest.flatten(spec, expand_composites=True)[0]
+
+
 class _TextClassifierToLoad:
     """Keras' registry entry for `kerastl>TextClassifier` until `kerastl.classifier` is imported.
 

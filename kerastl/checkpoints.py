@@ -167,6 +167,17 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
         self.phase = phase
         self.backup_dir_path = Path(backup_dir)
 
+    if KERAS_VERSION == 3:
+
+        def _save_model(self):
+            # Keras 3 saves from every worker to the same files; a non-chief saves into a
+            # folder of its own that is then deleted (saving can run collective ops).
+            def save(folder):
+                self.model.save_weights(os.path.join(folder, "backup.weights.h5"))
+
+            if distribute.chief_or_discard(self.model.distribute_strategy, save):
+                super()._save_model()
+
     def on_train_batch_end(self, batch, logs=None):
         super().on_train_batch_end(batch, logs)
         if _interrupt.is_set():

@@ -11,7 +11,7 @@ import tensorflow as tf
 from kerastl import backbone as backbone_lib
 from kerastl import data as data_lib
 from kerastl import distribute, encoders, saving
-from kerastl._keras import KERAS_VERSION, check_same_keras, keras, reset_compiled_functions
+from kerastl._keras import KERAS_VERSION, DistributedModel, check_same_keras, keras, reset_compiled_functions
 from kerastl._logging import progress_verbosity
 from kerastl.config import (
     DEFAULT_BACKBONE,
@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 
 @keras.saving.register_keras_serializable(package="kerastl")
-class TextClassifier(keras.Model):
+class TextClassifier(DistributedModel, keras.Model):
     """A text classifier grafted onto a headless encoder: a KerasHub backbone under Keras 3, a
     Hugging Face TF encoder under Keras 2 (`KERASTL_KERAS=2`).
 
@@ -507,3 +507,4 @@ def _split_sizes(count: int, batch_size: int) -> list:
 def transformer_blocks(encoder) -> list:
     """The encoder's transformer blocks, bottom to top (DistilBERT, BERT, RoBERTa, ...)."""
     return encoders.wrap(encoder).transformer_layers
+

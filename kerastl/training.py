@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from kerastl import checkpoints, distribute
 from kerastl import data as data_lib
-from kerastl._keras import KERAS_VERSION, keras
+from kerastl._keras import KERAS_VERSION, DistributedModel, keras
 from kerastl.classifier import default_loss, default_metrics
 from kerastl.config import POOLED_NAMES, TrainingConfig
 from kerastl.examples import as_examples
@@ -99,12 +99,6 @@ def fine_tune(
     # `batch_size` examples of every global batch, and only its chief writes files.
     strategy = model.distribute_strategy
     replicas = strategy.num_replicas_in_sync
-    if replicas > 1 and KERAS_VERSION == 3:
-        raise NotImplementedError(
-            f"fine_tune under a strategy of {replicas} replicas runs on Keras 2 only for now (Keras 3 "
-            f"cannot yet evaluate batches padded to different lengths on each replica): run with "
-            f"KERASTL_KERAS=2, or train on one device"
-        )
     chief = distribute.is_chief(strategy)
     if config.seed is None and distribute.is_multi_worker(strategy):
         raise ValueError("seed=None cannot be used with several workers: each worker shuffles the data "
@@ -268,7 +262,11 @@ def _cached_feature_batches(model, train_data, val_data, config, verbose):
 def _head_model(model):
     """A Keras model of `model`'s head alone, on a pooled-vector input (shares the head's weights)."""
     pooled = keras.Input(shape=(model.encoder.hidden_dim,), name="pooled")
-    return keras.Model(pooled, model.head(pooled), name="head_on_cached_features")
+    return _HeadModel(pooled, model.head(pooled), name="head_on_cached_features")
+
+
+class _HeadModel(DistributedModel, keras.Model):
+    """A functional Keras model that trains under any strategy (see `DistributedModel`)."""
 
 
 def phase_two_optimizer(config: TrainingConfig, total_steps: int, *, no_decay: Sequence[str],

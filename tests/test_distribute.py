@@ -193,7 +193,6 @@ MIRRORED = textwrap.dedent("""
 
 
 @pytest.mark.slow
-@pytest.mark.keras2  # under Keras 3 a multi-replica fine_tune is refused (below)
 def test_mirrored_over_two_cpus_matches_one_device(still_encoder, data_file, tmp_path):
     out = run_python(MIRRORED, still_encoder, data_file, tmp_path / "checkpoints", json.dumps(SETTINGS))
     assert out["replicas"] == 2
@@ -288,28 +287,6 @@ def test_the_best_epoch_loads_back_under_two_replicas_after_evaluation(tmp_path)
 
 
 @pytest.mark.slow
-@pytest.mark.keras3
-def test_a_multi_replica_fine_tune_under_keras_3_is_one_clear_refusal(still_encoder, data_file, tmp_path):
-    code = (
-        "import sys, tensorflow as tf\n"
-        "cpu = tf.config.list_physical_devices('CPU')[0]\n"
-        "tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)\n"
-        "import kerastl\n"
-        "model = kerastl.TextClassifier.from_backbone(sys.argv[1], ['neg', 'pos'], max_length=24,\n"
-        "                                             strategy='mirrored')\n"
-        "try:\n"
-        "    kerastl.fine_tune(model, (['good', 'bad'] * 8, ['pos', 'neg'] * 8), epochs=1, verbose=0)\n"
-        "except NotImplementedError as err:\n"
-        "    print('REFUSED', err)\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code, str(still_encoder)], capture_output=True, text=True,
-                            timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "REFUSED" in result.stdout and "KERASTL_KERAS=2" in result.stdout
-
-
-@pytest.mark.slow
-@pytest.mark.keras2
 def test_two_workers_on_localhost_agree_and_only_the_chief_writes(still_encoder, data_file, tmp_path):
     cluster = {"worker": [f"localhost:{port}" for port in free_ports(2)]}
     processes = []
@@ -347,4 +324,5 @@ def test_two_workers_on_localhost_agree_and_only_the_chief_writes(still_encoder,
     assert kerastl.load_saved_model(tmp_path / "out0-serving").label_names == ("neg", "pos")
     assert not (tmp_path / "out1-serving").exists()
     assert not any(p.name.startswith("workertemp") for p in (tmp_path / "checkpoints").rglob("*"))
-    assert [list((tmp_path / f"tmp{i}").iterdir()) for i in range(2)] == [[], []]
+    # A worker's discarded saves went to kerastl-worker-* folders (other libraries leave caches).
+    assert [list((tmp_path / f"tmp{i}").glob("kerastl-*")) for i in range(2)] == [[], []]
