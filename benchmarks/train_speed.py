@@ -34,7 +34,12 @@ The systems (the parent sets each child's Keras: `KERASTL_KERAS` for the kerastl
 - hf_tf: `TFAutoModelForSequenceClassification` + `prepare_tf_dataset` + `model.fit`, float32,
   phase 1 with `model.distilbert.trainable = False`, as the transformers docs teach it;
 - torch_trainer: `AutoModelForSequenceClassification` + `Trainer` on the CPU, float32
-  (skipped with a message when torch is not installed: `pip install torch==2.13.0 accelerate`).
+  (skipped with a message when torch is not installed: `pip install torch==2.13.0 accelerate`);
+- hf_tf_bf16, torch_trainer_bf16: the two peers at their fastest documented CPU setting, a
+  `mixed_bfloat16` Keras policy and `TrainingArguments(bf16=True)`; run only on a CPU with native
+  bf16 (elsewhere float32 is their best, and the rows say they were skipped).
+
+The summary gives kerastl's ratio to every peer row and to the best one (`best_peer`).
 
 Every kerastl row runs one function, so phases 1 and 2 are timed alike in all four. The profile
 of one phase-2 step (`diagnostics`) runs on the two DistilBERT rows, one per Keras. The summary's
@@ -58,7 +63,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 EMOTION = Path(__file__).resolve().parents[2] / "shared" / "data" / "emotion" / "train.txt"
 RESULT_MARK = "BENCH_RESULT "
-SYSTEMS = ("kerastl", "kerastl_keras2", "hf_tf", "torch_trainer", "kerastl_minilm", "kerastl_keras2_minilm")
+SYSTEMS = ("kerastl", "kerastl_keras2", "hf_tf", "hf_tf_bf16", "torch_trainer", "torch_trainer_bf16",
+           "kerastl_minilm", "kerastl_keras2_minilm")
+# The peers at their defaults (float32) and at their fastest documented CPU setting: bf16, which
+# pays only where the CPU computes it natively (AVX512-BF16 or AMX; elsewhere it is emulated).
+PEERS = ("hf_tf", "hf_tf_bf16", "torch_trainer", "torch_trainer_bf16")
+BF16_PEERS = ("hf_tf_bf16", "torch_trainer_bf16")
+TORCH_PEERS = ("torch_trainer", "torch_trainer_bf16")
 
 # The kerastl rows: which Keras (the child's KERASTL_KERAS) and which encoder. "distilbert" is
 # DistilBERT-base with random weights (a tiny one in --tiny), the architecture the peers train;
@@ -96,6 +107,7 @@ MODES = {
 TARGETS = {
     "phase2_tokens_per_s_vs_hf_tf": 4.0,
     "phase2_tokens_per_s_vs_torch_trainer": 2.0,
+    "phase2_tokens_per_s_vs_best_peer": 2.0,
     "phase1_speedup_vs_hf_tf": 10.0,
     "pad_fraction_max": 0.03,
     "useful_flops_fraction_of_bf16_min": 0.40,
@@ -402,12 +414,15 @@ def kerastl_diagnostics(model, dataset, reps: int) -> dict:
     return out
 
 
-def child_hf_tf(spec) -> dict:
+def child_hf_tf(spec, bf16: bool = False) -> dict:
+    """The Hugging Face TF path; with `bf16`, under a `mixed_bfloat16` Keras policy."""
     import datasets
     import tf_keras as keras
     from transformers import TFAutoModelForSequenceClassification
     from transformers.data.data_collator import DataCollatorWithPadding
 
+    if bf16:
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
     examples, _ = load_texts()
     labels = examples.label_names()
     config = encoder_config(spec["tiny"], len(labels))
@@ -429,7 +444,7 @@ def child_hf_tf(spec) -> dict:
         ds = ds.map(lambda b: tok(b["text"], truncation=True, max_length=MAX_LENGTH), batched=True)
         return model.prepare_tf_dataset(ds, batch_size=BATCH_SIZE, shuffle=True, collate_fn=collate)
 
-    result = {"precision": "float32"}
+    result = {"precision": "mixed_bfloat16" if bf16 else "float32"}
     datasets.disable_progress_bars()
 
     # Phase 1: the head on a frozen encoder, 3 epochs of the full model over the subset.
@@ -459,7 +474,8 @@ def child_hf_tf(spec) -> dict:
     return result
 
 
-def child_torch_trainer(spec) -> dict:
+def child_torch_trainer(spec, bf16: bool = False) -> dict:
+    """The PyTorch Trainer; with `bf16`, `TrainingArguments(bf16=True)` (autocast to bf16 on a CPU)."""
     import datasets
     import torch
     from transformers import (
@@ -504,11 +520,12 @@ def child_torch_trainer(spec) -> dict:
         args = TrainingArguments(
             output_dir=str(spec["scratch"]), per_device_train_batch_size=BATCH_SIZE, use_cpu=True,
             report_to=[], logging_strategy="no", save_strategy="no", dataloader_num_workers=0,
-            seed=SEED, disable_tqdm=True, **arguments,
+            seed=SEED, disable_tqdm=True, bf16=bf16, **arguments,
         )
         return Trainer(model=model, args=args, train_dataset=data, data_collator=collate)
 
-    result = {"precision": "float32", "torch": torch.__version__, "threads": torch.get_num_threads()}
+    result = {"precision": "bf16 autocast" if bf16 else "float32", "torch": torch.__version__,
+              "threads": torch.get_num_threads()}
     model = AutoModelForSequenceClassification.from_config(config)
 
     if spec["torch_phase1"]:
@@ -560,13 +577,15 @@ def step_timer(keras):
 CHILDREN = {
     "matmul": child_matmul,
     "hf_tf": child_hf_tf,
+    "hf_tf_bf16": functools.partial(child_hf_tf, bf16=True),
     "torch_trainer": child_torch_trainer,
+    "torch_trainer_bf16": functools.partial(child_torch_trainer, bf16=True),
     **{name: functools.partial(child_kerastl, system=system) for name, system in KERASTL_SYSTEMS.items()},
 }
 
 
 def run_child(name: str, spec: dict) -> None:
-    if name != "torch_trainer":
+    if name not in TORCH_PEERS:
         os.environ["USE_TORCH"] = "0"
     import logging
 
@@ -592,7 +611,7 @@ def child_env(name: str) -> dict:
         env["KERASTL_KERAS"] = str(KERASTL_SYSTEMS[name]["keras"])
     else:
         env.update(TF_USE_LEGACY_KERAS="1", KERASTL_KERAS="2")
-    if name == "torch_trainer":
+    if name in TORCH_PEERS:
         env["USE_TF"] = "0"
     return env
 
@@ -619,6 +638,13 @@ def launch(name: str, spec: dict, log_dir: Path) -> dict:
     return result
 
 
+def native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), as kerastl's `auto` asks."""
+    cpuinfo = Path("/proc/cpuinfo")
+    flags = cpuinfo.read_text() if cpuinfo.is_file() else ""
+    return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
+
+
 def torch_available() -> bool:
     import importlib.util
 
@@ -632,7 +658,7 @@ def ratio(a, b):
 def summarise(results: dict) -> tuple:
     k = results.get("kerastl", {})
     ratios, targets = {}, {}
-    for peer in ("hf_tf", "torch_trainer"):
+    for peer in PEERS:
         p = results.get(peer, {})
         if "phase2" in k and "phase2" in p:
             for figure in ("tokens_per_s", "examples_per_s"):
@@ -641,12 +667,18 @@ def summarise(results: dict) -> tuple:
             ratios[f"phase1_speedup_vs_{peer}"] = ratio(p["phase1_seconds"], k["phase1_seconds"])
         if k.get("peak_memory_mib") and p.get("peak_memory_mib"):
             ratios[f"peak_memory_vs_{peer}"] = ratio(k["peak_memory_mib"], p["peak_memory_mib"])
+    best = best_peer(results)
+    if best and "phase2" in k:
+        ratios["best_peer"] = best
+        ratios["phase2_tokens_per_s_vs_best_peer"] = ratio(k["phase2"]["tokens_per_s"],
+                                                           results[best]["phase2"]["tokens_per_s"])
 
     def target(name, value, bound, at_least=True):
         met = None if value is None else (value >= bound if at_least else value <= bound)
         targets[name] = {"value": value, "target": (">= " if at_least else "<= ") + str(bound), "met": met}
 
-    for name in ("phase2_tokens_per_s_vs_hf_tf", "phase2_tokens_per_s_vs_torch_trainer", "phase1_speedup_vs_hf_tf"):
+    for name in ("phase2_tokens_per_s_vs_hf_tf", "phase2_tokens_per_s_vs_torch_trainer",
+                 "phase2_tokens_per_s_vs_best_peer", "phase1_speedup_vs_hf_tf"):
         target(name, ratios.get(name), TARGETS[name])
     target("kerastl_pad_fraction", k.get("pad_fraction"), TARGETS["pad_fraction_max"], at_least=False)
     bf16 = results.get("matmul", {}).get("bfloat16_gflops_per_s")
@@ -654,6 +686,12 @@ def summarise(results: dict) -> tuple:
     fraction = round(useful / bf16, 3) if useful and bf16 else None
     target("kerastl_useful_flops_fraction_of_bf16_peak", fraction, TARGETS["useful_flops_fraction_of_bf16_min"])
     return ratios, targets
+
+
+def best_peer(results: dict):
+    """The peer row of most phase-2 real tokens/s, or None when no peer ran."""
+    ran = [name for name in PEERS if "phase2" in results.get(name, {})]
+    return max(ran, key=lambda name: results[name]["phase2"]["tokens_per_s"]) if ran else None
 
 
 def families(results: dict) -> dict:
@@ -706,9 +744,13 @@ def main(argv=None) -> int:
     load = os.getloadavg()[0]
     results = {"matmul": launch("matmul", spec, output.parent)}
     for name in systems:
-        if name == "torch_trainer" and not torch_available():
+        message = None
+        if name in TORCH_PEERS and not torch_available():
             message = "skipped: torch is not installed (pip install torch==2.13.0 accelerate)"
-            print(f"[bench] torch_trainer {message}", file=sys.stderr, flush=True)
+        elif name in BF16_PEERS and mode != "tiny" and not native_bf16():
+            message = "skipped: this CPU has no native bf16 (AVX512-BF16 or AMX), so float32 is the peer's best"
+        if message:
+            print(f"[bench] {name} {message}", file=sys.stderr, flush=True)
             results[name] = {"skipped": message}
             continue
         results[name] = launch(name, spec, output.parent)
