@@ -108,7 +108,7 @@ class DistributedModel:
     if KERAS_VERSION == 3:
 
         def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-            if iterator is not None and data_batch is None:
+            if iterator is not None and data_batch is None and self._distribute_strategy is not None:
                 import tensorflow as tf
 
                 spec = iterator.data_adapter.get_tf_dataset().element_spec
