@@ -110,7 +110,7 @@ TARGETS = {
     "phase2_tokens_per_s_vs_best_peer": 2.0,
     "phase1_speedup_vs_hf_tf": 10.0,
     "pad_fraction_max": 0.03,
-    "useful_flops_fraction_of_bf16_min": 0.40,
+    "useful_flops_fraction_of_bf16_min": 0.60,
 }
 
 
