@@ -199,7 +199,7 @@ def test_mirrored_over_two_cpus_matches_one_device(still_encoder, data_file, tmp
     single, history = train_on_one_device(still_encoder, data_file, 2 * PER_REPLICA_BATCH)
     initial = kerastl.TextClassifier.from_backbone(str(still_encoder), ["neg", "pos"], max_length=24)
     moved = max(np.abs(w - i.numpy()).max() for w, i in zip(single, initial.weights[:len(single)]))
-    assert moved > 1e-2  # training changed the weights a lot ...
+    assert moved > 1e-3  # training moved the weights 100x the tolerance below ...
     for mirrored, one in zip(out["weights"], single):  # ... and two replicas changed them alike
         np.testing.assert_allclose(np.array(mirrored), one, atol=1e-5)
     for phase in ("head", "fine_tune"):
