@@ -97,6 +97,7 @@ class BestEpochStore:
     def __init__(self, directory: Path, phase: str, *, write: bool = True):
         self.weights = Path(directory) / f"{phase}.best.npz"
         self.scores = Path(directory) / f"{phase}.best.json"
+        self.earlier_weights = Path(directory) / f"{phase}.best.weights.h5"  # kerastl before 0.3.1
         self.write = write
 
     def record(self):
@@ -119,6 +120,9 @@ class BestEpochStore:
 
     def load(self, model) -> None:
         names = json.loads(self.scores.read_text()).get("weights")
+        if names is None and self.earlier_weights.is_file():  # a run begun by an earlier kerastl
+            model.load_weights(str(self.earlier_weights))
+            return
         if names != _weight_names(model):
             raise TrainingError(
                 f"{self.weights} holds the best epoch of a different model ({len(names or [])} weights, "

@@ -507,4 +507,3 @@ def _split_sizes(count: int, batch_size: int) -> list:
 def transformer_blocks(encoder) -> list:
     """The encoder's transformer blocks, bottom to top (DistilBERT, BERT, RoBERTa, ...)."""
     return encoders.wrap(encoder).transformer_layers
-

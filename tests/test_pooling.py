@@ -93,3 +93,14 @@ def test_a_best_epoch_of_another_model_is_refused_by_name(make_classifier, tmp_p
     with pytest.raises(kerastl.errors.TrainingError, match="holds the best epoch of a different model"):
         store.load(bert)
     assert all(np.array_equal(a, b) for a, b in zip(before, bert.get_weights()))  # nothing loaded
+
+
+def test_a_best_epoch_saved_by_an_earlier_kerastl_still_loads(make_classifier, tmp_path):
+    store = TrainingState(tmp_path / "state", {"run": 1}).best_epoch("fine_tune")
+    model = make_classifier()
+    model.save_weights(str(store.earlier_weights))  # what kerastl 0.3.0 kept, with scores only
+    store.scores.write_text(json.dumps({"epoch": 0, "val_accuracy": 0.5, "val_loss": 0.7}))
+    saved = model.get_weights()
+    model.head.logits.kernel.assign(tf.zeros_like(model.head.logits.kernel))
+    store.load(model)
+    assert all(np.array_equal(a, b) for a, b in zip(saved, model.get_weights()))
