@@ -70,6 +70,10 @@ class TrainingConfig:
         warmup_ratio: share of phase-2 steps spent warming the learning rate up from 0;
             the rest decays it along a cosine to 0.
         weight_decay: AdamW decoupled weight decay (not on LayerNorm or biases).
+        layer_lr_decay: layer-wise learning-rate decay in phase 2: the head trains at the
+            scheduled rate, the top encoder block at `layer_lr_decay` times it, each block
+            below at `layer_lr_decay` times the one above, the embeddings one step further
+            down (1: one rate for every weight).
         unfreeze_top_k: in phase 2, train only the top k transformer blocks (None: all).
         seed: seed for weight initialisation, dropout and shuffling.
         bucket_by_length: batch training texts of similar length together (less padding).
@@ -97,6 +101,8 @@ class TrainingConfig:
     learning_rate: float = _option(5e-5, "phase 2 peak AdamW learning rate")
     warmup_ratio: float = _option(0.1, "share of phase 2 spent warming the learning rate up")
     weight_decay: float = _option(0.01, "AdamW weight decay (not on LayerNorm or biases)")
+    layer_lr_decay: float = _option(1.0, "phase 2: each encoder block trains at this times the rate of the "
+                                         "one above, the head at the full rate (1: one rate for all)")
     unfreeze_top_k: Optional[int] = _option(None, "phase 2 trains only the top k blocks (default: all)")
     seed: Optional[int] = _option(0, "seed for initialisation, dropout and shuffling")
     bucket_by_length: bool = _option(True, "batch texts of similar length together")
@@ -121,5 +127,7 @@ class TrainingConfig:
             raise ValueError(f"warmup_ratio must be in [0, 1), received warmup_ratio={self.warmup_ratio}")
         if self.weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0, received weight_decay={self.weight_decay}")
+        if not 0 < self.layer_lr_decay <= 1:
+            raise ValueError(f"layer_lr_decay must be in (0, 1], received layer_lr_decay={self.layer_lr_decay}")
         if self.unfreeze_top_k is not None and self.unfreeze_top_k < 0:
             raise ValueError(f"unfreeze_top_k must be >= 0, received unfreeze_top_k={self.unfreeze_top_k}")

@@ -14,6 +14,7 @@ from kerastl._keras import KERAS_VERSION, DistributedModel, keras
 from kerastl.classifier import default_loss, default_metrics
 from kerastl.config import POOLED_NAMES, TrainingConfig
 from kerastl.examples import as_examples
+from kerastl.optimizers import AdamW, layer_multipliers
 from kerastl.training_callbacks import (
     BestEpoch,
     FirstStepNotice,
@@ -189,8 +190,9 @@ def fine_tune(
             xla = model.count_params() >= XLA_MIN_PARAMETERS
         xla = xla and KERAS_VERSION == 2  # Keras 3's optimizers have no XLA switch of their own
         with strategy.scope():
+            multipliers = layer_multipliers(model.encoder, config.layer_lr_decay) if config.layer_lr_decay < 1 else ()
             optimizer = phase_two_optimizer(config, steps * config.epochs, no_decay=model.encoder.no_decay_names,
-                                            xla=xla)
+                                            xla=xla, multipliers=multipliers)
             model.compile(optimizer=optimizer)
         if state and state.finished("fine_tune"):
             history["fine_tune"] = state.restore("fine_tune", model)
@@ -198,8 +200,9 @@ def fine_tune(
         else:
             what = "the whole model" if config.unfreeze_top_k is None else (
                 f"the top {_plural(config.unfreeze_top_k, 'block')} of the encoder and the head")
-            logger.info("phase 2: fine-tuning %s, %s of %d steps (AdamW, peak learning rate %g, %g%% warmup)",
-                        what, _plural(config.epochs, "epoch"), steps, config.learning_rate,
+            decay = f", x{config.layer_lr_decay:g} per block down" if config.layer_lr_decay < 1 else ""
+            logger.info("phase 2: fine-tuning %s, %s of %d steps (AdamW, peak learning rate %g%s, %g%% warmup)",
+                        what, _plural(config.epochs, "epoch"), steps, config.learning_rate, decay,
                         100 * config.warmup_ratio)
             logger.info("phase 2: the first step compiles the model for training%s and may take a while",
                         " (the optimizer update with XLA)" if xla else "")
@@ -270,10 +273,11 @@ class _HeadModel(DistributedModel, keras.Model):
 
 
 def phase_two_optimizer(config: TrainingConfig, total_steps: int, *, no_decay: Sequence[str],
-                        xla: bool = True) -> keras.optimizers.Optimizer:
+                        xla: bool = True, multipliers: Sequence = ()) -> keras.optimizers.Optimizer:
     """AdamW with linear warmup to `learning_rate`, then cosine decay to 0 over `total_steps`;
     weights whose names contain one of `no_decay` (the encoder's `no_decay_names`) skip weight
-    decay; its update compiled with XLA if `xla`."""
+    decay; `multipliers`, `[(weights, multiplier), ...]`, scale the rate of those weights (see
+    `kerastl.optimizers.layer_multipliers`); its update compiled with XLA if `xla`."""
     warmup = int(config.warmup_ratio * total_steps)
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=0.0 if warmup else config.learning_rate,
@@ -281,7 +285,9 @@ def phase_two_optimizer(config: TrainingConfig, total_steps: int, *, no_decay: S
         warmup_target=config.learning_rate if warmup else None,
         warmup_steps=warmup,
     )
-    optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay)
+    optimizer = AdamW(learning_rate=schedule, weight_decay=config.weight_decay)
+    for weights, multiplier in multipliers:
+        optimizer.scale_learning_rate(weights, multiplier)
     if no_decay:
         optimizer.exclude_from_weight_decay(var_names=list(no_decay))
     if xla and KERAS_VERSION == 2:

@@ -1,0 +1,82 @@
+"""Phase 2's AdamW with per-weight learning-rate multipliers (layer-wise learning-rate decay)."""
+
+import numpy as np
+import pytest
+
+import kerastl
+from kerastl import keras
+from kerastl._keras import KERAS_VERSION
+from kerastl.optimizers import AdamW, layer_multipliers
+from tests.helpers import weight_values
+
+
+def _variable():
+    return keras.Variable(np.ones(3, "float32")) if KERAS_VERSION == 3 else keras.backend.variable(np.ones(3))
+
+
+@pytest.mark.parametrize("jit", [False, pytest.param(True, marks=pytest.mark.keras2)])
+def test_a_multiplier_scales_the_update_of_its_weight_only(jit):
+    full, scaled = _variable(), _variable()
+    schedule = keras.optimizers.schedules.CosineDecay(0.1, decay_steps=10)
+    optimizer = AdamW(learning_rate=schedule, weight_decay=0.0)
+    if jit:
+        optimizer.jit_compile = True
+    optimizer.scale_learning_rate([scaled], 0.25)
+    reference = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=0.0)
+    gradient = np.array([1.0, -2.0, 3.0], "float32")
+    other = _variable()
+    for _ in range(3):
+        optimizer.apply_gradients([(gradient, full), (gradient, scaled)])
+        reference.apply_gradients([(gradient, other)])
+    moved_full = 1 - np.asarray(full.numpy())
+    moved_scaled = 1 - np.asarray(scaled.numpy())
+    assert np.abs(moved_full).min() > 0.1  # three Adam steps of about the rate each
+    np.testing.assert_allclose(moved_scaled, 0.25 * moved_full, rtol=1e-5)
+    assert float(optimizer.learning_rate) == float(reference.learning_rate)  # read outside an update: unscaled
+
+
+@pytest.mark.parametrize("multiplier", [0, -0.5, 1.5])
+def test_a_multiplier_outside_zero_to_one_is_refused(multiplier):
+    with pytest.raises(ValueError, match=r"multiplier must be in \(0, 1\]"):
+        AdamW(learning_rate=0.1).scale_learning_rate([_variable()], multiplier)
+
+
+def test_layer_multipliers_cover_every_encoder_weight_once_and_decay_downwards(make_classifier):
+    model = make_classifier("bert")
+    pairs = layer_multipliers(model.encoder, 0.5)
+    depth = len(model.encoder.transformer_layers)
+    assert [factor for _, factor in pairs] == [0.5 ** k for k in range(1, depth + 2)]
+    covered = [id(weight) for weights, _ in pairs for weight in weights]
+    assert sorted(covered) == sorted(id(weight) for weight in model.backbone.weights)
+    assert not {id(weight) for weight in model.head.weights} & set(covered)
+
+
+def test_fine_tune_with_layer_lr_decay_barely_moves_the_embeddings(make_classifier, corpus):
+    moved = {}
+    for decay in (1.0, 0.01):
+        model = make_classifier("distilbert")
+        embeddings = model.encoder.other_layers
+        before = weight_values([w for layer in embeddings for w in layer.weights])
+        kerastl.fine_tune(model, corpus, head_epochs=0, epochs=1, batch_size=8, layer_lr_decay=decay,
+                          weight_decay=0.0, verbose=0)
+        after = weight_values([w for layer in embeddings for w in layer.weights])
+        moved[decay] = max(np.abs(after[name] - value).max() for name, value in before.items())
+    assert moved[1.0] > 1e-5
+    assert moved[0.01] < moved[1.0] / 100  # 0.01 ** (blocks + 1) of the rate
+
+
+@pytest.mark.parametrize("decay", [0, 1.5])
+def test_layer_lr_decay_outside_zero_to_one_is_refused(decay):
+    with pytest.raises(ValueError, match="layer_lr_decay must be in"):
+        kerastl.TrainingConfig(layer_lr_decay=decay)
+
+
+def test_a_model_fine_tuned_with_layer_lr_decay_saves_and_loads_with_its_optimizer(make_classifier, corpus, tmp_path):
+    model = make_classifier("distilbert")
+    kerastl.fine_tune(model, corpus, head_epochs=0, epochs=1, batch_size=16, layer_lr_decay=0.5, verbose=0)
+    model.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras")
+    assert type(loaded.optimizer) is AdamW
+    assert int(loaded.optimizer.iterations.numpy()) == int(model.optimizer.iterations.numpy()) > 0
+    texts = corpus[0][:8]
+    np.testing.assert_array_equal(loaded.predict(texts, verbose=0), model.predict(texts, verbose=0))
