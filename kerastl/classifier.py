@@ -24,7 +24,7 @@ from kerastl.config import (
 from kerastl.encoders.sources import checkpoint_pooling
 from kerastl.examples import TextExamples, as_examples
 from kerastl.head import ClassificationHead
-from kerastl.precision import precision_scope
+from kerastl.precision import precision_scope, resolve_precision
 from kerastl.text_inputs import TextInputs, bind, is_text_input
 
 logger = logging.getLogger(__name__)
@@ -459,6 +459,32 @@ class TextClassifier(DistributedModel, keras.Model):
         # Folders saved before 0.2 name the label set "labels".
         label_names = config.pop("label_names") if "label_names" in config else config.pop("labels")
         return cls(encoder, label_names, tokenizer=tokenizer, **config)
+
+    @property
+    def precision(self) -> str:
+        """The Keras precision policy the encoder computes under (`"float32"`, `"mixed_bfloat16"` ...)."""
+        return self.backbone.dtype_policy.name
+
+    def with_precision(self, precision: str) -> "TextClassifier":
+        """This model computing under another precision policy: itself if it already does, else a
+        copy with the same (float32) weights, label names, tokenizer and history.
+
+        Example:
+        >>> model.with_precision("mixed_bfloat16").precision
+        'mixed_bfloat16'
+        >>> model.with_precision("float32") is model
+        True
+        """
+        policy = resolve_precision(precision)
+        if policy == self.precision:
+            return self
+        config = self.get_config()
+        with precision_scope(policy):
+            config["backbone"] = encoders.with_precision(config["backbone"], policy)
+            copy = type(self).from_config(config, tokenizer=self.tokenizer)
+        copy.set_weights(self.get_weights())
+        copy.training_history = self.training_history
+        return copy
 
     def save_pretrained(self, path, *, overwrite: bool = False) -> Path:
         """Save config, tokenizer and weights to the folder `path`, atomically.

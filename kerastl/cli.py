@@ -207,6 +207,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="TF Serving base folder; the SavedModel goes to OUTPUT/VERSION/")
     export.add_argument("--version", type=int, help="(default: one more than the highest present, or 1)")
     export.add_argument("--overwrite", action="store_true", help="replace OUTPUT/VERSION if it exists")
+    export.add_argument("--precision", choices=("auto", *PRECISIONS),
+                        help="policy the SavedModel computes under (default: the model's own); auto: "
+                             "mixed bf16 where this machine has native bf16; weights and outputs stay float32")
     export.set_defaults(run=_export, check=checks.check_export)
     return parser
 
@@ -350,9 +353,11 @@ def _predictions(args, texts):
 def _export(args) -> int:
     from kerastl.export import export_saved_model, load_saved_model
 
-    path = export_saved_model(args.model, args.output, version=args.version, overwrite=args.overwrite)
-    signatures = sorted(load_saved_model(path).signatures)
-    _emit(args, json.dumps({"path": str(path), "version": int(path.name), "signatures": signatures}))
+    path = export_saved_model(args.model, args.output, version=args.version, overwrite=args.overwrite,
+                              precision=args.precision)
+    loaded = load_saved_model(path)
+    _emit(args, json.dumps({"path": str(path), "version": int(path.name), "signatures": sorted(loaded.signatures),
+                            "precision": loaded.precision}))
     return 0
 
 

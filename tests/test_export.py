@@ -98,6 +98,27 @@ def test_export_writes_tf_serving_layout_and_matches_keras(make_classifier, tmp_
     assert sorted(op for op in ops if not hasattr(tf.raw_ops, op)) == []
 
 
+@pytest.mark.parametrize("kind", ["distilbert", "bert"])
+def test_a_bf16_export_computes_in_bf16_with_float32_weights_and_outputs(make_classifier, tmp_path, kind):
+    model = make_classifier(kind, labels=("neg", "pos", "meh"))
+    path = export_saved_model(model, tmp_path / "serving", precision="mixed_bfloat16")
+    assert model.precision == "float32"  # the model itself is left as it was
+    assert load_saved_model(path).precision == "mixed_bfloat16"
+    loaded = tf.saved_model.load(str(path))
+    assert {v.dtype for v in loaded.model_variables if v.dtype.is_floating} == {tf.float32}
+    out = loaded.signatures["serving_default"](text=tf.constant(TEXTS))["probabilities"]
+    assert out.dtype == tf.float32
+    expected = keras_probabilities(model, TEXTS)
+    gap = np.abs(out.numpy() - expected).max()
+    assert 1e-6 < gap < 2e-2  # bf16 arithmetic: near float32's answer, not equal to it
+
+
+def test_an_unknown_export_precision_is_refused_before_anything_is_written(make_classifier, tmp_path):
+    with pytest.raises(ValueError, match="precision must be 'auto' or one of"):
+        export_saved_model(make_classifier(), tmp_path / "serving", precision="fp8")
+    assert not (tmp_path / "serving").exists()
+
+
 def test_versions_increment_and_a_version_is_replaced_only_when_asked(make_classifier, tmp_path):
     # The slow test below with predict_ids-only exports: no tokenizer to check, trace and save.
     base = tmp_path / "serving"
@@ -208,7 +229,7 @@ def test_cli_export_then_predict_from_the_base_folder(make_classifier, tmp_path,
     assert main(["export", "--model", str(tmp_path / "model"), "--output", str(base)]) == 0
     written = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     signatures = ["predict_ids", "serving_default"]
-    assert written == {"path": str(base / "1"), "version": 1, "signatures": signatures}
+    assert written == {"path": str(base / "1"), "version": 1, "signatures": signatures, "precision": "float32"}
 
     assert main(["export", "--model", str(tmp_path / "model"), "--output", str(base), "--version", "1"]) == 2
     assert "already exists: give another --version, or add --overwrite" in capsys.readouterr().err

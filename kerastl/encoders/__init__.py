@@ -113,6 +113,17 @@ def from_config_dict(config: dict) -> Encoder:
     return _family().Encoder.from_config_dict(config)
 
 
+def with_precision(config: dict, policy: str) -> dict:
+    """`Encoder.config_dict()` output that rebuilds the encoder under the precision `policy`.
+
+    A KerasHub backbone's config names its policy, which is replaced; a transformers encoder
+    takes the global policy at construction, so build it inside `precision_scope(policy)`.
+    """
+    if "class_name" not in config:
+        return config
+    return {**config, "config": {**config["config"], "dtype": policy}}
+
+
 def load_tokenizer(tokenizer):
     """A tokenizer object as it is, or the tokenizer saved in a folder."""
     from kerastl.encoders.sources import load_tokenizer
