@@ -98,6 +98,20 @@ def test_export_writes_tf_serving_layout_and_matches_keras(make_classifier, tmp_
     assert sorted(op for op in ops if not hasattr(tf.raw_ops, op)) == []
 
 
+def test_serving_default_runs_a_batch_by_length_and_answers_in_input_order(make_classifier, tmp_path):
+    model = make_classifier("bert", labels=("neg", "pos", "meh"))
+    path = export_saved_model(model, tmp_path / "serving")
+    text = tf.saved_model.load(str(path)).signatures["serving_default"]
+    # Several chunks of SERVING_CHUNK texts, lengths shuffled, ties and the empty text included.
+    rng = np.random.default_rng(0)
+    texts = [" ".join(["film"] * int(k)) for k in rng.integers(0, 30, size=5 * export_lib.SERVING_CHUNK + 3)]
+    out = text(text=tf.constant(texts))["probabilities"].numpy()
+    np.testing.assert_allclose(out, keras_probabilities(model, texts), atol=1e-5)
+    for batch in ([], texts[:1]):  # no text, and fewer texts than a chunk
+        np.testing.assert_allclose(text(text=tf.constant(batch, tf.string))["probabilities"].numpy(),
+                                   keras_probabilities(model, batch).reshape(len(batch), 3), atol=1e-5)
+
+
 @pytest.mark.parametrize("kind", ["distilbert", "bert"])
 def test_a_bf16_export_computes_in_bf16_with_float32_weights_and_outputs(make_classifier, tmp_path, kind):
     model = make_classifier(kind, labels=("neg", "pos", "meh"))
