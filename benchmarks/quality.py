@@ -22,6 +22,8 @@ The sets: ../shared/data/emotion (6 classes), ../shared/data/ag_news (4 classes)
 their validation split, and the Rotten Tomatoes snippets bundled with kerastl, scored on their
 validation split (for tuning) and their test split (for final figures: it is tuned on by no one).
 Subsets (--quick, --limit) are stratified and drawn with seed 0, the same for every system.
+--seeds 0,1,2 trains kerastl and hf_tf once per seed (the baseline has none to vary) and reports
+each one's mean and range: on a few thousand examples one seed's accuracy moves by a point.
 """
 
 import argparse
@@ -171,7 +173,7 @@ def system_kerastl(folder: Path, eval_splits, labels, spec, log_file, work: Path
     """`kerastl train` with its defaults (+ the mode's and the user's flags), then one `kerastl predict`."""
     cli = [sys.executable, "-m", "kerastl"]
     output = work / "kerastl-model"
-    train_flags = spec["kerastl_args"] + spec["extra_kerastl_args"]
+    train_flags = spec["kerastl_args"] + ["--seed", str(spec["seed"])] + spec["extra_kerastl_args"]
     train = [*cli, "train", "--model", PRESET, "--train", str(folder / "train.jsonl"), "--output", str(output),
              "--overwrite", *train_flags]
     stdout, train_seconds, train_load = run_logged(train, log_file, kerastl_env())
@@ -220,7 +222,7 @@ def system_baseline(folder: Path, eval_splits, labels, spec, log_file, work: Pat
 
 def system_hf_tf(folder: Path, eval_splits, labels, spec, log_file, work: Path) -> dict:
     child_spec = {"folder": str(folder), "eval_splits": list(eval_splits), "labels": labels,
-                  "epochs": spec["hf_epochs"]}
+                  "epochs": spec["hf_epochs"], "seed": spec["seed"]}
     load = os.getloadavg()[0]
     start = time.perf_counter()
     out = run_child("hf_tf", child_spec, log_file)
@@ -236,6 +238,25 @@ def system_hf_tf(folder: Path, eval_splits, labels, spec, log_file, work: Path) 
 
 
 RUNNERS = {"kerastl": system_kerastl, "hf_tf": system_hf_tf, "baseline": system_baseline}
+SEEDED = ("kerastl", "hf_tf")  # the baseline's logistic regression on frozen features has no seed to vary
+
+
+def over_seeds(runs: dict, eval_splits) -> dict:
+    """One system's runs {seed: result} in one entry: per split the mean accuracy and macro F1
+    and the lowest and highest accuracy; `runs` keeps each seed's result whole."""
+    done = {seed: r for seed, r in runs.items() if "error" not in r}
+    entry = {"runs": runs}
+    if not done:
+        return {**entry, "error": "every seed failed"}
+    for split in eval_splits:
+        accuracy = [r[split]["accuracy"] for r in done.values()]
+        f1 = [r[split]["macro_f1"] for r in done.values()]
+        entry[split] = {"n": next(iter(done.values()))[split]["n"], "accuracy": round(sum(accuracy) / len(accuracy), 4),
+                        "macro_f1": round(sum(f1) / len(f1), 4), "accuracy_min": min(accuracy),
+                        "accuracy_max": max(accuracy), "seeds": sorted(done)}
+    entry["wall_seconds"] = round(sum(r["wall_seconds"] for r in done.values()) / len(done), 1)
+    entry["load_1min"] = [x for r in done.values() for x in r.get("load_1min", [])]
+    return entry
 
 
 # -- children -----------------------------------------------------------------------------------
@@ -280,7 +301,7 @@ def child_hf_tf(spec) -> dict:
     labels = spec["labels"]
     label_ids = {name: i for i, name in enumerate(labels)}
     folder = Path(spec["folder"])
-    keras.utils.set_random_seed(SEED)
+    keras.utils.set_random_seed(spec["seed"])
     model, tokenizer, missing = load_hf_classifier(len(labels))
 
     def tf_dataset(split, shuffle, batch_size):
@@ -334,7 +355,10 @@ def table(report: dict) -> str:
                     rows.append((set_name, split, system, "-", "-", "-", "failed"))
                     continue
                 s = r[split]
-                rows.append((set_name, split, system, str(s["n"]), f"{s['accuracy']:.4f}", f"{s['macro_f1']:.4f}",
+                accuracy = f"{s['accuracy']:.4f}"
+                if "accuracy_min" in s:  # the mean of several seeds, then their range
+                    accuracy += f" ({s['accuracy_min']:.4f}-{s['accuracy_max']:.4f})"
+                rows.append((set_name, split, system, str(s["n"]), accuracy, f"{s['macro_f1']:.4f}",
                              f"{r['wall_seconds']:.0f}"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
@@ -361,6 +385,16 @@ def limits(parser, value):
     return parts[0], parts[-1] if len(parts) == 2 else None
 
 
+def seed_list(parser, value) -> list:
+    try:
+        seeds = [int(p) for p in value.split(",")]
+    except ValueError:
+        seeds = []
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        parser.error(f"--seeds takes distinct integers >= 0, comma-separated; received {value!r}")
+    return seeds
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -372,6 +406,9 @@ def main(argv=None) -> int:
     parser.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated subset of %(default)s")
     parser.add_argument("--kerastl-args", default="", metavar="FLAGS",
                         help="extra `kerastl train` flags for a recipe variant, e.g. \"--learning-rate 1e-4\"")
+    parser.add_argument("--seeds", default=str(SEED), metavar="S[,S...]",
+                        help="training seeds of kerastl and hf_tf (%(default)s); with several, the table gives "
+                             "each system's mean accuracy and the range over the seeds")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="folder of emotion/ and ag_news/ "
                                                                          "(default: ../shared/data)")
     parser.add_argument("--output", type=Path, default=ROOT / "runs" / "quality.json", help="the JSON report")
@@ -393,6 +430,7 @@ def main(argv=None) -> int:
         spec["train_limit"], spec["eval_limit"] = limits(parser, args.limit)
     sets = choose(parser, args.sets, SETS, "sets")
     systems = choose(parser, args.systems, SYSTEMS, "systems")
+    seeds = seed_list(parser, args.seeds)
     runs = args.output.parent
     log_dir = runs / "quality-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -411,26 +449,28 @@ def main(argv=None) -> int:
         eval_splits = [s for s in ("validation", "test") if s in data["splits"]]
         entry = report_sets[set_name] = {**data, "eval_splits": eval_splits, "systems": {}}
         for system in systems:
-            log_file = log_dir / f"{set_name}-{system}.log"
-            log_file.write_text("")
-            print(f"[quality] {set_name}: {system} ...", file=sys.stderr, flush=True)
-            try:
-                r = RUNNERS[system](folder, eval_splits, data["labels"], spec, log_file, runs / "quality-models" /
-                                    set_name)
-                r["log"] = str(log_file)
-                print(f"[quality] {set_name}: {system} done in {r['wall_seconds']:.0f} s", file=sys.stderr,
-                      flush=True)
-            except ChildFailed as err:
-                print(f"[quality] {set_name}: {system} failed ({err}); see {err.log_file}", file=sys.stderr,
-                      flush=True)
-                r = {"error": str(err), "log": str(err.log_file), "log_tail": err.tail}
-            entry["systems"][system] = r
+            by_seed = {}
+            for seed in seeds if system in SEEDED else seeds[:1]:
+                name = f"{set_name}-{system}" + (f"-seed{seed}" if len(seeds) > 1 and system in SEEDED else "")
+                log_file = log_dir / f"{name}.log"
+                log_file.write_text("")
+                print(f"[quality] {name} ...", file=sys.stderr, flush=True)
+                try:
+                    r = RUNNERS[system](folder, eval_splits, data["labels"], {**spec, "seed": seed}, log_file,
+                                        runs / "quality-models" / set_name)
+                    r["log"] = str(log_file)
+                    print(f"[quality] {name} done in {r['wall_seconds']:.0f} s", file=sys.stderr, flush=True)
+                except ChildFailed as err:
+                    print(f"[quality] {name} failed ({err}); see {err.log_file}", file=sys.stderr, flush=True)
+                    r = {"error": str(err), "log": str(err.log_file), "log_tail": err.tail}
+                by_seed[seed] = r
+            entry["systems"][system] = over_seeds(by_seed, eval_splits) if len(by_seed) > 1 else by_seed[seeds[0]]
 
     # The load average counts the benchmark's own threads (up to one per core); more means other
     # work shared the cores, and wall times taken then are upper bounds.
     cpus = os.cpu_count() or 1
     busy = [f"{s}/{system}" for s, e in report_sets.items() for system, r in e.get("systems", {}).items()
-            if max(r.get("load_1min", [0])) > cpus + 0.5]
+            if max(r.get("load_1min") or [0]) > cpus + 0.5]
     import importlib.metadata as md
 
     versions = {}
@@ -442,7 +482,7 @@ def main(argv=None) -> int:
     report = {
         "command": shlex.join(["python", "benchmarks/quality.py", *(sys.argv[1:] if argv is None else argv)]),
         "mode": mode,
-        "settings": {"encoder": PRESET, "max_length": MAX_LENGTH, "seed": SEED,
+        "settings": {"encoder": PRESET, "max_length": MAX_LENGTH, "seeds": seeds, "subset_seed": SEED,
                      "train_limit": spec["train_limit"], "eval_limit": spec["eval_limit"],
                      "kerastl_train_flags": spec["kerastl_args"] + spec["extra_kerastl_args"],
                      "hf_tf": {**HF_SETTINGS, "epochs": spec["hf_epochs"]},
