@@ -342,7 +342,7 @@ class SavedModelClassifier:
         self.max_length = int(self._loaded.max_length.numpy())
         self.has_text_signature = TEXT_SIGNATURE in self._loaded.signatures
         metadata = folder / EXTRA_DIR / SAVED_CONFIG_FILE
-        # The policy the graph computes under; None for an export of kerastl before 0.4.
+        # The policy the graph computes under; None for an export of kerastl before 0.4.0.
         self.precision = json.loads(metadata.read_text()).get("precision") if metadata.is_file() else None
         self._tokenizer = None
         if not self.has_text_signature:
