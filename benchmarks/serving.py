@@ -46,6 +46,7 @@ import tensorflow as tf  # noqa: E402
 from transformers import AutoConfig, AutoTokenizer, TFAutoModelForSequenceClassification  # noqa: E402
 
 import kerastl  # noqa: E402
+from kerastl import export as export_lib  # noqa: E402
 from kerastl.precision import AUTO_PRECISION_ENV  # noqa: E402
 
 PRESET = "all-minilm-l6-v2"
@@ -63,8 +64,14 @@ def load_texts():
     return "rotten_tomatoes/validation", examples.texts, examples.label_names()
 
 
-def exported_path(model, folder, precision=None):
-    path = kerastl.export_saved_model(model, Path(folder) / "serving", text_signature=True, precision=precision)
+def exported_path(model, folder, precision=None, chunk=None):
+    """The exported `serving_default`, run in chunks of `chunk` texts (None: kerastl's `SERVING_CHUNK`)."""
+    default = export_lib.SERVING_CHUNK
+    export_lib.SERVING_CHUNK = chunk or default  # read when the signature is traced, at export
+    try:
+        path = kerastl.export_saved_model(model, Path(folder) / "serving", text_signature=True, precision=precision)
+    finally:
+        export_lib.SERVING_CHUNK = default
     signature = tf.saved_model.load(str(path)).signatures["serving_default"]
 
     def run(texts):
@@ -182,6 +189,17 @@ def measure(paths, texts, requests, batches, batch_size=32):
     }
 
 
+def padding(tokenizer, texts, batch_size, chunk) -> float:
+    """Padded tokens over real tokens when batches of `batch_size` texts in input order run as
+    chunks of `chunk` texts sorted by length, each padded to its own longest."""
+    lengths = [len(ids) for ids in tokenizer(list(texts), truncation=True, max_length=MAX_LENGTH)["input_ids"]]
+    padded = 0
+    for start in range(0, len(lengths), batch_size):
+        batch = sorted(lengths[start:start + batch_size])
+        padded += sum(len(batch[i:i + chunk]) * max(batch[i:i + chunk]) for i in range(0, len(batch), chunk))
+    return round(padded / sum(lengths), 2)
+
+
 def best_rows(results, names) -> dict:
     """{measure: {"row", "value"}}: the best of the rows `names` on each measure."""
     best = {}
@@ -195,8 +213,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200, help="batch-1 requests per variant")
     parser.add_argument("--batches", type=int, default=16, help="batches of 32 per variant")
+    parser.add_argument("--chunk-sizes", default="", metavar="N[,N...]",
+                        help="also time the float32 export run in chunks of N texts (rows exported_chunkN; "
+                             "a chunk of 32 or more runs each batch whole)")
     args = parser.parse_args()
 
+    try:
+        chunk_sizes = [int(n) for n in args.chunk_sizes.split(",") if n.strip()]
+    except ValueError:
+        chunk_sizes = [0]
+    if any(n < 1 for n in chunk_sizes):
+        parser.error(f"--chunk-sizes takes positive integers, comma-separated; received {args.chunk_sizes!r}")
     source, texts, labels = load_texts()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
@@ -205,17 +232,23 @@ def main():
         mine = {"exported": exported_path(model, folder)}
         if bf16:
             mine["exported_bf16"] = exported_path(model, folder, precision="mixed_bfloat16")
+        for chunk in chunk_sizes:
+            mine[f"exported_chunk{chunk}"] = exported_path(model, folder, chunk=chunk)
         peers = peer_paths(len(labels), bf16)
         paths = {**mine, **peers}
         # Same model family, so the same texts must give outputs of the same shape.
         assert {p(texts[:3]).shape for p in paths.values()} == {(3, len(labels))}
         results = measure(paths, texts, args.requests, args.batches)
-    best, ours = best_rows(results, peers), best_rows(results, mine)
+    shipped = [name for name in mine if not name.startswith("exported_chunk")]  # what export_saved_model writes
+    best, ours = best_rows(results, peers), best_rows(results, shipped)
     print(json.dumps({
         "texts": source,
         "max_length": MAX_LENGTH,
         "requests": args.requests,
         "batches_of_32": args.batches,
+        "padded_over_real_tokens_at_batch_32": {
+            str(chunk): padding(model.tokenizer, texts, 32, chunk)
+            for chunk in sorted({32, export_lib.SERVING_CHUNK, *chunk_sizes})},
         "machine": {"cpus": os.cpu_count(), "load_average_1m": round(os.getloadavg()[0], 2),
                     "tensorflow": tf.__version__, "python": platform.python_version()},
         **results,
