@@ -91,14 +91,14 @@ class TrainingConfig:
 
     Example:
     >>> TrainingConfig(epochs=2).learning_rate
-    5e-05
+    7e-05
     """
 
     batch_size: int = _option(32, "examples per batch, per replica")
     head_epochs: int = _option(2, "phase 1 epochs: the head on the frozen encoder (0 skips it)")
     head_learning_rate: float = _option(1e-3, "phase 1 Adam learning rate")
     epochs: int = _option(3, "phase 2 epochs: the whole model (0 skips it)")
-    learning_rate: float = _option(5e-5, "phase 2 peak AdamW learning rate")
+    learning_rate: float = _option(7e-5, "phase 2 peak AdamW learning rate")
     warmup_ratio: float = _option(0.1, "share of phase 2 spent warming the learning rate up")
     weight_decay: float = _option(0.01, "AdamW weight decay (not on LayerNorm or biases)")
     layer_lr_decay: float = _option(1.0, "phase 2: each encoder block trains at this times the rate of the "
