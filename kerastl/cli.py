@@ -15,6 +15,7 @@ import os
 import platform
 import shutil
 import sys
+import time
 import typing
 from importlib import metadata
 from pathlib import Path
@@ -41,7 +42,9 @@ logger = logging.getLogger("kerastl.cli")
 
 def main(argv=None) -> int:
     """Run the command line; returns the exit status (0 ok, 2 bad input, 130 interrupted)."""
+    started = time.perf_counter()
     args = _parser().parse_args(argv)
+    args.started = started
     name = f"kerastl {args.command}"
     try:
         args.check(args)  # the arguments, checked without TensorFlow
@@ -249,6 +252,7 @@ def _train(args) -> int:
     from kerastl.evaluation import evaluate
     from kerastl.labels import encode_labels
     from kerastl.training import fine_tune
+    from kerastl.training_callbacks import EpochClock
 
     # Before TensorFlow runs anything: a multi-worker strategy must configure the runtime first.
     strategy = get_strategy(args.strategy)
@@ -264,9 +268,11 @@ def _train(args) -> int:
     # Resumable state lives beside --output until the model is saved: rerunning the same
     # command after a crash, a kill or Ctrl-C continues from the last saved step.
     resume_dir = args.output.parent / f".{args.output.name}.resume"
+    clock = EpochClock(args.started)
     history = fine_tune(model, train, validation, args.config, checkpoint_dir=resume_dir,
-                        tensorboard=args.tensorboard, verbose=args.progress)
+                        tensorboard=args.tensorboard, verbose=args.progress, callbacks=[clock])
     path = model.save_pretrained(args.output, overwrite=args.overwrite)  # every worker; only the chief keeps it
+    saved = round(time.perf_counter() - args.started, 1)
     if not is_chief(strategy):
         return 0
     shutil.rmtree(resume_dir, ignore_errors=True)
@@ -276,6 +282,9 @@ def _train(args) -> int:
         logger.info("scoring the saved model on %s", validation.source)
         result["validation"] = evaluate(model, validation, batch_size=args.batch_size, verbose=args.progress)
     result["history"] = history
+    # Seconds since the command started, at each epoch's end (this process's epochs only: a
+    # resumed run does not repeat the ones before) and once the model was saved.
+    result["elapsed_seconds"] = {**clock.seconds, "saved": saved}
     _emit(args, json.dumps(result))
     return 0
 

@@ -1,4 +1,4 @@
-"""The callbacks `fine_tune` adds to each phase: NaN guard, first-step notice, TensorBoard, CSV phases."""
+"""Callbacks of training: those `fine_tune` adds to each phase, and the epoch clock of `kerastl train`."""
 
 import contextlib
 import logging
@@ -125,6 +125,24 @@ class PhaseColumn(keras.callbacks.Callback):
             logs.pop("phase", None)
         else:
             logs["phase"] = self.phase
+
+
+class EpochClock(keras.callbacks.Callback):
+    """Seconds since `start` (a `time.perf_counter()` reading) at the end of each epoch, validation
+    included, by phase: `seconds["head"]` and `seconds["fine_tune"]`.
+
+    Give it to `fine_tune` among `callbacks`, which tell it the phase; `kerastl train` reports
+    these times, so a run says when it first reached an accuracy, not only when it ended.
+    """
+
+    def __init__(self, start: float):
+        super().__init__()
+        self.start = start
+        self.seconds = {"head": [], "fine_tune": []}
+
+    def on_epoch_end(self, epoch, logs=None):
+        phase = "head" if (logs or {}).get("phase") == 1 else "fine_tune"
+        self.seconds[phase].append(round(time.perf_counter() - self.start, 1))
 
 
 @contextlib.contextmanager

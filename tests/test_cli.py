@@ -21,6 +21,11 @@ def test_train_evaluate_predict_round_trip(encoder_folder, csv_files, tmp_path, 
     trained = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert set(trained["history"]) == {"head", "fine_tune"}
     assert (out / "kerastl.json").is_file() and (out / "history.json").is_file()
+    # Seconds since the command started: one reading per epoch of each phase, rising, then the save.
+    elapsed = trained["elapsed_seconds"]
+    readings = [*elapsed["head"], *elapsed["fine_tune"], elapsed["saved"]]
+    assert len(elapsed["head"]) == len(elapsed["fine_tune"]) == 1
+    assert 0 < readings[0] and readings == sorted(readings)
 
     assert main(["evaluate", "--model", str(out), "--data", str(csv_files["validation"]), "--json"]) == 0
     scores = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
