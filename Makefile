@@ -32,9 +32,11 @@ lint:  ## ruff
 demo:  ## fine-tune all-minilm-l6-v2 on the bundled Rotten Tomatoes snippets, then predict
 	$(BIN)/python examples/rotten_tomatoes.py
 
-emotion:  ## the README's emotion run: all-minilm-l6-v2, default settings, ../shared/data/emotion
+emotion:  ## the README's emotion run: all-minilm-l6-v2, default settings, ../shared/data/emotion, JSON to runs/emotion.json
+	mkdir -p runs
 	$(BIN)/kerastl train --model all-minilm-l6-v2 --train $(DATA)/train.txt \
-	    --validation $(DATA)/validation.txt --sep ';' --names text,label --output runs/emotion
+	    --validation $(DATA)/validation.txt --sep ';' --names text,label --output runs/emotion > runs/emotion.json
+	cat runs/emotion.json
 
 bench:  ## training speed: kerastl on Keras 3 and Keras 2 vs the HF TF path and the PyTorch Trainer, JSON to runs/bench.json (--full: longer)
 	$(BIN)/python benchmarks/train_speed.py --quick
