@@ -38,6 +38,17 @@ def first_reaching(history: dict, elapsed: dict, target: float):
     return None
 
 
+def read_json(parser, path: Path, command: str) -> dict:
+    """The last line of `path` as a JSON object, or one usage error naming the file and the fix."""
+    try:
+        lines = path.read_text().strip().splitlines()
+        return json.loads(lines[-1]) if len(lines) == 1 else json.loads("\n".join(lines))
+    except FileNotFoundError:
+        parser.error(f"{path} does not exist: run `{command}` first, or name its JSON")
+    except (IndexError, json.JSONDecodeError):
+        parser.error(f"{path} holds no JSON object: did `{command}` fail? Run it again")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kerastl", type=Path, default=ROOT / "runs" / "emotion.json",
@@ -47,11 +58,12 @@ def main():
     parser.add_argument("--set", default="emotion", help="the data set of both runs (default: emotion)")
     args = parser.parse_args()
 
-    run = json.loads(args.kerastl.read_text().strip().splitlines()[-1])
+    run = read_json(parser, args.kerastl, "make emotion")
     if "elapsed_seconds" not in run or "validation" not in run:
         parser.error(f"{args.kerastl} has no elapsed_seconds or validation scores: it must be the JSON of "
                      "`kerastl train --validation FILE` from kerastl 0.5 or later")
-    entry = json.loads(args.quality.read_text())["sets"].get(args.set, {}).get("systems", {}).get("hf_tf")
+    sets = read_json(parser, args.quality, "make quality").get("sets", {})
+    entry = sets.get(args.set, {}).get("systems", {}).get("hf_tf")
     if not entry or "validation" not in entry:
         parser.error(f"{args.quality} has no hf_tf result with validation scores for the set {args.set!r}")
     if "runs" in entry:
