@@ -84,10 +84,12 @@ class TrainingConfig:
         restore_best_epoch: with validation data, end phase 2 with the weights of its epoch of
             highest validation accuracy (lowest validation loss among equals) rather than the
             last; the history keeps every epoch, and the log names the one restored.
-        xla_optimizer_update: compile phase 2's AdamW update with XLA on every device (Keras
-            does so on GPUs only); on CPUs it fuses the dense update of the token-embedding
-            table and every other weight into a few passes over memory. `None` turns it on for
-            models of a million parameters or more, where it repays its one-off compilation.
+        xla_optimizer_update: under Keras 2, compile phase 2's AdamW update with XLA on every
+            device (tf-keras does so on GPUs only); on CPUs it fuses the dense update of the
+            token-embedding table and every other weight into a few passes over memory. `None`
+            turns it on for models of a million parameters or more, where it repays its one-off
+            compilation. Keras 3 ignores it: kerastl's `AdamW` runs TensorFlow's fused Adam
+            kernel there (`kerastl.optimizers`).
 
     Example:
     >>> TrainingConfig(epochs=2).learning_rate

@@ -4,10 +4,22 @@ Layer-wise learning-rate decay (`TrainingConfig.layer_lr_decay`) gives the head 
 encoder block the full learning rate and every block below a fixed fraction of the rate of the
 one above, so that the general features of the lower blocks move less than the task-specific
 top. Neither Keras' AdamW takes a rate per weight, so `AdamW` here scales the rate it hands to
-the update of each weight it was told about, and leaves the rest of the update to Keras.
+the update of each weight it was told about.
+
+Under Keras 3 it also runs each float32 weight's update as TensorFlow's fused Adam kernel
+(`ResourceApplyAdam`), one pass over the weight and its two moments where Keras' own update
+takes several, and applies the weight decay as one multiplication: the update of
+DistilBERT-base's 66M weights takes 0.066 s a step on a 2-core CPU against 0.165 s (`make
+bench`). The arithmetic is Keras' (`tests/test_optimizers.py`), except that a row of an
+IndexedSlices gradient given twice (a token twice in a batch) takes the step of its summed
+gradient, as a dense gradient does and PyTorch's AdamW does; Keras' sparse path squares the
+parts apart. Under a distribution strategy, and for other dtypes or AMSGrad, Keras' update runs
+unchanged. Keras 2 compiles its update with XLA instead (`TrainingConfig.xla_optimizer_update`).
 """
 
 from typing import Iterable
+
+import tensorflow as tf
 
 from kerastl._keras import KERAS_VERSION, keras
 
@@ -55,7 +67,42 @@ class AdamW(keras.optimizers.AdamW):
             multiplier = self._multiplier(variable)
             if multiplier != 1.0:
                 learning_rate = learning_rate * multiplier
-            return super().update_step(gradient, variable, learning_rate)
+            if not self._fused(variable):
+                return super().update_step(gradient, variable, learning_rate)
+            index = self._get_variable_index(variable)
+            dtype = variable.dtype
+            step = tf.cast(self.iterations + 1, dtype)
+            beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
+            # The arithmetic of Keras' Adam.update_step, in one kernel; an IndexedSlices
+            # gradient (the token embeddings) becomes dense, as it does in Keras' update.
+            tf.raw_ops.ResourceApplyAdam(
+                var=variable.handle,
+                m=self._momentums[index].value.handle,
+                v=self._velocities[index].value.handle,
+                beta1_power=tf.pow(beta_1, step),
+                beta2_power=tf.pow(beta_2, step),
+                lr=tf.cast(learning_rate, dtype),
+                beta1=beta_1,
+                beta2=beta_2,
+                epsilon=tf.cast(self.epsilon, dtype),
+                grad=tf.convert_to_tensor(tf.cast(gradient, dtype)),
+            )
+
+        def _apply_weight_decay(self, variables):
+            if self.weight_decay is None or tf.distribute.has_strategy():
+                return super()._apply_weight_decay(variables)
+            # Keras subtracts `w * decay * rate`: two products and a subtraction; here one product.
+            rate = tf.cast(self.learning_rate, tf.float32)
+            keep = 1.0 - tf.cast(self.weight_decay, tf.float32) * rate
+            for variable in variables:
+                variable = variable.value if isinstance(variable, keras.Variable) else variable  # as Keras does
+                if self._use_weight_decay(variable):
+                    variable.assign(variable * tf.cast(keep, variable.dtype))
+
+        def _fused(self, variable) -> bool:
+            """Whether `variable` takes the fused update: float32, no AMSGrad, no strategy."""
+            return (variable.dtype == tf.float32 and not self.amsgrad and not tf.distribute.has_strategy()
+                    and isinstance(variable, tf.Variable))
 
     else:  # tf-keras' update_step reads `self.learning_rate`: scale it while one weight updates
 

@@ -80,3 +80,66 @@ def test_a_model_fine_tuned_with_layer_lr_decay_saves_and_loads_with_its_optimiz
     assert int(loaded.optimizer.iterations.numpy()) == int(model.optimizer.iterations.numpy()) > 0
     texts = corpus[0][:8]
     np.testing.assert_array_equal(loaded.predict(texts, verbose=0), model.predict(texts, verbose=0))
+
+
+@pytest.mark.keras3
+@pytest.mark.parametrize("multiplier, decay", [(1.0, 0.1), (0.5, 0.0)])  # a multiplier leaves the decay as it is
+def test_the_fused_update_matches_keras_adamw_step_by_step(multiplier, decay):
+    """kerastl's AdamW runs TF's fused Adam kernel under Keras 3: the weights must follow Keras'
+    own AdamW, for a dense gradient, an embedding's IndexedSlices gradient and a weight kept out
+    of weight decay, under a warmup-and-cosine schedule. A row twice in the IndexedSlices (a
+    token twice in a batch) takes the Adam step of its summed gradient, as a dense gradient does
+    (and PyTorch's AdamW); Keras' sparse path squares the two parts apart, so the reference is
+    given the same gradient made dense."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    start = {"kernel": rng.normal(size=(4, 3)), "embeddings": rng.normal(size=(10, 3)), "bias": rng.normal(size=3)}
+
+    def weights():
+        return {name: keras.Variable(value.astype("float32"), name=name) for name, value in start.items()}
+
+    def gradients(step):
+        g = np.random.default_rng(step)
+        rows = tf.constant([1, 4, 4, 7])
+        return [
+            tf.constant(g.normal(size=(4, 3)), tf.float32),
+            tf.IndexedSlices(tf.constant(g.normal(size=(4, 3)), tf.float32), rows, tf.constant([10, 3])),
+            tf.constant(g.normal(size=3), tf.float32),
+        ]
+
+    schedule = keras.optimizers.schedules.CosineDecay(0.0, decay_steps=8, warmup_target=0.05, warmup_steps=2)
+    ours, theirs = weights(), weights()
+    fused = AdamW(learning_rate=schedule, weight_decay=decay)
+    reference = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=decay)
+    for optimizer in (fused, reference):
+        optimizer.exclude_from_weight_decay(var_names=["bias"])
+    if multiplier != 1.0:
+        fused.scale_learning_rate([ours["kernel"]], multiplier)
+        reference_scaled = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=0.1)
+    def compiled(optimizer, variables):
+        optimizer.build(variables)
+        return tf.function(lambda grads: optimizer.apply(grads, variables))
+
+    fused_step = compiled(fused, list(ours.values()))
+    if multiplier == 1.0:
+        reference_steps = [compiled(reference, list(theirs.values()))]
+    else:  # the scaled weight alone, under the schedule times the multiplier
+        reference_scaled = keras.optimizers.AdamW(
+            learning_rate=lambda: schedule(reference_scaled.iterations) * multiplier, weight_decay=decay)
+        reference_steps = [compiled(reference_scaled, [theirs["kernel"]]),
+                           compiled(reference, [theirs["embeddings"], theirs["bias"]])]
+    for index in range(6):
+        grads = gradients(index)
+        fused_step(grads)
+        grads = [tf.convert_to_tensor(g) for g in grads]  # the reference: the IndexedSlices made dense
+        if multiplier == 1.0:
+            reference_steps[0](grads)
+        else:
+            reference_steps[0](grads[:1])
+            reference_steps[1](grads[1:])
+    graph = fused_step.get_concrete_function(gradients(0)).graph
+    assert "ResourceApplyAdam" in {op.type for op in graph.get_operations()}
+    for name in start:
+        assert np.abs(ours[name].numpy() - start[name]).max() > 1e-3  # it trained
+        np.testing.assert_allclose(ours[name].numpy(), theirs[name].numpy(), atol=1e-6, err_msg=name)
