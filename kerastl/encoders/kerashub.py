@@ -6,6 +6,17 @@ Loading is in `kerashub_loading`. A KerasHub backbone is a functional Keras mode
 `sequence_output`; kerastl's batches carry `input_ids` and `attention_mask`, the names its data
 pipeline and serving signatures share with the other family, and this module maps one onto the
 other. Single-text classification sends segment 0 everywhere, as the other family does.
+
+The [CLS] fast path, as in the other family (`kerastl.encoders.hf_tf`): the classifier reads one
+position of the top layer, so inside the top block only the keys and values need every
+position; the query, the attention output and the feed-forward network are computed for [CLS]
+alone. `KerasHubEncoder.cls_hidden_state` runs the backbone's own functional graph up to the top
+block, then that block's own sublayers as `TransformerEncoder.call` runs them with the query cut
+to [CLS]: for a 6-block encoder about 14% less work in training and inference, with the same
+values and gradients (`tests/test_kerashub.py`). It applies where the top block is KerasHub's
+`TransformerEncoder`, called once, fed by the layer below and the backbone's padding mask, and
+giving the backbone's sequence output (BERT, DistilBERT, RoBERTa, ...); any other backbone runs
+whole.
 """
 
 import tensorflow as tf
@@ -55,6 +66,7 @@ class KerasHubEncoder(Encoder):
         # The checkpoint's feed-forward activation, where kerastl set it (kept on the layer, so
         # every view of it, and its saved config, agree).
         self.activation = getattr(layer, "_kerastl_activation", None)
+        self._below_top = False  # built at the first [CLS] call: a model, or None to run whole
 
     def use_activation(self, hidden_act) -> None:
         """Run every block's feed-forward layer with the Hugging Face activation `hidden_act`
@@ -122,4 +134,62 @@ class KerasHubEncoder(Encoder):
         return outputs["sequence_output"] if isinstance(outputs, dict) else outputs  # (batch, seq, dim)
 
     def cls_hidden_state(self, features, training=False):
-        return self.hidden_states(features, training)[:, self._cls_index]  # (batch, dim)
+        if self._below_top is False:
+            self._below_top = _below_top_block(self.layer)
+        if self._below_top is None:
+            return self.hidden_states(features, training)[:, self._cls_index]  # (batch, dim)
+        inputs = self.backbone_inputs(features)
+        hidden = self._below_top(inputs, training=training)  # (batch, seq, dim): the top block's input
+        return _top_block_for_cls(self.transformer_layers[-1], hidden, inputs["padding_mask"], self._cls_index,
+                                  training)
+
+
+def _below_top_block(backbone):
+    """A functional model of `backbone`'s own layers from its inputs to its top block's input, where
+    the top block can run for [CLS] alone (see the module's docstring); `None` where it cannot."""
+    import keras_hub
+
+    blocks = list(getattr(backbone, "transformer_layers", None) or [])
+    try:
+        outputs = backbone.output  # a functional model's symbolic outputs
+    except (AttributeError, ValueError):
+        return None
+    sequence_output = outputs.get("sequence_output") if isinstance(outputs, dict) else outputs
+    if not blocks or sequence_output is None:
+        return None
+    top = blocks[-1]
+    if type(top) is not keras_hub.layers.TransformerEncoder or len(top._inbound_nodes) != 1:
+        return None  # another block class, or one block shared by several layers (ALBERT)
+    nodes = top._inbound_nodes
+    arguments = nodes[0].arguments
+    history = getattr(sequence_output, "_keras_history", None)
+    if (len(arguments.args) != 1 or set(arguments.kwargs) != {"padding_mask"}
+            or arguments.kwargs["padding_mask"] is not backbone.input.get("padding_mask")
+            or history is None or history.operation is not top):
+        return None
+    return keras.Model(backbone.input, arguments.args[0], name=f"{backbone.name}_below_top_block")
+
+
+def _top_block_for_cls(block, hidden, padding_mask, index, training):
+    """KerasHub's `TransformerEncoder.call` on `hidden` (batch, seq, dim) with its query cut to the
+    position `index`: that position's output, (batch, dim)."""
+    normalized = block._self_attention_layer_norm(hidden) if block.normalize_first else hidden
+    residual = hidden[:, index:index + 1]  # (batch, 1, dim)
+    x = block._self_attention_layer(
+        query=normalized[:, index:index + 1],
+        value=normalized,  # the keys too, as in the whole block
+        attention_mask=keras.ops.expand_dims(padding_mask, 1),  # (batch, 1, seq): every token, no padding
+        training=training,
+    )
+    x = block._self_attention_dropout(x, training=training) + residual
+    if not block.normalize_first:
+        x = block._self_attention_layer_norm(x)
+    residual = x
+    if block.normalize_first:
+        x = block._feedforward_layer_norm(x)
+    x = block._feedforward_output_dense(block._feedforward_intermediate_dense(x))
+    x = block._feedforward_dropout(x, training=training) + residual
+    if not block.normalize_first:
+        x = block._feedforward_layer_norm(x)
+    return x[:, 0]  # (batch, dim)
+
