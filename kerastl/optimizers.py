@@ -13,8 +13,9 @@ DistilBERT-base's 66M weights takes 0.066 s a step on a 2-core CPU against 0.165
 bench`). The arithmetic is Keras' (`tests/test_optimizers.py`), except that a row of an
 IndexedSlices gradient given twice (a token twice in a batch) takes the step of its summed
 gradient, as a dense gradient does and PyTorch's AdamW does; Keras' sparse path squares the
-parts apart. Under a distribution strategy, and for other dtypes or AMSGrad, Keras' update runs
-unchanged. Keras 2 compiles its update with XLA instead (`TrainingConfig.xla_optimizer_update`).
+parts apart. Under a distribution strategy, and for other dtypes or AMSGrad, Keras' update runs,
+on the same summed gradient, so one device and several train alike. Keras 2 compiles its update
+with XLA instead (`TrainingConfig.xla_optimizer_update`).
 """
 
 from typing import Iterable
@@ -68,6 +69,8 @@ class AdamW(keras.optimizers.AdamW):
             if multiplier != 1.0:
                 learning_rate = learning_rate * multiplier
             if not self._fused(variable):
+                if isinstance(gradient, tf.IndexedSlices):  # summed, as the fused kernel takes it
+                    gradient = tf.convert_to_tensor(gradient)
                 return super().update_step(gradient, variable, learning_rate)
             index = self._get_variable_index(variable)
             dtype = variable.dtype
