@@ -76,8 +76,8 @@ class AdamW(keras.optimizers.AdamW):
             dtype = variable.dtype
             step = tf.cast(self.iterations + 1, dtype)
             beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
-            # The arithmetic of Keras' Adam.update_step, in one kernel; an IndexedSlices
-            # gradient (the token embeddings) becomes dense, as it does in Keras' update.
+            # The arithmetic of Keras' Adam.update_step, in one kernel. An IndexedSlices gradient
+            # (the token embeddings) becomes dense: a row given twice takes its summed step.
             tf.raw_ops.ResourceApplyAdam(
                 var=variable.handle,
                 m=self._momentums[index].value.handle,

@@ -160,8 +160,7 @@ def _below_top_block(backbone):
     top = blocks[-1]
     if type(top) is not keras_hub.layers.TransformerEncoder or len(top._inbound_nodes) != 1:
         return None  # another block class, or one block shared by several layers (ALBERT)
-    nodes = top._inbound_nodes
-    arguments = nodes[0].arguments
+    arguments = top._inbound_nodes[0].arguments
     history = getattr(sequence_output, "_keras_history", None)
     if (len(arguments.args) != 1 or set(arguments.kwargs) != {"padding_mask"}
             or arguments.kwargs["padding_mask"] is not backbone.input.get("padding_mask")
