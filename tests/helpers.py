@@ -152,3 +152,16 @@ def write_hf_folder(folder, config, tokenizer, seed=0) -> Path:
     tokenizer.save_pretrained(folder)
     save_file(hf_state_dict(config, seed), str(folder / "model.safetensors"), metadata={"format": "pt"})
     return folder
+
+
+def padded_features(seed=0):
+    """Ids of 5 texts, lengths 1..9, padded to 9 with id 1 (every tiny config's padding), as the
+    `input_ids` and `attention_mask` an encoder takes."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    lengths = np.array([9, 1, 4, 7, 2])
+    mask = (np.arange(9)[None, :] < lengths[:, None]).astype("int32")
+    ids = np.where(mask == 1, rng.integers(5, 99, size=mask.shape), 1).astype("int32")
+    ids[:, 0] = 2  # a [CLS]-like first token
+    return {"input_ids": tf.constant(ids), "attention_mask": tf.constant(mask)}

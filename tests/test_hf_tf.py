@@ -9,7 +9,7 @@ from transformers import AlbertConfig, CamembertConfig, RobertaConfig, TFAutoMod
 from kerastl import keras
 from kerastl.encoders import wrap
 from kerastl.encoders.hf_tf import NO_DECAY, HFTFEncoder
-from tests.helpers import tiny_bert_config, tiny_distilbert_config
+from tests.helpers import padded_features, tiny_bert_config, tiny_distilbert_config
 
 pytestmark = pytest.mark.keras2  # the transformers TF family runs on tf-keras only
 
@@ -39,16 +39,6 @@ def _encoder(kind, **overrides):
     return encoder
 
 
-def _features(seed=0):
-    """Ids of 5 texts, lengths 1..9, padded to 9 with id 1 (every tiny config's padding)."""
-    rng = np.random.default_rng(seed)
-    lengths = np.array([9, 1, 4, 7, 2])
-    mask = (np.arange(9)[None, :] < lengths[:, None]).astype("int32")
-    ids = np.where(mask == 1, rng.integers(5, 99, size=mask.shape), 1).astype("int32")
-    ids[:, 0] = 2  # a [CLS]-like first token
-    return {"input_ids": tf.constant(ids), "attention_mask": tf.constant(mask)}
-
-
 def _whole(encoder, features, training=False):
     return encoder(**features, training=training).last_hidden_state[:, 0]
 
@@ -56,7 +46,7 @@ def _whole(encoder, features, training=False):
 @pytest.mark.parametrize("kind", sorted(CONFIGS))
 def test_cls_hidden_state_equals_the_whole_encoders_first_position(kind):
     encoder = _encoder(kind)
-    features = _features()
+    features = padded_features()
     np.testing.assert_allclose(cls_hidden_state(encoder, features), _whole(encoder, features),
                                rtol=1e-5, atol=1e-5)
 
@@ -67,7 +57,7 @@ def test_cls_hidden_state_trains_every_weight_as_the_whole_encoder_does(kind, pr
     keras.mixed_precision.set_global_policy(precision)
     no_dropout = NO_DROPOUT.get(kind, dict(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0))
     encoder = _encoder(kind, **no_dropout)
-    features = _features(seed=1)
+    features = padded_features(seed=1)
     direction = tf.constant(np.random.default_rng(2).normal(size=(1, 32)), tf.float32)
 
     def gradients(pool):
@@ -109,7 +99,7 @@ def test_top_block_runs_its_feed_forward_on_cls_only(kind, monkeypatch):
             return _original(hidden, *args, **kwargs)
 
         monkeypatch.setattr(feed_forward, "call", spy)
-    cls_hidden_state(encoder, _features())
+    cls_hidden_state(encoder, padded_features())
     assert widths == [9, 9, 1]  # the lower blocks see all 9 positions, the top block [CLS] only
 
 
@@ -117,7 +107,7 @@ def test_top_block_runs_its_feed_forward_on_cls_only(kind, monkeypatch):
 def test_cls_hidden_state_under_mixed_bfloat16(kind):
     keras.mixed_precision.set_global_policy("mixed_bfloat16")  # conftest restores float32
     encoder = _encoder(kind)
-    fast, whole = cls_hidden_state(encoder, _features()), _whole(encoder, _features())
+    fast, whole = cls_hidden_state(encoder, padded_features()), _whole(encoder, padded_features())
     assert fast.dtype == whole.dtype == tf.bfloat16
     np.testing.assert_allclose(tf.cast(fast, tf.float32), tf.cast(whole, tf.float32), rtol=0.05, atol=0.05)
 

@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from kerastl import keras
+from tests.helpers import padded_features
 
 pytestmark = pytest.mark.keras3  # KerasHub backbones run on Keras 3 only
 
@@ -31,16 +32,6 @@ def _encoder(backbone):
     return KerasHubEncoder(backbone)
 
 
-def _features(seed=0):
-    """Ids of 5 texts, lengths 1..9, padded to 9 with id 1."""
-    rng = np.random.default_rng(seed)
-    lengths = np.array([9, 1, 4, 7, 2])
-    mask = (np.arange(9)[None, :] < lengths[:, None]).astype("int32")
-    ids = np.where(mask == 1, rng.integers(5, 99, size=mask.shape), 1).astype("int32")
-    ids[:, 0] = 2  # a [CLS]-like first token
-    return {"input_ids": tf.constant(ids), "attention_mask": tf.constant(mask)}
-
-
 def _whole(encoder, features, training=False):
     return encoder.hidden_states(features, training)[:, 0]
 
@@ -48,7 +39,7 @@ def _whole(encoder, features, training=False):
 @pytest.mark.parametrize("kind", ["distilbert", "bert", "roberta", "albert"])
 def test_cls_hidden_state_equals_the_whole_backbones_first_position(kind):
     encoder = _encoder(_backbone(kind))
-    features = _features()
+    features = padded_features()
     np.testing.assert_allclose(encoder.cls_hidden_state(features), _whole(encoder, features), rtol=1e-5, atol=1e-5)
     assert (encoder._below_top is None) == (kind == "albert")  # the fast path where it applies, else whole
 
@@ -58,7 +49,7 @@ def test_cls_hidden_state_equals_the_whole_backbones_first_position(kind):
 def test_cls_hidden_state_trains_every_weight_as_the_whole_backbone_does(kind, precision):
     keras.mixed_precision.set_global_policy(precision)  # conftest restores float32
     encoder = _encoder(_backbone(kind, dropout=0.0))
-    features = _features(seed=1)
+    features = padded_features(seed=1)
     direction = tf.constant(np.random.default_rng(2).normal(size=(1, 32)), tf.float32)
     variables = encoder.layer.trainable_variables
 
@@ -95,14 +86,14 @@ def test_top_block_runs_its_feed_forward_on_cls_only(kind, monkeypatch):
             return _original(hidden, *args, **kwargs)
 
         monkeypatch.setattr(feed_forward, "call", spy)
-    encoder.cls_hidden_state(_features())
+    encoder.cls_hidden_state(padded_features())
     assert widths == [9, 9, 1]  # the lower blocks see all 9 positions, the top block [CLS] only
 
 
 def test_a_classifier_on_cls_pooling_answers_as_the_whole_backbone(make_classifier):
     model = make_classifier("distilbert")
     assert model.pooling == "cls"
-    features = _features()
+    features = padded_features()
     fast = model(features, training=False)
     whole = model.head(model.encoder.hidden_states(features)[:, 0], training=False)
     np.testing.assert_allclose(fast, whole, rtol=1e-5, atol=1e-5)
