@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parent
 
 collect_ignore = ["kerastl/__main__.py"]  # importing it runs the command line
 # The docstring examples of the other Keras's encoder family cannot run in this process.
-collect_ignore += (["kerastl/encoders/kerashub.py", "kerastl/encoders/kerashub_loading.py"] if KERAS_VERSION == 2
+collect_ignore += (["kerastl/encoders/kerashub.py", "kerastl/encoders/kerashub_loading.py",
+                    "kerastl/encoders/kerashub_kernels.py"] if KERAS_VERSION == 2
                    else ["kerastl/encoders/hf_tf.py", "kerastl/encoders/hf_tf_loading.py"])
 
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))

@@ -22,7 +22,7 @@ whole.
 import tensorflow as tf
 
 from kerastl._keras import keras
-from kerastl.encoders import Encoder
+from kerastl.encoders import Encoder, kerashub_kernels
 
 # Hugging Face's names of the feed-forward activation -> whether it is the tanh approximation of
 # GELU. KerasHub builds BERT and ELECTRA with the approximation, though their checkpoints were
@@ -59,6 +59,7 @@ class KerasHubEncoder(Encoder):
             raise TypeError(f"{type(layer).__name__} does not take token_ids and padding_mask: kerastl "
                             f"classifies with encoder-only backbones (BERT, DistilBERT, RoBERTa, ...)")
         self.layer = layer
+        kerashub_kernels.use_kernels(layer)  # float32 GELU and layer norms
         self.hidden_dim = int(layer.hidden_dim)
         self.position_limit = getattr(layer, "max_sequence_length", None)
         self._segments = "segment_ids" in inputs
@@ -76,7 +77,7 @@ class KerasHubEncoder(Encoder):
         approximate = GELU_APPROXIMATE[hidden_act]
 
         def gelu(x):
-            return keras.activations.gelu(x, approximate=approximate)
+            return keras.activations.gelu(x, approximate=True) if approximate else kerashub_kernels.gelu(x)
 
         for block in self.transformer_layers:
             block.activation = gelu
