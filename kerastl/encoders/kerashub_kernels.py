@@ -7,8 +7,8 @@ ops. Here both run in float32 (the precision Keras' layer normalization already 
 a finer one than its bfloat16 GELU), and each backward pass reuses what its forward pass
 computed. On a batch of 704 tokens of DistilBERT-base's shapes under `mixed_bfloat16`, forward
 and backward: the GELU 12.8 -> 7.5 ms (3072 wide), the layer normalization 4.6 -> 2.8 ms (768
-wide); a phase-2 training step about 6% faster (`benchmarks/README.md`). The values and
-gradients are Keras' own to float32 rounding (`tests/test_kerashub.py`).
+wide); a phase-2 training step about 7% faster (`benchmarks/README.md`). In float32 the values
+and gradients are Keras' own to rounding (`tests/test_kerashub.py`).
 
 `KerasHubEncoder` puts them into its backbone (`use_kernels`): `gelu` as the activation of every
 `Dense` layer that had Keras' exact GELU (and where kerastl sets the exact GELU a checkpoint
