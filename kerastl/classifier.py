@@ -476,8 +476,11 @@ class TextClassifier(DistributedModel, keras.Model):
         True
         """
         policy = resolve_precision(precision)
-        if policy == self.precision:
-            return self
+        return self if policy == self.precision else self._copy(policy)
+
+    def _copy(self, policy: str) -> "TextClassifier":
+        """A copy of this model computing under `policy`, with the same weights, label names,
+        tokenizer and history."""
         config = self.get_config()
         with precision_scope(policy):
             config["backbone"] = encoders.with_precision(config["backbone"], policy)

@@ -212,7 +212,7 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--overwrite", action="store_true", help="replace OUTPUT/VERSION if it exists")
     export.add_argument("--precision", choices=("auto", *PRECISIONS),
                         help="policy the SavedModel computes under (default: the model's own); auto: "
-                             "mixed bf16 where this machine has native bf16; weights and outputs stay float32")
+                             "mixed bf16 where this machine has native bf16; inputs and outputs stay float32")
     export.set_defaults(run=_export, check=checks.check_export)
     return parser
 

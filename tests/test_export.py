@@ -18,10 +18,12 @@ from transformers import RobertaConfig
 
 import kerastl
 from kerastl import export as export_lib
+from kerastl._keras import KERAS_VERSION
 from kerastl.cli import main
 from kerastl.errors import BackboneError, ModelFileError
 from kerastl.evaluation import predict
 from kerastl.export import TextSignatureUnavailable, export_saved_model, load_saved_model
+from tests.helpers import padded_features
 from tests.tokenizer_cases import HARD_TEXTS, hf_features, train_roberta_tokenizer
 
 TEXTS = ["a good film", "awful plot!!", "", "Très BIEN, the movie 电影 😀", "fun " * 40]
@@ -113,18 +115,41 @@ def test_serving_default_runs_a_batch_by_length_and_answers_in_input_order(make_
 
 
 @pytest.mark.parametrize("kind", ["distilbert", "bert"])
-def test_a_bf16_export_computes_in_bf16_with_float32_weights_and_outputs(make_classifier, tmp_path, kind):
+def test_a_bf16_export_computes_in_bf16_with_float32_inputs_and_outputs(make_classifier, tmp_path, kind):
     model = make_classifier(kind, labels=("neg", "pos", "meh"))
     path = export_saved_model(model, tmp_path / "serving", precision="mixed_bfloat16")
     assert model.precision == "float32"  # the model itself is left as it was
     assert load_saved_model(path).precision == "mixed_bfloat16"
     loaded = tf.saved_model.load(str(path))
-    assert {v.dtype for v in loaded.model_variables if v.dtype.is_floating} == {tf.float32}
+    # Keras 3: the weights bf16 arithmetic reads are stored in bf16, layer norms and embeddings in
+    # float32; tf-keras' AutoCastVariables stay float32.
+    stored = {v.dtype for v in loaded.model_variables if v.dtype.is_floating}
+    assert stored == ({tf.float32, tf.bfloat16} if KERAS_VERSION == 3 else {tf.float32})
     out = loaded.signatures["serving_default"](text=tf.constant(TEXTS))["probabilities"]
     assert out.dtype == tf.float32
     expected = keras_probabilities(model, TEXTS)
     gap = np.abs(out.numpy() - expected).max()
     assert 1e-6 < gap < 2e-2  # bf16 arithmetic: near float32's answer, not equal to it
+
+
+@pytest.mark.skipif(KERAS_VERSION != 3, reason="tf-keras' mixed export keeps AutoCastVariables")
+def test_a_bf16_export_answers_bit_for_bit_as_one_that_casts_its_weights_on_every_read(
+        make_classifier, tmp_path, monkeypatch):
+    mixed = make_classifier("bert", labels=("neg", "pos", "meh")).with_precision("mixed_bfloat16")
+    features = padded_features()
+
+    def export(folder):
+        loaded = tf.saved_model.load(str(export_saved_model(mixed, tmp_path / folder)))
+        floats = {v.dtype for v in loaded.model_variables if v.dtype.is_floating}
+        return floats, loaded.signatures["predict_ids"](**features)["probabilities"].numpy()
+
+    stored, out = export("stored")
+    monkeypatch.setattr(export_lib, "_weights_as_computed", lambda model: model)
+    cast_on_read, expected = export("cast_on_read")
+    assert (stored, cast_on_read) == ({tf.float32, tf.bfloat16}, {tf.float32})
+    np.testing.assert_array_equal(out, expected)
+    # The exported model itself keeps its float32 weights.
+    assert {tf.convert_to_tensor(v).dtype for v in mixed.variables if v.dtype != "int64"} == {tf.float32}
 
 
 def test_an_unknown_export_precision_is_refused_before_anything_is_written(make_classifier, tmp_path):
