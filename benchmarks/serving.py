@@ -5,8 +5,11 @@ times, on this machine and in one run:
 
 - `exported`: the SavedModel's `serving_default` signature (raw strings in, tokenization in the
   graph), loaded with `tf.saved_model.load`, as TF Serving would run it;
-- `exported_bf16`: the same model exported with `precision="mixed_bfloat16"` (float32 weights and
+- `exported_bf16`: the same model exported with `precision="mixed_bfloat16"` (float32 inputs and
   outputs, bf16 arithmetic);
+- `predict`, `predict_bf16`: `kerastl.predict(model, texts)` in this process (the Python
+  tokenizer, then the Keras model on batches by length), the model under float32 and under
+  `mixed_bfloat16`;
 - `hf_eager`: what a user would otherwise write: the Python fast tokenizer, then
   `TFAutoModelForSequenceClassification` called as `model(inputs)`;
 - `hf_function`: the same with the model call wrapped in a `tf.function` (dynamic shapes);
@@ -18,11 +21,15 @@ times, on this machine and in one run:
 The bf16 rows run only where kerastl's `auto` precision would pick bf16 (a CPU with AVX512-BF16
 or AMX), the PyTorch rows only where torch is installed. `best_peer` is the best of the peer rows
 on each measure, `best_kerastl` the best of the two exported rows, and `kerastl_vs_best_peer`
-the ratio of the one to the other.
+the ratio of the one to the other; `vs_best_peer` gives those ratios for every kerastl row.
 
 Every model has MiniLM's architecture and max_length 128; weights do not change the timing.
 Latency is per request at batch 1 (p50, p99); throughput is texts per second at batch 32. The
-variants take turns request by request, so load from other processes hits them alike.
+variants take turns in blocks (`--block` requests, a quarter as many batches), round after
+round, so load from other processes hits them alike. Not request by request: a runtime's
+threads keep spinning on the cores for a while after each call (PyTorch's OpenMP threads
+longest), which would charge that runtime's wait to whichever variant runs next; no server
+runs two runtimes in turn like that.
 
 Run:
     .venv/bin/python benchmarks/serving.py [--requests 200] [--batches 16]
@@ -76,6 +83,15 @@ def exported_path(model, folder, precision=None, chunk=None):
 
     def run(texts):
         return signature(text=tf.constant(texts))["probabilities"].numpy()
+
+    return run
+
+
+def predict_path(model):
+    """`kerastl.predict` in this process, in batches of up to 32 texts."""
+
+    def run(texts):
+        return kerastl.predict(model, texts, batch_size=32).probabilities
 
     return run
 
@@ -159,26 +175,36 @@ def peer_paths(num_labels, bf16) -> dict:
     return paths
 
 
-def measure(paths, texts, requests, batches, batch_size=32):
-    """Interleaved timings: {name: {"batch1_p50_ms", "batch1_p99_ms", "batch32_texts_per_s"}}."""
+def measure(paths, texts, requests, batches, batch_size=32, block=25):
+    """Timings in rounds of blocks: {name: {"batch1_p50_ms", "batch1_p99_ms", "batch32_texts_per_s"}}.
+
+    Each round every variant runs the same `block` batch-1 requests (or `block // 4` batches) in
+    a row, the variants in an order rotated by one each round.
+    """
     names = list(paths)
     for name in names:  # warm-up: trace, allocate, fill caches
         for n in (1, 2, batch_size):
             paths[name](texts[:n])
+
+    def rounds(count, size):  # [(round, the indices of its block)]
+        return [(r, range(start, min(start + size, count))) for r, start in enumerate(range(0, count, size))]
+
     latency = {name: [] for name in names}
-    for i in range(requests):
-        text = [texts[i % len(texts)]]
-        for name in names[i % len(names):] + names[: i % len(names)]:
-            start = time.perf_counter()
-            paths[name](text)
-            latency[name].append(time.perf_counter() - start)
+    for r, indices in rounds(requests, block):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            for i in indices:
+                text = [texts[i % len(texts)]]
+                start = time.perf_counter()
+                paths[name](text)
+                latency[name].append(time.perf_counter() - start)
     busy = {name: 0.0 for name in names}
-    for b in range(batches):
-        batch = [texts[(b * batch_size + j) % len(texts)] for j in range(batch_size)]
-        for name in names[b % len(names):] + names[: b % len(names)]:
-            start = time.perf_counter()
-            paths[name](batch)
-            busy[name] += time.perf_counter() - start
+    for r, indices in rounds(batches, max(1, block // 4)):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            for b in indices:
+                batch = [texts[(b * batch_size + j) % len(texts)] for j in range(batch_size)]
+                start = time.perf_counter()
+                paths[name](batch)
+                busy[name] += time.perf_counter() - start
     return {
         name: {
             "batch1_p50_ms": round(1e3 * float(np.percentile(latency[name], 50)), 2),
@@ -213,6 +239,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200, help="batch-1 requests per variant")
     parser.add_argument("--batches", type=int, default=16, help="batches of 32 per variant")
+    parser.add_argument("--block", type=int, default=25,
+                        help="batch-1 requests a variant runs in a row before the next takes its turn "
+                             "(batches of 32: a quarter as many); 1 takes turns request by request")
     parser.add_argument("--chunk-sizes", default="", metavar="N[,N...]",
                         help="also time the float32 export run in chunks of N texts (rows exported_chunkN; "
                              "a chunk of 32 or more runs each batch whole)")
@@ -224,28 +253,32 @@ def main():
         chunk_sizes = [0]
     if any(n < 1 for n in chunk_sizes):
         parser.error(f"--chunk-sizes takes positive integers, comma-separated; received {args.chunk_sizes!r}")
+    if args.block < 1:
+        parser.error(f"--block takes a positive integer; received {args.block}")
     source, texts, labels = load_texts()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
         bf16 = native_bf16()
         model = kerastl.TextClassifier.from_backbone(PRESET, label_names=labels, max_length=MAX_LENGTH)
-        mine = {"exported": exported_path(model, folder)}
+        mine = {"exported": exported_path(model, folder), "predict": predict_path(model)}
         if bf16:
             mine["exported_bf16"] = exported_path(model, folder, precision="mixed_bfloat16")
+            mine["predict_bf16"] = predict_path(model.with_precision("mixed_bfloat16"))
         for chunk in chunk_sizes:
             mine[f"exported_chunk{chunk}"] = exported_path(model, folder, chunk=chunk)
         peers = peer_paths(len(labels), bf16)
         paths = {**mine, **peers}
         # Same model family, so the same texts must give outputs of the same shape.
         assert {p(texts[:3]).shape for p in paths.values()} == {(3, len(labels))}
-        results = measure(paths, texts, args.requests, args.batches)
-    shipped = [name for name in mine if not name.startswith("exported_chunk")]  # what export_saved_model writes
+        results = measure(paths, texts, args.requests, args.batches, block=args.block)
+    shipped = [name for name in mine if name in ("exported", "exported_bf16")]  # what export_saved_model writes
     best, ours = best_rows(results, peers), best_rows(results, shipped)
     print(json.dumps({
         "texts": source,
         "max_length": MAX_LENGTH,
         "requests": args.requests,
         "batches_of_32": args.batches,
+        "block": args.block,
         "padded_over_real_tokens_at_batch_32": {
             str(chunk): padding(model.tokenizer, texts, 32, chunk)
             for chunk in sorted({32, export_lib.SERVING_CHUNK, *chunk_sizes})},
@@ -259,6 +292,12 @@ def main():
             "batch1_p99_speedup": round(best["batch1_p99_ms"]["value"] / ours["batch1_p99_ms"]["value"], 2),
             "batch32_throughput_ratio": round(ours["batch32_texts_per_s"]["value"]
                                               / best["batch32_texts_per_s"]["value"], 2),
+        },
+        "vs_best_peer": {
+            name: {"batch1_p50_speedup": round(best["batch1_p50_ms"]["value"] / results[name]["batch1_p50_ms"], 2),
+                   "batch32_throughput_ratio": round(results[name]["batch32_texts_per_s"]
+                                                     / best["batch32_texts_per_s"]["value"], 2)}
+            for name in mine
         },
         "seconds": round(time.perf_counter() - started, 1),
     }, indent=2))
