@@ -6,6 +6,7 @@ import warnings
 from pathlib import Path
 from typing import Optional, Sequence
 
+import numpy as np
 import tensorflow as tf
 
 from kerastl import backbone as backbone_lib
@@ -383,13 +384,14 @@ class TextClassifier(DistributedModel, keras.Model):
 
     def _by_length(self, encoded, batch_size, forward, verbose=0):
         """Run `forward` over batches of similar length (little padding); rows in input order."""
-        lengths = encoded.ids.row_lengths()
-        by_length = tf.argsort(lengths, stable=True)
-        batches = tf.split(by_length, length_batches(tf.gather(lengths, by_length).numpy(), batch_size))
+        lengths = encoded.lengths()
+        by_length = np.argsort(lengths, kind="stable")
+        sizes = length_batches(lengths[by_length], batch_size)
+        batches = np.split(by_length, np.cumsum(sizes)[:-1])
         progress = keras.utils.Progbar(len(batches), verbose=progress_verbosity(verbose)) if verbose else None
         pieces = []
         for index in batches:
-            pieces.append(forward(self._encoder_features(encoded.pad(index))))
+            pieces.append(forward(self._encoder_features(encoded.pad_now(index))))
             if progress:
                 progress.add(1)
         rows = tf.concat(pieces, axis=0)  # length order

@@ -40,7 +40,7 @@ def tokenize(texts: Sequence[str], tokenizer, max_length: int) -> tf.RaggedTenso
     ids = truncation.token_ids(texts, tokenizer, max_length)
     lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
     flat = np.fromiter((t for row in ids for t in row), dtype=np.int32, count=int(lengths.sum()))
-    return tf.RaggedTensor.from_row_lengths(flat, lengths)
+    return tf.RaggedTensor.from_row_lengths(flat, lengths, validate=False)  # valid as built
 
 
 @dataclasses.dataclass
@@ -53,6 +53,16 @@ class EncodedExamples:
 
     def __len__(self):
         return int(self.ids.nrows())
+
+    def lengths(self) -> np.ndarray:
+        """The number of tokens of every example: (n,) int64."""
+        return np.diff(self._host()[1])
+
+    def _host(self):
+        """The ids as NumPy arrays, `(flat ids, row splits)`, made once."""
+        if "_host_ids" not in self.__dict__:
+            self.__dict__["_host_ids"] = (self.ids.flat_values.numpy(), self.ids.row_splits.numpy())
+        return self.__dict__["_host_ids"]
 
     def index_batches(self, batch_size: int, *, shuffle: bool = False, seed=None, bucket: bool = True):
         """Batches of example indices; see `index_batches`."""
@@ -68,6 +78,17 @@ class EncodedExamples:
             "input_ids": rows.to_tensor(self.pad_id, shape=tf.stack([rows.nrows(), width])),  # (batch, longest)
             "attention_mask": tf.sequence_mask(rows.row_lengths(), width, dtype=tf.int32),  # (batch, longest)
         }
+
+    def pad_now(self, index: np.ndarray) -> dict:
+        """`pad(index)` computed in NumPy, for batches padded one at a time outside a `tf.data`
+        pipeline: a few NumPy calls cost less than `pad`'s dozen eager TensorFlow ops."""
+        flat, splits = self._host()
+        starts, lengths = splits[index], splits[index + 1] - splits[index]
+        width = max(int(lengths.max(initial=0)), 1)  # at least one position, as in `pad`
+        mask = np.arange(width) < lengths[:, None]  # (batch, longest)
+        positions = np.minimum(starts[:, None] + np.arange(width), max(len(flat) - 1, 0))
+        ids = np.where(mask, flat[positions] if len(flat) else 0, self.pad_id).astype(np.int32)
+        return {"input_ids": tf.constant(ids), "attention_mask": tf.constant(mask.astype(np.int32))}
 
     def dataset(self, batch_size: int, *, shuffle: bool = False, seed=None, bucket: bool = True,
                 repeat: bool = False, strategy=None):

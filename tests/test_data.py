@@ -208,3 +208,20 @@ def test_every_text_reaches_exactly_one_batch_with_its_own_label(distilbert_toke
         for ids, mask, label in zip(x["input_ids"].numpy(), x["attention_mask"].numpy(), y.numpy()):
             seen.append((tuple(int(i) for i in ids[mask == 1]), int(label)))
     assert sorted(seen) == expected
+
+
+@settings(max_examples=40, deadline=None)
+@given(lengths=st.lists(st.integers(0, 6), min_size=1, max_size=12), data=st.data())
+def test_padding_in_numpy_gives_what_the_tf_data_padding_gives(lengths, data):
+    import tensorflow as tf
+
+    from kerastl.data import EncodedExamples
+
+    flat = np.arange(10, 10 + sum(lengths), dtype=np.int32)
+    encoded = EncodedExamples(tf.RaggedTensor.from_row_lengths(flat, lengths), None, pad_id=1)
+    index = np.array(data.draw(st.lists(st.integers(0, len(lengths) - 1), max_size=8)), dtype=np.int64)
+    expected, padded = encoded.pad(tf.constant(index)), encoded.pad_now(index)
+    for name in ("input_ids", "attention_mask"):
+        assert padded[name].dtype == expected[name].dtype == tf.int32
+        np.testing.assert_array_equal(padded[name].numpy(), expected[name].numpy())
+    assert encoded.lengths().tolist() == lengths
