@@ -35,7 +35,7 @@ import tensorflow as tf
 from kerastl import data as data_lib
 from kerastl import distribute
 from kerastl._files import replace_dir
-from kerastl._keras import KERAS_VERSION
+from kerastl._keras import KERAS_VERSION, keras
 from kerastl.classifier import TextClassifier
 from kerastl.config import INFERENCE_BATCH_SIZE, SAVED_CONFIG_FILE, SAVED_TOKENIZER_DIR
 from kerastl.errors import ModelFileError, TextSignatureUnavailable
@@ -214,7 +214,7 @@ def export_saved_model(
             "predict_ids", reason, EXTRA_DIR, SAVED_TOKENIZER_DIR,
         )
 
-    served = _weights_as_computed(model if precision is None else model.with_precision(precision))
+    served = _served_model(model, precision)
     logger.info("export: tracing the serving functions (precision: %s)", served.precision)
     module = _ServingModule(served, tokenizer)
     signatures = {IDS_SIGNATURE: module.predict_ids.get_concrete_function()}
@@ -251,9 +251,10 @@ def export_saved_model(
     return target
 
 
-def _weights_as_computed(model: TextClassifier) -> TextClassifier:
-    """`model`, or under a mixed policy (Keras 3) a copy of it that keeps in bf16 (or float16)
-    every weight its layers cast to that dtype when they read it.
+def _served_model(model: TextClassifier, precision: Optional[str]) -> TextClassifier:
+    """`model` under `precision` (`None`: its own) as the export computes it: under a mixed policy
+    (Keras 3) one copy of it that keeps in bf16 (or float16) every weight its layers cast to that
+    dtype when they read it.
 
     Under a mixed policy a layer stores float32 weights and casts each one on every read: in a
     SavedModel that is on every call, and in `serving_default` once per chunk of texts (at batch
@@ -262,10 +263,11 @@ def _weights_as_computed(model: TextClassifier) -> TextClassifier:
     `autocast = False`: layer normalization, embeddings) stay float32. The caller's model is
     never changed.
     """
-    policy = model.backbone.dtype_policy
-    if KERAS_VERSION != 3 or policy.compute_dtype == policy.variable_dtype:
-        return model
-    copy = model._copy(policy.name)
+    name = model.precision if precision is None else resolve_precision(precision)
+    policy = keras.dtype_policies.get(name) if KERAS_VERSION == 3 else None  # tf-keras: AutoCastVariables
+    if policy is None or policy.compute_dtype == policy.variable_dtype:
+        return model if precision is None else model.with_precision(name)
+    copy = model._copy(name)  # the only copy: with_precision would make another
     for layer in copy._flatten_layers(include_self=True, recursive=True):
         if not layer.autocast or layer.compute_dtype == layer.variable_dtype:
             continue

@@ -144,7 +144,7 @@ def test_a_bf16_export_answers_bit_for_bit_as_one_that_casts_its_weights_on_ever
         return floats, loaded.signatures["predict_ids"](**features)["probabilities"].numpy()
 
     stored, out = export("stored")
-    monkeypatch.setattr(export_lib, "_weights_as_computed", lambda model: model)
+    monkeypatch.setattr(export_lib, "_served_model", lambda model, precision: model)
     cast_on_read, expected = export("cast_on_read")
     assert (stored, cast_on_read) == ({tf.float32, tf.bfloat16}, {tf.float32})
     np.testing.assert_array_equal(out, expected)
