@@ -322,9 +322,11 @@ def read_examples(
 
     It accepts everything `as_examples` does (see there how a `str` is read).
     Files: `.csv`, `.tsv`, `.json`, `.jsonl`, `.parquet`, and headerless delimited text such as
-    `text;label` lines (give `sep=";"` and `names=["text", "label"]`). Rows with a missing text
-    or label, or a text that is empty or only whitespace, are dropped with a warning that counts
-    them; non-string texts (numbers) are converted with `str`.
+    `text;label` lines (give `sep=";"` and `names=["text", "label"]`). Of labelled examples, rows
+    with a missing text or label, or a text that is empty or only whitespace, are dropped with a
+    warning that counts them. Unlabelled texts (to predict) keep one row each, in order: an empty
+    text is kept, and a missing one is refused with a `DataError`. Non-string texts (numbers)
+    are converted with `str`.
 
     Args:
         source: a path, a `pandas.DataFrame`, a `datasets.Dataset` (a `ClassLabel` label column

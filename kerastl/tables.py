@@ -76,6 +76,8 @@ def read_table(source, *, text_column, label_column, sep, names, labels_required
     if label_set is not None:  # ClassLabel ids -> names; -1 (no label) becomes a missing label
         ids = frame[label_column]
         frame = frame.assign(**{label_column: [label_set[i] if 0 <= i < len(label_set) else None for i in ids]})
+    if label_column is None:  # texts to predict or encode: one answer per row, in row order
+        return _unlabelled_table(frame[text_column], name)
     keep = frame.notna().all(axis=1)
     if not keep.all():
         logger.warning("%s: dropped %d rows with a missing text or label", name, (~keep).sum())
@@ -95,6 +97,22 @@ def read_table(source, *, text_column, label_column, sep, names, labels_required
     if label_column is not None:
         labels = plain_labels(frame[label_column])
     return Table(texts, labels, name, label_set)
+
+
+def _unlabelled_table(texts, name) -> Table:
+    """Every row's text, none dropped: an empty text is a text like any other (predicted as
+    a list's would be), and a missing one is refused rather than dropped, which would shift every
+    answer after it against the rows it belongs to."""
+    missing = texts.isna().to_numpy().nonzero()[0]
+    if len(missing):
+        shown = ", ".join(map(str, missing[:5])) + (", ..." if len(missing) > 5 else "")
+        raise DataError(
+            f"{name}: {len(missing)} rows have no text (rows {shown}, counting from 0); every row gets "
+            f"an answer in row order, so fill them (e.g. df[column].fillna('')) or drop them first"
+        )
+    if texts.empty:
+        raise DataError(f"{name}: no rows with a text; check the file and --sep")
+    return Table([t if isinstance(t, str) else str(t) for t in texts.tolist()], None, name, None)
 
 
 def _class_label_names(source, label_column) -> Optional[tuple]:

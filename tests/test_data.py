@@ -225,3 +225,17 @@ def test_padding_in_numpy_gives_what_the_tf_data_padding_gives(lengths, data):
         assert padded[name].dtype == expected[name].dtype == tf.int32
         np.testing.assert_array_equal(padded[name].numpy(), expected[name].numpy())
     assert encoded.lengths().tolist() == lengths
+
+
+def test_texts_to_predict_keep_one_row_each_and_a_missing_one_is_refused(caplog):
+    import datasets
+
+    frame = pd.DataFrame({"text": ["good", "   ", "", 42, "bad"]})
+    for source in (frame, datasets.Dataset.from_pandas(frame.astype(str))):
+        texts = kerastl.as_examples(source, labelled=False).texts
+        assert len(texts) == 5 and texts[0] == "good" and texts[2] == "" and texts[4] == "bad"
+    assert "dropped" not in caplog.text
+    with pytest.raises(kerastl.DataError, match=r"2 rows have no text \(rows 1, 3, counting from 0\)"):
+        kerastl.as_examples(pd.DataFrame({"text": ["a", None, "b", float("nan")]}), labelled=False)
+    # Labelled examples (training, evaluation) still drop them, counted.
+    assert read_examples(frame.assign(label="a")).texts == ["good", "42", "bad"]
