@@ -73,7 +73,7 @@ class TrainingConfig:
         layer_lr_decay: layer-wise learning-rate decay in phase 2: the head trains at the
             scheduled rate, the top encoder block at `layer_lr_decay` times it, each block
             below at `layer_lr_decay` times the one above, the embeddings one step further
-            down (1: one rate for every weight).
+            down (1: one rate for every weight). Each weight's decay follows its rate.
         unfreeze_top_k: in phase 2, train only the top k transformer blocks (None: all).
         seed: seed for weight initialisation, dropout and shuffling.
         bucket_by_length: batch training texts of similar length together (less padding).

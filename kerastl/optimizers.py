@@ -62,6 +62,29 @@ class AdamW(keras.optimizers.AdamW):
     def _multiplier(self, variable) -> float:
         return self.__dict__.get("_kerastl_multipliers", {}).get(self._var_key(variable), 1.0)
 
+    def _apply_weight_decay(self, variables):
+        """Keras' decoupled decay, `w -= w * decay * rate`, at each weight's scaled rate.
+
+        Both Kerases decay every weight at the unscaled rate, outside `update_step`; a weight
+        trained at a fraction of the rate is decayed at that fraction of it here, as a
+        parameter group's rate scales its decay in PyTorch's AdamW. One product a weight.
+        """
+        if self.weight_decay is None:
+            return
+        decay = tf.cast(self.weight_decay, tf.float32) * tf.cast(self.learning_rate, tf.float32)
+        keeps = [(_tf_variable(variable), 1.0 - decay * self._multiplier(variable))
+                 for variable in variables if self._use_weight_decay(variable)]
+        if not tf.distribute.has_strategy():
+            for variable, keep in keeps:
+                _scale(variable, keep)
+            return
+
+        def apply(distribution, keeps):
+            for variable, keep in keeps:
+                distribution.extended.update(variable, _scale, args=(keep,), group=False)
+
+        tf.__internal__.distribute.interim.maybe_merge_call(apply, self._distribution_strategy, keeps)
+
     if KERAS_VERSION == 3:
 
         def update_step(self, gradient, variable, learning_rate):
@@ -91,17 +114,6 @@ class AdamW(keras.optimizers.AdamW):
                 grad=tf.convert_to_tensor(tf.cast(gradient, dtype)),
             )
 
-        def _apply_weight_decay(self, variables):
-            if self.weight_decay is None or tf.distribute.has_strategy():
-                return super()._apply_weight_decay(variables)
-            # Keras subtracts `w * decay * rate`: two products and a subtraction; here one product.
-            rate = tf.cast(self.learning_rate, tf.float32)
-            keep = 1.0 - tf.cast(self.weight_decay, tf.float32) * rate
-            for variable in variables:
-                variable = variable.value if isinstance(variable, keras.Variable) else variable  # as Keras does
-                if self._use_weight_decay(variable):
-                    variable.assign(variable * tf.cast(keep, variable.dtype))
-
         def _fused(self, variable) -> bool:
             """Whether `variable` takes the fused update: float32, no AMSGrad, no strategy."""
             return (variable.dtype == tf.float32 and not self.amsgrad and not tf.distribute.has_strategy()
@@ -125,3 +137,12 @@ class AdamW(keras.optimizers.AdamW):
         @learning_rate.setter
         def learning_rate(self, value):
             keras.optimizers.AdamW.learning_rate.fset(self, value)
+
+
+def _tf_variable(variable):
+    """The `tf.Variable` behind a Keras 3 variable (as Keras' TensorFlow optimizer does), else itself."""
+    return variable.value if KERAS_VERSION == 3 and isinstance(variable, keras.Variable) else variable
+
+
+def _scale(variable, factor):
+    variable.assign(variable * tf.cast(factor, variable.dtype))

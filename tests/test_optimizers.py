@@ -1,7 +1,10 @@
 """Phase 2's AdamW with per-weight learning-rate multipliers (layer-wise learning-rate decay)."""
 
+import contextlib
+
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import kerastl
 from kerastl import keras
@@ -33,6 +36,27 @@ def test_a_multiplier_scales_the_update_of_its_weight_only(jit):
     assert np.abs(moved_full).min() > 0.1  # three Adam steps of about the rate each
     np.testing.assert_allclose(moved_scaled, 0.25 * moved_full, rtol=1e-5)
     assert float(optimizer.learning_rate) == float(reference.learning_rate)  # read outside an update: unscaled
+
+
+@pytest.mark.parametrize("mirrored", [False, True])
+def test_weight_decay_follows_the_multiplier_and_keras_otherwise(mirrored):
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"]) if mirrored else None
+    with strategy.scope() if strategy else contextlib.nullcontext():
+        full, scaled, other = _variable(), _variable(), _variable()
+        optimizer = AdamW(learning_rate=0.1, weight_decay=0.5)
+        reference = keras.optimizers.AdamW(learning_rate=0.1, weight_decay=0.5)
+        optimizer.scale_learning_rate([scaled], 0.25)
+    zero = tf.zeros(3)  # Adam's own step is then 0: only the decay moves a weight
+
+    def step():
+        optimizer.apply_gradients([(zero, full), (zero, scaled)])
+        reference.apply_gradients([(zero, other)])
+
+    for _ in range(2):
+        strategy.run(tf.function(step)) if strategy else step()
+    np.testing.assert_allclose(full.numpy(), other.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(full.numpy(), (1 - 0.5 * 0.1) ** 2, rtol=1e-6)
+    np.testing.assert_allclose(scaled.numpy(), (1 - 0.25 * 0.5 * 0.1) ** 2, rtol=1e-6)
 
 
 @pytest.mark.parametrize("multiplier", [0, -0.5, 1.5])
