@@ -9,7 +9,7 @@ import importlib
 
 from kerastl import _logging
 
-__version__ = "0.8.0"
+__version__ = "0.8.1"
 
 _logging.install()
 
