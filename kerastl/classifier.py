@@ -298,7 +298,10 @@ class TextClassifier(DistributedModel, keras.Model):
         arguments = bind(keras.Model.predict, self, args, kwargs)
         check_same_keras(arguments.get("callbacks") or [], "predict(callbacks=)")
         if is_text_input(arguments.get("x"), "predict(x)"):
-            arguments.update(self._text_inputs().predict_arguments(arguments))
+            text_arguments = self._text_inputs().predict_arguments(arguments)
+            if text_arguments is None:
+                return np.zeros((0, len(self.label_names)), np.float32)
+            arguments.update(text_arguments)
         return self._keeping_usable(super().predict, arguments)
 
     def _keeping_usable(self, method, arguments):
@@ -384,6 +387,8 @@ class TextClassifier(DistributedModel, keras.Model):
 
     def _by_length(self, encoded, batch_size, forward, verbose=0):
         """Run `forward` over batches of similar length (little padding); rows in input order."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, received batch_size={batch_size}")
         lengths = encoded.lengths()
         by_length = np.argsort(lengths, kind="stable")
         sizes = length_batches(lengths[by_length], batch_size)

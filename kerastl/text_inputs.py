@@ -8,6 +8,7 @@ as in Keras; labels read from a file or `TextExamples` are names, as everywhere 
 
 import inspect
 import math
+from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -41,8 +42,9 @@ class TextInputs:
 
     def fit_arguments(self, arguments) -> dict:
         """fit's arguments with raw text (x, y, validation data) turned into token datasets."""
+        _refuse_sample_weight(arguments, "fit")
         examples, given = self._examples(arguments["x"], arguments.get("y"), True, "fit(x, y)")
-        batch_size = arguments.get("batch_size") or given
+        batch_size = _given(arguments.get("batch_size"), given)
         validation = arguments.get("validation_data")
         split = arguments.get("validation_split") or 0.0
         if split and validation is None:  # as Keras does: the last `split` of the data, before shuffling
@@ -57,7 +59,7 @@ class TextInputs:
             validation = _take(examples, slice(at, None))
             examples = _take(examples, slice(0, at))
         if validation is not None:
-            validation = self._validation(validation, arguments.get("validation_batch_size") or batch_size)
+            validation = self._validation(validation, _given(arguments.get("validation_batch_size"), batch_size))
         return {
             "x": self._dataset(examples, batch_size, shuffle=arguments.get("shuffle", True)),
             "y": None,
@@ -69,15 +71,19 @@ class TextInputs:
 
     def evaluate_arguments(self, arguments) -> dict:
         """evaluate's arguments with raw text and labels turned into a token dataset in input order."""
+        _refuse_sample_weight(arguments, "evaluate")
         examples, given = self._examples(arguments["x"], arguments.get("y"), True, "evaluate(x, y)")
-        batch_size = arguments.get("batch_size") or given
+        batch_size = _given(arguments.get("batch_size"), given)
         return dict(x=self._dataset(examples, batch_size, shuffle=False), y=None, batch_size=None)
 
-    def predict_arguments(self, arguments) -> dict:
-        """predict's arguments with raw text turned into a token dataset in input order."""
+    def predict_arguments(self, arguments) -> Optional[dict]:
+        """predict's arguments with raw text turned into a token dataset in input order; None
+        for no texts at all (their logits are an empty array, as `kerastl.predict`'s)."""
         examples, given = self._examples(arguments["x"], None, False, "predict(x)")
+        if len(examples) == 0:
+            return None
         texts = TextExamples(examples.texts, source=examples.source)
-        return dict(x=self._dataset(texts, arguments.get("batch_size") or given, shuffle=False), batch_size=None)
+        return dict(x=self._dataset(texts, _given(arguments.get("batch_size"), given), shuffle=False), batch_size=None)
 
     def _validation(self, data, batch_size):
         """Raw-text validation data as a token dataset in input order; anything else unchanged."""
@@ -93,7 +99,7 @@ class TextInputs:
             examples, given = self._examples(data, None, True, what)
         else:
             return data
-        return self._dataset(examples, batch_size or given, shuffle=False)
+        return self._dataset(examples, _given(batch_size, given), shuffle=False)
 
     def _examples(self, x, y, labelled, what):
         """(TextExamples, the batch size of a batched text dataset or None) from raw-text x and y.
@@ -135,6 +141,20 @@ class TextInputs:
         return self.encode(examples).dataset(batch_size, shuffle=shuffle)
 
 
+def _given(value, default):
+    """An argument the caller gave (0 included, and refused later), else `default`."""
+    return default if value is None else value
+
+
+def _refuse_sample_weight(arguments, method):
+    if arguments.get("sample_weight") is not None:
+        raise TypeError(
+            f"{method}(sample_weight=): per-text weights are not supported with raw texts; weight "
+            f"the labels with class_weight={{label id: weight}} (fit), or pass token batches of "
+            f"(features, label ids, weights) as a tf.data.Dataset"
+        )
+
+
 def bind(method, model, args, kwargs) -> dict:
     """The arguments of a call to the Keras `method`, by name (its **kwargs merged in)."""
     signature = inspect.signature(method)
@@ -149,7 +169,12 @@ def bind(method, model, args, kwargs) -> dict:
 
 
 def is_text_input(x, what: str) -> bool:
-    """Whether Keras input `x` is raw text (strings, TextExamples); a DataFrame is refused."""
+    """Whether Keras input `x` is raw text (strings, TextExamples); a DataFrame or None is refused."""
+    if x is None:
+        raise TypeError(
+            f"{what}: received None; give texts (a list of strings, a NumPy array or tf.Tensor of "
+            f"strings, a tf.data.Dataset of strings or (string, label) pairs) or token batches"
+        )
     if isinstance(x, pd.DataFrame):
         raise TypeError(
             f"{what}: received a DataFrame where texts were expected; give its columns, "
@@ -158,7 +183,7 @@ def is_text_input(x, what: str) -> bool:
     if isinstance(x, (str, TextExamples)):
         return True
     if isinstance(x, list):
-        return bool(x) and isinstance(x[0], (str, bytes))
+        return not x or isinstance(x[0], (str, bytes))  # [] is no texts, not a Keras input
     if isinstance(x, pd.Series):
         x = x.to_numpy()
     if isinstance(x, np.ndarray):

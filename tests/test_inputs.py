@@ -310,6 +310,35 @@ def test_keras_refuses_a_dataframe_and_an_endless_dataset_of_texts(make_classifi
         model.predict(tf.data.Dataset.from_tensor_slices(["a", "b"]).repeat())
 
 
+def test_none_a_zero_batch_no_texts_and_sample_weights_on_raw_text_are_refused_or_answered(make_classifier, corpus):
+    texts, labels = corpus
+    model = make_classifier()
+    model.compile()
+    before = _weights(model)
+    for call in (lambda: model.fit(None, verbose=0), lambda: model.evaluate(None, verbose=0),
+                 lambda: model.predict(None, verbose=0)):
+        with pytest.raises(TypeError, match=r"\(x\): received None; give texts"):
+            call()
+    for call in (lambda: model.fit(texts, labels, batch_size=0, verbose=0),
+                 lambda: model.evaluate(texts, labels, batch_size=0, verbose=0),
+                 lambda: model.predict(texts, batch_size=0, verbose=0),
+                 lambda: predict(model, texts, batch_size=0), lambda: evaluate(model, (texts, labels), batch_size=0)):
+        with pytest.raises(ValueError, match="batch_size must be >= 1, received batch_size=0"):
+            call()
+    with pytest.raises(kerastl.DataError, match="no examples"):
+        model.fit([], [], verbose=0)
+    assert model.predict([], verbose=0).shape == (0, 2) == predict(model, []).probabilities.shape
+    weights = np.ones(len(texts))
+    with pytest.raises(TypeError, match=r"fit\(sample_weight=\).*class_weight="):
+        model.fit(texts, labels, sample_weight=weights, verbose=0)
+    with pytest.raises(TypeError, match=r"evaluate\(sample_weight=\)"):
+        model.evaluate(texts, labels, sample_weight=weights, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(before, _weights(model)))  # nothing trained
+    # What the message offers instead: token batches with a weight each, as Keras takes them.
+    weighted = model.make_dataset(texts, labels, batch_size=8).map(lambda x, y: (x, y, tf.ones_like(y, tf.float32)))
+    assert model.fit(weighted, epochs=1, verbose=0).history["loss"]
+
+
 def test_text_examples_refuse_a_string_or_a_table():
     with pytest.raises(TypeError, match="one entry per example, received the str 'abc'"):
         kerastl.TextExamples("abc")
