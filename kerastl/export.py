@@ -90,7 +90,27 @@ class _ServingModule(tf.Module):
 
     def _predict_ids(self, input_ids, attention_mask):
         # The client pads: on either side, so the batch runs as it comes.
+        with tf.control_dependencies(self._id_checks(input_ids, attention_mask)):  # before the encoder
+            input_ids, attention_mask = tf.identity(input_ids), tf.identity(attention_mask)
         return self._outputs(self._logits(input_ids, attention_mask))
+
+    def _id_checks(self, input_ids, attention_mask) -> list:
+        """Asserts that refuse, naming the input and the fix, ids the encoder would fail on deep in
+        its graph or misread: on a GPU an id outside the vocabulary embeds as zeros, with no
+        error. (The messages hold no apostrophe: TensorFlow escapes it in the error.)"""
+        what, encoder = IDS_SIGNATURE, self._model.encoder
+        checks = [tf.debugging.assert_equal(tf.shape(input_ids), tf.shape(attention_mask), message=(
+            f"{what}: input_ids and attention_mask must have the same shape (batch, length)"))]
+        if encoder.position_limit is not None:
+            checks.append(tf.debugging.assert_less_equal(tf.shape(input_ids)[1], encoder.position_limit, message=(
+                f"{what}: input_ids are longer than the {encoder.position_limit} positions the encoder "
+                f"embeds; truncate each text to max_length, {self._model.max_length} tokens, as in training")))
+        if encoder.vocabulary_size is not None:
+            checks.append(tf.debugging.assert_non_negative(input_ids, message=f"{what}: input_ids must be >= 0"))
+            checks.append(tf.debugging.assert_less(input_ids, encoder.vocabulary_size, message=(
+                f"{what}: an input id is outside the vocabulary of the encoder ({encoder.vocabulary_size} "
+                f"tokens); tokenize with the tokenizer saved with the model (assets.extra/ in the export)")))
+        return checks
 
     def _logits(self, input_ids, attention_mask):
         logits = self._model({"input_ids": input_ids, "attention_mask": attention_mask}, training=False)

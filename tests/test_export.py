@@ -115,6 +115,23 @@ def test_serving_default_runs_a_batch_by_length_and_answers_in_input_order(make_
 
 
 @pytest.mark.parametrize("kind", ["distilbert", "bert"])
+def test_predict_ids_refuses_ids_the_encoder_cannot_embed_naming_the_fix(make_classifier, tmp_path, kind):
+    model = make_classifier(kind)  # 99 ids, 64 positions
+    path = export_saved_model(model, tmp_path / "serving")
+    ids = tf.saved_model.load(str(path)).signatures["predict_ids"]
+    good = ids(input_ids=tf.constant([[2, 98, 3]]), attention_mask=tf.ones((1, 3), tf.int32))
+    assert good["probabilities"].shape == (1, 2)
+    for input_ids, mask, match in [
+        (tf.constant([[2, 99, 3]]), tf.ones((1, 3), tf.int32), r"outside the vocabulary of the encoder \(99 tokens\)"),
+        (tf.constant([[2, -1, 3]]), tf.ones((1, 3), tf.int32), "input_ids must be >= 0"),
+        (tf.ones((1, 65), tf.int32), tf.ones((1, 65), tf.int32), "longer than the 64 positions.*max_length, 24 tokens"),
+        (tf.constant([[2, 5, 3]]), tf.ones((1, 2), tf.int32), "must have the same shape"),
+    ]:
+        with pytest.raises(tf.errors.InvalidArgumentError, match=f"predict_ids: .*{match}"):
+            ids(input_ids=input_ids, attention_mask=mask)
+
+
+@pytest.mark.parametrize("kind", ["distilbert", "bert"])
 def test_a_bf16_export_computes_in_bf16_with_float32_inputs_and_outputs(make_classifier, tmp_path, kind):
     model = make_classifier(kind, labels=("neg", "pos", "meh"))
     path = export_saved_model(model, tmp_path / "serving", precision="mixed_bfloat16")

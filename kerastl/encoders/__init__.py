@@ -29,6 +29,7 @@ class Encoder:
         layer: the Keras layer of the encoder; calling it is the family's business.
         hidden_dim: the width of its hidden states, and of the pooled [CLS] vector.
         position_limit: the longest token sequence it embeds, or None where it has no limit.
+        vocabulary_size: the number of token ids it embeds (ids are 0 to this - 1), or None.
         input_names: the features it reads, in order (e.g. `("input_ids", "attention_mask")`).
         no_decay_names: substrings of the weight names that skip weight decay.
     """
@@ -36,6 +37,7 @@ class Encoder:
     layer = None
     hidden_dim: int
     position_limit: Optional[int] = None
+    vocabulary_size: Optional[int] = None
     input_names: tuple = ("input_ids", "attention_mask")
     no_decay_names: tuple = ()
 

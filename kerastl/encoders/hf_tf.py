@@ -53,6 +53,7 @@ class HFTFEncoder(Encoder):
         self.layer = layer
         self.hidden_dim = int(layer.config.hidden_size)
         self.position_limit = getattr(layer.config, "max_position_embeddings", None)
+        self.vocabulary_size = getattr(layer.config, "vocab_size", None)
         accepted = inspect.signature(layer.call).parameters
         self.input_names = tuple(name for name in MODEL_INPUTS if name in accepted)
 

@@ -62,6 +62,7 @@ class KerasHubEncoder(Encoder):
         kerashub_kernels.use_kernels(layer)  # float32 GELU and layer norms
         self.hidden_dim = int(layer.hidden_dim)
         self.position_limit = getattr(layer, "max_sequence_length", None)
+        self.vocabulary_size = getattr(layer, "vocabulary_size", None)
         self._segments = "segment_ids" in inputs
         self._cls_index = int(getattr(layer, "cls_token_index", None) or 0)
         # The checkpoint's feed-forward activation, where kerastl set it (kept on the layer, so
