@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DATA ?= ../shared/data/emotion
 
-.PHONY: help install test test-slow test-all lint demo emotion bench quality clean
+.PHONY: help install test test-slow test-all lint demo emotion bench bench-deps quality clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ emotion:  ## the README's emotion run: all-minilm-l6-v2, default settings, ../sh
 
 bench:  ## training speed: kerastl on Keras 3 and Keras 2 vs the HF TF path and the PyTorch Trainer, JSON to runs/bench.json (--full: longer)
 	$(BIN)/python benchmarks/train_speed.py --quick
+
+bench-deps:  ## the peers of benchmarks/serving.py into $(VENV): PyTorch (CPU), ONNX Runtime, OpenVINO, accelerate (the bench extra)
+	$(BIN)/python -m pip install -e '.[bench]'
 
 quality:  ## accuracy and macro F1 of kerastl's defaults, the HF TF path and the feature baseline on 3 sets, every example, JSON to runs/quality.json (benchmarks/quality.py --quick: small subsets, to try ideas)
 	$(BIN)/python benchmarks/quality.py

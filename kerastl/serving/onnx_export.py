@@ -1,0 +1,294 @@
+"""Export a trained `TextClassifier` to ONNX for ONNX Runtime, float32 or int8, and load it back.
+
+`export_onnx(model, path)` writes a folder:
+
+- `model.onnx`: the encoder, the pooling and the head; inputs `input_ids` and `attention_mask`
+  (int64, (batch, sequence), padded on the right), outputs `logits` and `probabilities`
+  (float32, (batch, num_labels));
+- `tokenizer/`: the model's own Hugging Face tokenizer (`save_pretrained`);
+- `kerastl_onnx.json`: the label names, `max_length`, the pooling, the quantization and the
+  fused operators of the graph.
+
+`load_onnx(path)` gives an `OnnxClassifier` whose `predict(texts)` tokenizes with the saved
+tokenizer, runs the texts sorted by length in chunks padded to their own longest (as the
+SavedModel's raw-text signature does) and returns `kerastl.Predictions` in input order.
+
+**Ids in, tokenizer beside.** The model takes token ids rather than raw strings: ONNX Runtime
+tokenizes only through the custom operators of onnxruntime-extensions, a separate native
+library that every serving host would then need, whose BertTokenizer is not the checkpoint's
+Hugging Face fast tokenizer (accents, CJK and control characters, truncation differ), and whose
+int8 runtime gains nothing. Ids in keep the graph to ONNX Runtime's own operators, give exactly
+the ids `predict` feeds the Keras model, and let any client (Python, C#, Java, a server with
+its own tokenizer) batch as it likes. int64 because that is what Hugging Face tokenizers return
+(`return_tensors="np"`) and what PyTorch-exported BERT graphs take, so existing clients fit.
+
+**How the graph is built.** kerastl never imports PyTorch, and tf2onnx (the TensorFlow converter)
+pins protobuf 3 and supports TensorFlow up to 2.15, not the 2.21 kerastl runs on. So the graph is
+written here with `onnx.helper` from the Keras weights (`kerastl.serving.onnx_weights`: KerasHub
+`BertBackbone`/`DistilBertBackbone` under Keras 3, transformers' `TFBertModel`/`TFDistilBertModel`
+under Keras 2), directly in the fused form ONNX Runtime's transformer optimizer produces for BERT:
+one `EmbedLayerNormalization`, per block one `Attention` (query, key and value as one matmul, the
+mask as a raw (batch, sequence) mask), two `SkipLayerNormalization` and one `BiasGelu`
+(`FastGelu` for a tanh-GELU encoder), all in ONNX Runtime's `com.microsoft` domain. Writing the
+unfused pattern only for the optimizer to match it back would tie the export to its pattern
+matcher. The optimizer (`onnxruntime.transformers.optimizer.optimize_model`, model type `bert`)
+still runs over the result, for its remaining fusions and clean-ups, and its fused-operator
+counts go into `kerastl_onnx.json`. `quantize="int8"` then applies ONNX Runtime's dynamic
+quantization (int8 weights, uint8 activations quantized per call) to the matmuls and attention.
+
+Needs `onnx` and `onnxruntime` (`pip install 'kerastl[onnx]'`), imported only when called.
+"""
+
+import json
+import logging
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+logger = logging.getLogger("kerastl")
+
+MODEL_FILE = "model.onnx"
+TOKENIZER_DIR = "tokenizer"
+METADATA_FILE = "kerastl_onnx.json"
+OPSET = 17
+MS_OPSET = 1
+# Texts per forward pass in `OnnxClassifier.predict`, sorted by length: the SavedModel's chunk.
+SERVING_CHUNK = 8
+QUANTIZATIONS = (None, "int8")
+INSTALL = "pip install 'kerastl[onnx]'"
+
+
+def _require(module: str):
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise ImportError(f"the ONNX export needs {module.split('.')[0]}, which is not installed: "
+                          f"{INSTALL}") from error
+
+
+def build_graph(weights, pooling: str = "cls"):
+    """The `onnx.ModelProto` of an `onnx_weights.EncoderWeights` with `pooling` ("cls" or "mean")."""
+    onnx = _require("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes, initializers = [], []
+
+    def const(name, array):
+        initializers.append(numpy_helper.from_array(np.asarray(array, order="C"), name))
+        return name
+
+    def node(op, inputs, output, domain=None, **attributes):
+        nodes.append(helper.make_node(op, inputs, [output], name=output, domain=domain, **attributes))
+        return output
+
+    ms = "com.microsoft"
+    ids = node("Cast", ["input_ids"], "ids_int32", to=TensorProto.INT32)
+    mask = node("Cast", ["attention_mask"], "mask_int32", to=TensorProto.INT32)
+    gamma, beta = weights.embedding_norm
+    nodes.append(helper.make_node(
+        "EmbedLayerNormalization",
+        [ids, "", const("word_embeddings", weights.word_embeddings),
+         const("position_embeddings", weights.position_embeddings), "",
+         const("embeddings_gamma", gamma), const("embeddings_beta", beta), mask],
+        ["embeddings", "mask_index"], name="embeddings", domain=ms, epsilon=weights.epsilon))
+    hidden = "embeddings"
+    gelu = "FastGelu" if weights.approximate_gelu else "BiasGelu"
+    for i, block in enumerate(weights.blocks):
+        p = f"block{i}_"
+        attended = node("Attention", [hidden, const(p + "qkv_kernel", block.qkv_kernel),
+                                      const(p + "qkv_bias", block.qkv_bias), mask],
+                        p + "attention", domain=ms, num_heads=weights.num_heads)
+        projected = node("MatMul", [attended, const(p + "output_kernel", block.output_kernel)], p + "attention_out")
+        normed = node("SkipLayerNormalization",
+                      [projected, hidden, const(p + "attention_gamma", block.attention_norm[0]),
+                       const(p + "attention_beta", block.attention_norm[1]),
+                       const(p + "output_bias", block.output_bias)],
+                      p + "attention_norm", domain=ms, epsilon=weights.epsilon)
+        inner = node("MatMul", [normed, const(p + "intermediate_kernel", block.intermediate_kernel)],
+                     p + "intermediate")
+        inner = node(gelu, [inner, const(p + "intermediate_bias", block.intermediate_bias)], p + "gelu", domain=ms)
+        outer = node("MatMul", [inner, const(p + "feedforward_kernel", block.feedforward_kernel)], p + "feedforward")
+        hidden = node("SkipLayerNormalization",
+                      [outer, normed, const(p + "feedforward_gamma", block.feedforward_norm[0]),
+                       const(p + "feedforward_beta", block.feedforward_norm[1]),
+                       const(p + "feedforward_bias", block.feedforward_bias)],
+                      p + "output", domain=ms, epsilon=weights.epsilon)
+    if pooling == "cls":
+        pooled = node("Gather", [hidden, const("cls_index", np.array(weights.cls_index, np.int64))], "pooled", axis=1)
+    elif pooling == "mean":
+        weight = node("Cast", ["attention_mask"], "mask_float", to=TensorProto.FLOAT)
+        weight = node("Unsqueeze", [weight, const("last_axis", np.array([-1], np.int64))], "mask_weight")
+        axis = const("sequence_axis", np.array([1], np.int64))
+        total = node("ReduceSum", [node("Mul", [hidden, weight], "masked"), axis], "token_sum", keepdims=0)
+        count = node("ReduceSum", [weight, "sequence_axis"], "token_count", keepdims=0)
+        count = node("Max", [count, const("one", np.array(1.0, np.float32))], "token_count_at_least_1")
+        pooled = node("Div", [total, count], "pooled")
+    else:
+        raise ValueError(f"export_onnx writes the pooling 'cls' or 'mean', received {pooling!r}")
+    logits = node("MatMul", [pooled, const("head_kernel", weights.head_kernel)], "head_matmul")
+    node("Add", [logits, const("head_bias", weights.head_bias)], "logits")
+    node("Softmax", ["logits"], "probabilities", axis=-1)
+
+    ids_type = [helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "sequence"])
+                for n in ("input_ids", "attention_mask")]
+    num_labels = int(weights.head_bias.shape[0])
+    outputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["batch", num_labels])
+               for n in ("logits", "probabilities")]
+    graph = helper.make_graph(nodes, "kerastl_text_classifier", ids_type, outputs, initializers)
+    model = helper.make_model(graph, producer_name="kerastl",
+                              opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(ms, MS_OPSET)])
+    model.ir_version = min(model.ir_version, 8)  # readable by ONNX Runtime 1.14 and later
+    onnx.checker.check_model(model)
+    return model
+
+
+def _optimize(path: Path, weights) -> dict:
+    """Run ONNX Runtime's transformer optimizer over the file in place; its fused-operator counts."""
+    optimizer = _require("onnxruntime.transformers.optimizer")
+    quiet = logging.getLogger(optimizer.__name__)
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # it warns that the producer is not PyTorch
+    try:
+        optimized = optimizer.optimize_model(str(path), model_type="bert", num_heads=weights.num_heads,
+                                             hidden_size=weights.hidden, opt_level=0)
+    finally:
+        quiet.setLevel(level)
+    optimized.save_model_to_file(str(path))
+    return {op: count for op, count in optimized.get_fused_operator_statistics().items() if count}
+
+
+def _quantize(path: Path) -> None:
+    quantization = _require("onnxruntime.quantization")
+    staging = path.with_name(path.stem + ".int8.onnx")
+    from onnx import TensorProto
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # it suggests shape pre-processing, which the optimizer has done
+    try:
+        # ONNX's shape inference does not type the com.microsoft outputs: they are float32.
+        quantization.quantize_dynamic(str(path), str(staging), weight_type=quantization.QuantType.QInt8,
+                                      op_types_to_quantize=["MatMul", "Attention"],
+                                      extra_options={"DefaultTensorType": TensorProto.FLOAT})
+    finally:
+        root.setLevel(level)
+    staging.replace(path)
+
+
+def export_onnx(model, path, *, quantize: Optional[str] = None, overwrite: bool = False) -> Path:
+    """Write `model` (a trained `kerastl.TextClassifier`) as an ONNX model folder for ONNX Runtime.
+
+    Args:
+        model: a `TextClassifier` on a BERT-family encoder (BERT, MiniLM, DistilBERT), with a tokenizer.
+        path: the folder to write: `model.onnx`, `tokenizer/` and `kerastl_onnx.json`.
+        quantize: `None` for float32, `"int8"` for dynamic int8 quantization of the matmuls.
+        overwrite: replace the files of an existing export in `path`.
+
+    Returns:
+        The folder, for `load_onnx`.
+
+    Example:
+
+        kerastl.export_onnx(model, "emotion-onnx", quantize="int8")
+        onnx_model = kerastl.load_onnx("emotion-onnx")
+        onnx_model.predict(["i feel great"]).labels
+    """
+    from kerastl.serving.onnx_weights import read_weights
+
+    if quantize not in QUANTIZATIONS:
+        raise ValueError(f"quantize must be one of {QUANTIZATIONS}, received quantize={quantize!r}")
+    if getattr(model, "tokenizer", None) is None:
+        raise ValueError("this model has no tokenizer: pass tokenizer= when creating it")
+    _require("onnx"), _require("onnxruntime")
+    folder = Path(path)
+    if (folder / MODEL_FILE).exists() and not overwrite:
+        raise FileExistsError(f"{folder / MODEL_FILE} exists: pass overwrite=True to replace it")
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = read_weights(model)
+    graph = build_graph(weights, model.pooling)
+    import onnx
+
+    onnx.save(graph, str(folder / MODEL_FILE))
+    fused = _optimize(folder / MODEL_FILE, weights)
+    if quantize == "int8":
+        _quantize(folder / MODEL_FILE)
+    model.tokenizer.save_pretrained(str(folder / TOKENIZER_DIR))
+    metadata = {"format": "kerastl-onnx", "label_names": list(model.label_names), "max_length": model.max_length,
+                "pooling": model.pooling, "quantize": quantize, "encoder": weights.family,
+                "inputs": ["input_ids", "attention_mask"], "input_dtype": "int64",
+                "outputs": ["logits", "probabilities"], "fused_operators": fused, "opset": OPSET}
+    (folder / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+    logger.info("export_onnx: wrote %s (%s, fused: %s)", folder, quantize or "float32", fused)
+    return folder
+
+
+class OnnxClassifier:
+    """An exported ONNX classifier in ONNX Runtime, with its tokenizer (`load_onnx` makes one).
+
+    Attributes: `label_names`, `max_length`, `folder`, `metadata` (the export's json), `session`
+    (the `onnxruntime.InferenceSession`), `tokenizer`.
+    """
+
+    def __init__(self, path, *, session_options=None, providers=None):
+        onnxruntime = _require("onnxruntime")
+        folder = Path(path)
+        if folder.is_file():
+            folder = folder.parent
+        if not (folder / METADATA_FILE).is_file():
+            raise FileNotFoundError(f"{folder} is not an export_onnx folder: it has no {METADATA_FILE}")
+        from transformers import AutoTokenizer
+
+        self.folder = folder
+        self.metadata = json.loads((folder / METADATA_FILE).read_text())
+        self.label_names = tuple(self.metadata["label_names"])
+        self.max_length = int(self.metadata["max_length"])
+        self.tokenizer = AutoTokenizer.from_pretrained(str(folder / TOKENIZER_DIR))
+        self.session = onnxruntime.InferenceSession(str(folder / MODEL_FILE), sess_options=session_options,
+                                                    providers=providers or ["CPUExecutionProvider"])
+
+    def _ids(self, texts) -> list:
+        if isinstance(texts, str):
+            texts = [texts]
+        texts = list(texts)
+        if not texts:
+            return []
+        return self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
+
+    def run(self, ids: list, output: str = "logits", batch_size: int = SERVING_CHUNK) -> np.ndarray:
+        """`output` for token-id lists: sorted by length, run `batch_size` at a time each padded to
+        its own longest, returned in input order, (n, num_labels)."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, received batch_size={batch_size}")
+        result = np.zeros((len(ids), len(self.label_names)), np.float32)
+        order = np.argsort([len(row) for row in ids], kind="stable")
+        for start in range(0, len(order), batch_size):
+            index = order[start:start + batch_size]
+            longest = max(len(ids[i]) for i in index)
+            batch = np.zeros((len(index), longest), np.int64)
+            mask = np.zeros((len(index), longest), np.int64)
+            for row, i in enumerate(index):
+                batch[row, :len(ids[i])] = ids[i]
+                mask[row, :len(ids[i])] = 1
+            result[index] = self.session.run([output], {"input_ids": batch, "attention_mask": mask})[0]
+        return result
+
+    def probabilities(self, texts, batch_size: int = SERVING_CHUNK) -> np.ndarray:
+        """The class probabilities of `texts`, (n, num_labels) float32, in input order."""
+        return self.run(self._ids(texts), "probabilities", batch_size)
+
+    def predict(self, texts, batch_size: int = SERVING_CHUNK):
+        """`kerastl.Predictions` of `texts` (a list of strings, or one string): `.probabilities`,
+        `.labels`, `.records()`, as `kerastl.predict` gives for the Keras model."""
+        from kerastl.analysis.predictions import Predictions
+
+        return Predictions(self.label_names, self.run(self._ids(texts), "logits", batch_size))
+
+
+def load_onnx(path, **kwargs) -> OnnxClassifier:
+    """The `export_onnx` folder `path` (or its `model.onnx`) in ONNX Runtime: `OnnxClassifier`.
+
+    Keyword arguments go to `OnnxClassifier` (`session_options=`, `providers=`)."""
+    return OnnxClassifier(path, **kwargs)
