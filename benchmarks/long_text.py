@@ -1,10 +1,10 @@
-"""Cost of one long text: the exported raw-text signature and `kerastl.data.tokenize`.
+"""Cost of one long text: the exported raw-text signature and `kerastl.preprocessing.tokenize`.
 
 Exports a tiny random BERT with MiniLM's tokenizer (bert-base-uncased's vocabulary, max_length
 128), then, each in a fresh process, sends one text of each size through:
 
 - `graph`: the SavedModel's `serving_default` signature (tokenization in the graph);
-- `python`: `kerastl.data.tokenize`, the training and `predict_ids` path.
+- `python`: `kerastl.preprocessing.tokenize`, the training and `predict_ids` path.
 
 and prints one JSON line per run: wall time of the call, and peak RSS during it above the RSS
 before it (the peak is reset after a warm-up call). The text repeats English prose (`prose`) or
@@ -60,10 +60,10 @@ def measure(path: str, kind: str, chars: int, saved_model: str) -> dict:
         def run(t):
             return signature(text=tf.constant([t]))["probabilities"].numpy()
     else:
-        tokenizer = kerastl.backbone.load_tokenizer(kerastl.preset_path(PRESET))
+        tokenizer = kerastl.encoders.load_tokenizer(kerastl.preset_path(PRESET))
 
         def run(t):
-            return kerastl.data.tokenize([t], tokenizer, MAX_LENGTH).to_list()
+            return kerastl.preprocessing.tokenize([t], tokenizer, MAX_LENGTH).to_list()
     run("warm up " * 10)
     Path("/proc/self/clear_refs").write_text("5")  # resets the peak RSS (VmHWM)
     before = rss_mb("VmRSS")
@@ -79,7 +79,7 @@ def export(folder: str) -> str:
 
     import kerastl
 
-    tokenizer = kerastl.backbone.load_tokenizer(kerastl.preset_path(PRESET))
+    tokenizer = kerastl.encoders.load_tokenizer(kerastl.preset_path(PRESET))
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
                         num_attention_heads=4, intermediate_size=37, max_position_embeddings=512)
     model = kerastl.TextClassifier.from_backbone(config, ("neg", "pos"), tokenizer=tokenizer, max_length=MAX_LENGTH)

@@ -263,7 +263,7 @@ def over_seeds(runs: dict, eval_splits) -> dict:
 
 
 def child_rotten_tomatoes(spec) -> dict:
-    from kerastl.sample_data import rotten_tomatoes
+    from kerastl.data.sample_data import rotten_tomatoes
 
     return {"splits": {name: {"texts": list(part.texts), "labels": [str(y) for y in part.labels]}
                        for name, part in rotten_tomatoes().items()}}

@@ -65,7 +65,7 @@ def load_texts():
     if EMOTION.is_file():
         examples = kerastl.read_examples(EMOTION, sep=";", names=["text", "label"])
         return "emotion/validation", examples.texts, examples.label_names()
-    from kerastl.sample_data import rotten_tomatoes
+    from kerastl.data.sample_data import rotten_tomatoes
 
     examples = rotten_tomatoes()["validation"]
     return "rotten_tomatoes/validation", examples.texts, examples.label_names()

@@ -160,14 +160,14 @@ def useful_flops(config, tokens: int, sum_sq_lengths: int) -> float:
 def load_texts():
     """(texts, labels, source) of the training set the benchmark uses."""
     import kerastl
-    import kerastl.sample_data
+    import kerastl.data.sample_data
 
     if EMOTION.is_file():
         examples = kerastl.read_examples(EMOTION, sep=";", names=["text", "label"])
         source = str(EMOTION)
     else:
-        examples = kerastl.sample_data.rotten_tomatoes()["train"]
-        source = "kerastl.sample_data.rotten_tomatoes()['train']"
+        examples = kerastl.data.sample_data.rotten_tomatoes()["train"]
+        source = "kerastl.data.sample_data.rotten_tomatoes()['train']"
     return examples, source
 
 
@@ -277,7 +277,7 @@ def child_kerastl(spec, system: dict) -> dict:
     import kerastl.precision
     from kerastl import keras
     from kerastl._keras import KERAS_VERSION
-    from kerastl.training import TrainingConfig, phase_two_optimizer
+    from kerastl.training.workflow import TrainingConfig, phase_two_optimizer
 
     if KERAS_VERSION != system["keras"]:
         raise RuntimeError(f"this row is for Keras {system['keras']} but kerastl runs on Keras {KERAS_VERSION}: "
@@ -325,7 +325,7 @@ def child_kerastl(spec, system: dict) -> dict:
     keras.utils.set_random_seed(SEED)
     model.unfreeze_backbone(train_config.unfreeze_top_k)
     steps = spec["warmup_steps"] + spec["measured_steps"]
-    total = kerastl.data.steps_per_epoch(len(encoded), BATCH_SIZE) * train_config.epochs
+    total = kerastl.data.batching.steps_per_epoch(len(encoded), BATCH_SIZE) * train_config.epochs
     model.compile(optimizer=phase_two_optimizer(train_config, total, no_decay=model.encoder.no_decay_names))
     timer = step_timer(keras)
     model.fit(dataset(), epochs=1, steps_per_epoch=steps, callbacks=[timer], verbose=0)

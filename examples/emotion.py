@@ -37,7 +37,7 @@ matplotlib.use("Agg")  # files only, never a window
 import pandas as pd  # noqa: E402
 
 import kerastl  # noqa: E402
-from kerastl.evaluation import plot_probabilities  # noqa: E402
+from kerastl.analysis.evaluation import plot_probabilities  # noqa: E402
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[2])
 parser.add_argument("--data", default="dair-ai/emotion",

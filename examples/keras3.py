@@ -20,7 +20,7 @@ import keras
 import numpy as np
 
 import kerastl
-from kerastl.sample_data import rotten_tomatoes
+from kerastl.data.sample_data import rotten_tomatoes
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[2])
 parser.add_argument("--train-size", type=int, default=2000, help="training snippets (default: %(default)s)")

@@ -19,8 +19,8 @@ import time
 
 import kerastl
 from kerastl import keras
-from kerastl.data import encode_labels
-from kerastl.sample_data import rotten_tomatoes
+from kerastl.data.labels import encode_labels
+from kerastl.data.sample_data import rotten_tomatoes
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[2])
 parser.add_argument("--model", default="all-minilm-l6-v2", help="encoder to fine-tune (default: %(default)s)")

@@ -13,8 +13,8 @@ import argparse
 import time
 
 import kerastl
-from kerastl.evaluation import evaluate, predict
-from kerastl.sample_data import rotten_tomatoes
+from kerastl.analysis.evaluation import evaluate, predict
+from kerastl.data.sample_data import rotten_tomatoes
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[2])
 parser.add_argument("--model", default="all-minilm-l6-v2", help="encoder to fine-tune (default: %(default)s)")

@@ -7,42 +7,44 @@ TensorFlow until something needs it. Progress goes to stderr through the `kerast
 
 import importlib
 
-from kerastl import _logging
+from kerastl import _logging, _serializable
 
 __version__ = "0.8.1"
 
 _logging.install()
+_serializable.install()  # keras.models.load_model finds kerastl's classes from here on
 
 # public name -> the module that defines it
 _PUBLIC = {
     "keras": "kerastl._keras",
-    "Backbone": "kerastl.backbone",
-    "PRESETS": "kerastl.backbone",
-    "load_backbone": "kerastl.backbone",
-    "preset_path": "kerastl.backbone",
-    "feature_baseline": "kerastl.baseline",
-    "ClassificationHead": "kerastl.head",
-    "TextClassifier": "kerastl.classifier",
+    "Backbone": "kerastl.encoders",
+    "PRESETS": "kerastl.encoders",
+    "load_backbone": "kerastl.encoders",
+    "preset_path": "kerastl.encoders",
+    "TextClassifierPreprocessor": "kerastl.preprocessing",
+    "make_dataset": "kerastl.preprocessing",
+    "ClassificationHead": "kerastl.tasks",
+    "TextClassifier": "kerastl.tasks",
     "DEFAULT_BACKBONE": "kerastl.config",
     "DEFAULT_MAX_LENGTH": "kerastl.config",
     "TrainingConfig": "kerastl.config",
-    "TextExamples": "kerastl.examples",
-    "as_examples": "kerastl.examples",
-    "make_dataset": "kerastl.data",
-    "read_examples": "kerastl.examples",
+    "TextExamples": "kerastl.data",
+    "as_examples": "kerastl.data",
+    "read_examples": "kerastl.data",
     "get_strategy": "kerastl.distribute",
     "BackboneError": "kerastl.errors",
     "DataError": "kerastl.errors",
     "KerastlError": "kerastl.errors",
     "ModelFileError": "kerastl.errors",
-    "Evaluation": "kerastl.evaluation",
-    "evaluate": "kerastl.evaluation",
-    "predict": "kerastl.evaluation",
-    "predict_one": "kerastl.evaluation",
-    "write_report": "kerastl.evaluation",
-    "explore": "kerastl.exploration",
-    "export_saved_model": "kerastl.export",
-    "load_saved_model": "kerastl.export",
+    "feature_baseline": "kerastl.analysis",
+    "Evaluation": "kerastl.analysis",
+    "evaluate": "kerastl.analysis",
+    "predict": "kerastl.analysis",
+    "predict_one": "kerastl.analysis",
+    "write_report": "kerastl.analysis",
+    "explore": "kerastl.analysis",
+    "export_saved_model": "kerastl.serving",
+    "load_saved_model": "kerastl.serving",
     "set_precision": "kerastl.precision",
     "fine_tune": "kerastl.training",
 }
@@ -53,7 +55,7 @@ __all__ = sorted(_PUBLIC)
 def __getattr__(name):
     if name in _PUBLIC:
         value = getattr(importlib.import_module(_PUBLIC[name]), name)
-    else:  # a submodule, as `kerastl.evaluation.plot_probabilities` reaches it after `import kerastl`
+    else:  # a submodule, as `kerastl.analysis.evaluation.plot_probabilities` reaches it after `import kerastl`
         try:
             value = importlib.import_module(f"{__name__}.{name}")
         except ModuleNotFoundError as err:

@@ -1,5 +1,5 @@
 import sys
 
-from kerastl.cli import main
+from kerastl.cli.commands import main
 
 sys.exit(main())

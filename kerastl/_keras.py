@@ -13,8 +13,11 @@ Every kerastl module writes `from kerastl._keras import keras`, so the two are n
 accident; `check_same_keras` catches the user's objects of the other one.
 """
 
+import importlib
+import importlib.util
 import logging
 import os
+import sys
 
 from kerastl.config import KERAS_ENV, selected_keras
 
@@ -46,7 +49,7 @@ else:
 
 KERAS_NAME = f"Keras {KERAS_VERSION}"
 
-__all__ = ["keras", "KERAS_VERSION", "check_same_keras"]
+__all__ = ["keras", "KERAS_VERSION", "check_same_keras", "transformers_without_torch"]
 
 
 def _keras_of(obj):
@@ -136,24 +139,28 @@ def _one_replica_spec(spec):
     return tf.nest.flatten(spec, expand_composites=True)[0]
 
 
-class _TextClassifierToLoad:
-    """Keras' registry entry for `kerastl>TextClassifier` until `kerastl.classifier` is imported.
+def transformers_without_torch():
+    """`transformers`, imported so that it never imports PyTorch.
 
-    It lets `keras.models.load_model("model.keras")` rebuild a TextClassifier in a process
-    that has not imported the class yet (`import kerastl` loads it lazily): Keras 3 does not
-    import the module a `.keras` file names, and tf_keras would look for it in the module
-    "tf_kerastl.classifier" (it renames every module whose name starts with "keras").
-    Importing `kerastl.classifier` registers the class itself in its place.
+    With PyTorch's metadata installed, transformers imports torch as soon as a tokenizer class is
+    touched (`transformers.masking_utils`), and torch's default wheel imports triton, which ends a
+    process that has loaded TensorFlow. kerastl uses transformers for its tokenizers (and, under
+    Keras 2, its TF encoders), neither of which needs torch: the first import of transformers in a
+    kerastl process is made with `USE_TORCH=0`, which transformers reads once, at import. The
+    variable is restored right after, so child processes inherit the user's environment.
     """
+    if "transformers" not in sys.modules and importlib.util.find_spec("torch") is not None:
+        previous = os.environ.get("USE_TORCH")
+        os.environ["USE_TORCH"] = "0"
+        try:
+            importlib.import_module("transformers.utils.import_utils")
+        finally:
+            if previous is None:
+                del os.environ["USE_TORCH"]
+            else:
+                os.environ["USE_TORCH"] = previous
+    return importlib.import_module("transformers")
 
-    @classmethod
-    def from_config(cls, config):
-        from kerastl.classifier import TextClassifier
 
-        return TextClassifier.from_config(config)
-
-    def get_config(self):  # never instantiated; Keras' registry expects the method
-        raise NotImplementedError
-
-
-keras.saving.get_custom_objects().setdefault("kerastl>TextClassifier", _TextClassifierToLoad)
+if importlib.util.find_spec("torch") is not None:  # PyTorch is installed beside TensorFlow: see above
+    transformers_without_torch()

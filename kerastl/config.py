@@ -89,7 +89,7 @@ class TrainingConfig:
             token-embedding table and every other weight into a few passes over memory. `None`
             turns it on for models of a million parameters or more, where it repays its one-off
             compilation. Keras 3 ignores it: kerastl's `AdamW` runs TensorFlow's fused Adam
-            kernel there (`kerastl.optimizers`).
+            kernel there (`kerastl.training.optimizers`).
 
     Example:
     >>> TrainingConfig(epochs=2).learning_rate

@@ -9,8 +9,7 @@ from safetensors.numpy import save_file
 
 import kerastl
 from kerastl._keras import KERAS_VERSION
-from kerastl.backbone import load_backbone
-from kerastl.encoders import wrap
+from kerastl.encoders import load_backbone, wrap
 from tests.helpers import hf_state_dict, tiny_bert_config, tiny_distilbert_config, write_hf_folder
 
 

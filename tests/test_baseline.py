@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import kerastl
-from kerastl.baseline import extract_features, feature_baseline
-from kerastl.cli import main
+from kerastl.analysis.baseline import extract_features, feature_baseline
+from kerastl.cli.commands import main
 from tests.helpers import synthetic_corpus
 
 

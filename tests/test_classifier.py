@@ -5,7 +5,7 @@ import pytest
 
 import kerastl
 from kerastl import keras
-from kerastl.classifier import transformer_blocks
+from kerastl.tasks.text_classifier import transformer_blocks
 from tests.helpers import weight_names
 
 

@@ -8,7 +8,7 @@ import pytest
 
 import kerastl
 from kerastl._keras import KERAS_VERSION
-from kerastl.cli import main
+from kerastl.cli.commands import main
 
 FAST = ["--head-epochs", "1", "--epochs", "1", "--batch-size", "8", "--max-length", "24"]
 

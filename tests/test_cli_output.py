@@ -21,7 +21,7 @@ from tensorboard.util import tensor_util
 import kerastl
 from kerastl import keras
 from kerastl._keras import KERAS_VERSION
-from kerastl.cli import main
+from kerastl.cli.commands import main
 from kerastl.precision import AUTO_PRECISION_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +50,7 @@ def saved_model(make_classifier, tmp_path):
 
 USAGE = textwrap.dedent("""
     import contextlib, io, json, sys
-    from kerastl.cli import main
+    from kerastl.cli.commands import main
 
     def run(*argv):
         out, err = io.StringIO(), io.StringIO()
@@ -300,14 +300,12 @@ def test_a_log_line_is_printed_once_and_silenced_the_standard_way(distilbert_tok
         package.setLevel(logging.INFO)
 
     from kerastl import _logging
-
     assert package.propagate is False and package.level == logging.INFO
     assert [type(h) for h in package.handlers if type(h).__module__ == "kerastl._logging"] == [_logging._StderrHandler]
 
 
 def test_progress_bars_only_on_a_terminal():
     from kerastl import _logging
-
     class Terminal(io.StringIO):
         def isatty(self):
             return True

@@ -5,7 +5,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import kerastl
-from kerastl.data import encode_labels, label_names_from, make_dataset, read_examples
+from kerastl.data import read_examples
+from kerastl.data.labels import encode_labels, label_names_from
+from kerastl.preprocessing import make_dataset
 from tests.helpers import synthetic_corpus
 
 
@@ -139,14 +141,14 @@ def test_invalid_json_and_parquet(tmp_path):
 
 
 def test_tokenize_once_truncates(distilbert_tokenizer):
-    ids = kerastl.data.tokenize(["good " * 50, ""], distilbert_tokenizer, max_length=10)
+    ids = kerastl.preprocessing.tokenize(["good " * 50, ""], distilbert_tokenizer, max_length=10)
     assert ids.row_lengths().numpy().tolist() == [10, 2]
     assert np.asarray(ids[1]).tolist() == [distilbert_tokenizer.cls_token_id, distilbert_tokenizer.sep_token_id]
 
 
 def test_bucketed_batches_cover_every_example_once_with_little_padding(distilbert_tokenizer):
     texts, labels = synthetic_corpus(400, seed=5)
-    encoded = kerastl.data.encode_examples(kerastl.TextExamples(texts, labels), distilbert_tokenizer,
+    encoded = kerastl.preprocessing.encode_examples(kerastl.TextExamples(texts, labels), distilbert_tokenizer,
                                            label_names=("neg", "pos"), max_length=24)
 
     def epoch(bucket):
@@ -215,7 +217,7 @@ def test_every_text_reaches_exactly_one_batch_with_its_own_label(distilbert_toke
 def test_padding_in_numpy_gives_what_the_tf_data_padding_gives(lengths, data):
     import tensorflow as tf
 
-    from kerastl.data import EncodedExamples
+    from kerastl.data.batching import EncodedExamples
 
     flat = np.arange(10, 10 + sum(lengths), dtype=np.int32)
     encoded = EncodedExamples(tf.RaggedTensor.from_row_lengths(flat, lengths), None, pad_id=1)

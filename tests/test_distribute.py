@@ -18,9 +18,9 @@ import pytest
 import tensorflow as tf
 
 import kerastl
-from kerastl import data as data_lib
 from kerastl import distribute
-from kerastl.cli import STRATEGIES, main
+from kerastl.cli.commands import STRATEGIES, main
+from kerastl.data import batching as data_lib
 from kerastl.precision import set_precision
 from tests.helpers import synthetic_corpus, tiny_distilbert_config, write_checkpoint_folder
 
@@ -94,7 +94,7 @@ def test_replica_parts_hold_every_example_once_per_epoch(num_examples, num_repli
 
 
 def test_an_empty_replica_part_still_pads_to_one_position(distilbert_tokenizer):
-    encoded = data_lib.encode_examples(data_lib.TextExamples(["a b"], ["x"]), distilbert_tokenizer,
+    encoded = kerastl.preprocessing.encode_examples(kerastl.TextExamples(["a b"], ["x"]), distilbert_tokenizer,
                                        label_names=("x",))
     features = encoded.pad(tf.constant([], tf.int64))
     assert features["input_ids"].shape == (0, 1) and features["attention_mask"].shape == (0, 1)
@@ -185,7 +185,7 @@ MIRRORED = textwrap.dedent("""
                                 checkpoint_every=2, callbacks=[Epochs()], **settings)
     out["resumed_epochs"] = Epochs.begun
     out["mixed"] = {"history": history, "compute_dtype": model.backbone.compute_dtype,
-                    "logits": kerastl.evaluation.predict(model, ["a good film"]).logits.tolist()}
+                    "logits": kerastl.analysis.evaluation.predict(model, ["a good film"]).logits.tolist()}
     served = kerastl.load_saved_model(kerastl.export_saved_model(model, checkpoints + "-serving"))
     out["served"] = served.probabilities(["a good film"]).tolist()
     print(json.dumps(out))
@@ -263,7 +263,7 @@ BEST_EPOCH = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import kerastl
-    from kerastl.checkpoints import TrainingState
+    from kerastl.training.resume import TrainingState
     from tests.helpers import synthetic_corpus, tiny_classifier
 
     with tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]).scope():

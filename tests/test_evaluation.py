@@ -9,8 +9,7 @@ from matplotlib.image import imread
 from sklearn import metrics as sk_metrics
 
 import kerastl
-from kerastl.cli import main
-from kerastl.evaluation import (
+from kerastl.analysis.evaluation import (
     Evaluation,
     evaluate,
     plot_confusion_matrix,
@@ -18,6 +17,7 @@ from kerastl.evaluation import (
     plot_training_history,
     predict_one,
 )
+from kerastl.cli.commands import main
 
 LABELS = ("anger", "joy", "sadness")
 HISTORY = {

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 def test_rotten_tomatoes_demo_runs_on_a_tiny_encoder(tmp_path):
     try:
         kerastl.preset_path("all-minilm-l6-v2")
-        from kerastl.sample_data import rotten_tomatoes_path
+        from kerastl.data.sample_data import rotten_tomatoes_path
 
         rotten_tomatoes_path()
     except kerastl.KerastlError as err:

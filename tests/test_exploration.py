@@ -7,8 +7,8 @@ import pytest
 from matplotlib.image import imread
 
 import kerastl
-from kerastl.cli import main
-from kerastl.exploration import explore, resolve_tokenizer, token_lengths
+from kerastl.analysis.exploration import explore, resolve_tokenizer, token_lengths
+from kerastl.cli.commands import main
 
 TEXTS = ["good", "a good film", "bad", "bad bad bad bad bad bad bad bad", "dull and bad"]
 LABELS = ["pos", "pos", "neg", "neg", "neg"]

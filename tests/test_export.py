@@ -17,12 +17,12 @@ import tensorflow as tf
 from transformers import RobertaConfig
 
 import kerastl
-from kerastl import export as export_lib
 from kerastl._keras import KERAS_VERSION
-from kerastl.cli import main
-from kerastl.errors import BackboneError, ModelFileError
-from kerastl.evaluation import predict
-from kerastl.export import TextSignatureUnavailable, export_saved_model, load_saved_model
+from kerastl.analysis.evaluation import predict
+from kerastl.cli.commands import main
+from kerastl.errors import BackboneError, ModelFileError, TextSignatureUnavailable
+from kerastl.serving import export_saved_model, load_saved_model, resolve_saved_model
+from kerastl.serving import saved_model as export_lib
 from tests.helpers import padded_features
 from tests.tokenizer_cases import HARD_TEXTS, hf_features, train_roberta_tokenizer
 
@@ -211,7 +211,7 @@ def test_versions_increment_and_an_existing_version_is_never_replaced(make_class
 
     export_saved_model(second, base, version=8, overwrite=True)
     assert sorted(p.name for p in base.iterdir()) == ["7", "8", "not-a-version"]
-    assert export_lib.resolve_saved_model(base) == base / "8"
+    assert resolve_saved_model(base) == base / "8"
     replaced = load_saved_model(base).probabilities(TEXTS)
     np.testing.assert_allclose(replaced, keras_probabilities(second, TEXTS), atol=1e-5)
 
@@ -264,7 +264,7 @@ def test_bpe_tokenizer_exports_predict_ids_only_and_says_so(roberta_classifier, 
         export_saved_model(roberta_classifier, base, text_signature=True)
     assert not base.exists() or not any(base.iterdir())
 
-    with caplog.at_level("WARNING", logger="kerastl.export"):
+    with caplog.at_level("WARNING", logger="kerastl.serving.saved_model"):
         path = export_saved_model(roberta_classifier, base)
     assert "exporting predict_ids only, WITHOUT the raw-text serving_default signature" in caplog.text
     assert "BPE vocabulary" in caplog.text
@@ -411,7 +411,7 @@ def test_a_killed_export_leaves_previous_versions_and_no_partial_one(make_classi
     assert (staging / "saved_model.pb").is_file()  # killed after writing, before the rename
     assert sorted(p.name for p in base.iterdir() if not p.name.startswith(".")) == ["1"]
     assert {p.relative_to(base): p.read_bytes() for p in (base / "1").rglob("*") if p.is_file()} == previous
-    assert export_lib.resolve_saved_model(base) == base / "1"
+    assert resolve_saved_model(base) == base / "1"
 
     # The hidden leftover is not a version: the next export is version 2, and it works. Once the
     # leftover is an hour old, that export removes it (its process is gone).

@@ -13,11 +13,10 @@ import tensorflow as tf
 from transformers import AutoTokenizer, BertTokenizerFast
 
 import kerastl
-from kerastl import data as data_lib
-from kerastl import graph_tokenizer as graph_lib
-from kerastl import tokenizer_rules
 from kerastl.errors import BackboneError
-from kerastl.graph_tokenizer import GraphTokenizer
+from kerastl.preprocessing import graph_tokenizer as graph_lib
+from kerastl.preprocessing import tokenizer_rules
+from kerastl.preprocessing.graph_tokenizer import GraphTokenizer
 from tests.tokenizer_cases import HARD_TEXTS, hf_features, long_texts, train_roberta_tokenizer, vocab_tokenizer
 
 EMOTION = Path(__file__).resolve().parents[2] / "shared" / "data" / "emotion"
@@ -141,7 +140,7 @@ def test_graph_tokenizer_reads_as_much_of_a_10_mb_text_as_of_a_10_kb_one(distilb
 
 def test_graph_tokenizer_matches_the_training_pipeline(bert_tokenizer):
     ops = GraphTokenizer(bert_tokenizer, 16)
-    encoded = data_lib.encode_examples(data_lib.TextExamples(HARD_TEXTS), bert_tokenizer, max_length=16)
+    encoded = kerastl.preprocessing.encode_examples(kerastl.TextExamples(HARD_TEXTS), bert_tokenizer, max_length=16)
     expected = encoded.pad(tf.range(len(HARD_TEXTS)))
     received = ops(tf.constant(HARD_TEXTS))
     for key in ("input_ids", "attention_mask"):

@@ -13,8 +13,8 @@ import tensorflow as tf
 
 import kerastl
 from kerastl import keras
+from kerastl.analysis.evaluation import Evaluation, evaluate, predict
 from kerastl.data import ACCEPTED, as_examples
-from kerastl.evaluation import Evaluation, evaluate, predict
 
 EMOTIONS = ["sadness", "joy", "love", "anger", "fear", "surprise"]  # dair-ai/emotion's ClassLabel order
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import kerastl
-from kerastl.evaluation import predict
+from kerastl.analysis.evaluation import predict
 from tests.helpers import synthetic_corpus
 
 pytestmark = pytest.mark.slow

@@ -9,7 +9,7 @@ import tensorflow as tf
 import kerastl
 from kerastl import keras
 from kerastl._keras import KERAS_VERSION
-from kerastl.optimizers import AdamW, layer_multipliers
+from kerastl.training.optimizers import AdamW, layer_multipliers
 from tests.helpers import weight_values
 
 

@@ -10,8 +10,8 @@ def test_import_loads_no_tensorflow_and_reaches_names_and_submodules_on_use():
     script = (
         "import sys, kerastl\n"
         "assert 'tensorflow' not in sys.modules, 'import kerastl loaded TensorFlow'\n"
-        "assert kerastl.evaluation.plot_probabilities is not None\n"  # a submodule, not a public name
-        "assert kerastl.TextClassifier.__module__ == 'kerastl.classifier'\n"
+        "assert kerastl.analysis.evaluation.plot_probabilities is not None\n"  # a submodule, not a public name
+        "assert kerastl.TextClassifier.__module__ == 'kerastl.tasks.text_classifier'\n"
         "print('ok')\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)

@@ -8,8 +8,8 @@ import pytest
 import tensorflow as tf
 
 import kerastl
-from kerastl.checkpoints import TrainingState
-from kerastl.training_callbacks import BestEpoch
+from kerastl.training.callbacks import BestEpoch
+from kerastl.training.resume import TrainingState
 from tests.helpers import tiny_distilbert_config, write_checkpoint_folder
 
 

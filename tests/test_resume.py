@@ -59,7 +59,7 @@ def _check_model(out):
     model = kerastl.TextClassifier.from_pretrained(out)
     history = model.training_history
     assert len(history["head"]["loss"]) == 1 and len(history["fine_tune"]["val_accuracy"]) == 4
-    records = kerastl.evaluation.predict(model, ["a good film", "awful plot"]).records()
+    records = kerastl.analysis.evaluation.predict(model, ["a good film", "awful plot"]).records()
     assert all(set(r["probabilities"]) == {"neg", "pos"} for r in records)
 
 
@@ -107,7 +107,7 @@ def test_a_different_run_does_not_resume_another_runs_state(run):
 def test_sigkill_while_saving_keeps_the_previous_model(tmp_path, make_classifier):
     model = make_classifier()
     previous = model.save_pretrained(tmp_path / "model")
-    expected = kerastl.evaluation.predict(model, ["good film"]).logits
+    expected = kerastl.analysis.evaluation.predict(model, ["good film"]).logits
     script = textwrap.dedent(f"""
         import sys, time
         sys.path.insert(0, {str(tmp_path)!r})
@@ -128,4 +128,4 @@ def test_sigkill_while_saving_keeps_the_previous_model(tmp_path, make_classifier
     process.wait()
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == ["model"]
     reloaded = kerastl.TextClassifier.from_pretrained(previous)
-    assert (kerastl.evaluation.predict(reloaded, ["good film"]).logits == expected).all()
+    assert (kerastl.analysis.evaluation.predict(reloaded, ["good film"]).logits == expected).all()

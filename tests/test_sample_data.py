@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 import kerastl
-from kerastl import sample_data
+from kerastl.data import sample_data
 
 
 @pytest.fixture(scope="module")

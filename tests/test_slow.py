@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import kerastl
-from kerastl.evaluation import evaluate
+from kerastl.analysis.evaluation import evaluate
 
 EMOTION = Path(__file__).resolve().parents[2] / "shared" / "data" / "emotion"
 

@@ -131,5 +131,5 @@ def test_a_crash_in_phase_two_resumes_from_the_last_backup(make_classifier, corp
     assert epochs.begun == [("fine_tune", 1)]  # phase 1 restored, phase 2 went on from its second epoch
     assert model.backbone.compute_dtype == COMPUTE_DTYPE[precision]
     assert len(history["head"]["loss"]) == 1 and len(history["fine_tune"]["loss"]) == 2
-    logits = kerastl.evaluation.predict(model, ["a good film"]).logits
+    logits = kerastl.analysis.evaluation.predict(model, ["a good film"]).logits
     assert logits.dtype == np.float32 and np.isfinite(logits).all()

@@ -1,4 +1,4 @@
-"""`kerastl.truncation`: the Hugging Face tokenizer's truncated ids, from a window of each long text."""
+"""`kerastl.preprocessing.truncation`: the Hugging Face tokenizer's truncated ids, from a window of each long text."""
 
 from pathlib import Path
 
@@ -6,7 +6,7 @@ import pytest
 from tokenizers import AddedToken, Tokenizer, models, normalizers, pre_tokenizers
 from transformers import BertTokenizerFast, PreTrainedTokenizerFast
 
-from kerastl import truncation
+from kerastl.preprocessing import truncation
 from tests.tokenizer_cases import HARD_TEXTS, long_texts, train_roberta_tokenizer, vocab_tokenizer
 
 FIXTURE_VOCAB = Path(__file__).parent / "fixtures" / "vocab.txt"

@@ -90,7 +90,7 @@ def train_roberta_tokenizer(folder: Path) -> RobertaTokenizerFast:
 def long_texts(max_length: int) -> list:
     """Long and adversarial texts for tokenizers that read a window of each text (`max_length`).
 
-    Both the in-graph tokenizer (in bytes) and `kerastl.truncation` (in characters) first read
+    Both the in-graph tokenizer (in bytes) and `kerastl.preprocessing.truncation` (in characters) first read
     16 per token of `max_length`; every text here must still get the whole text's ids.
     """
     window = 16 * max_length

@@ -20,7 +20,7 @@ import inspect
 import tensorflow as tf
 
 from kerastl._keras import keras
-from kerastl.encoders import Encoder
+from kerastl.encoders.base import Encoder
 
 # Inputs a single-text classifier feeds the encoder. token_type_ids are all zero for one segment,
 # which is every encoder's default, so they are never built or sent.

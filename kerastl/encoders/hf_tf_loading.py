@@ -1,5 +1,5 @@
 """Load a Hugging Face transformers TF encoder and its tokenizer from a hub name, a local folder,
-an offline preset or a config (the loading half of the `hf_tf` family; `kerastl.backbone` is its
+an offline preset or a config (the loading half of the `hf_tf` family; `kerastl.encoders.load_backbone` is its
 public face).
 
 Every source ends in the same pair: a Hugging Face TensorFlow encoder (`TFDistilBertModel`,

@@ -22,7 +22,8 @@ whole.
 import tensorflow as tf
 
 from kerastl._keras import keras
-from kerastl.encoders import Encoder, kerashub_kernels
+from kerastl.encoders import kerashub_kernels
+from kerastl.encoders.base import Encoder
 
 # Hugging Face's names of the feed-forward activation -> whether it is the tanh approximation of
 # GELU. KerasHub builds BERT and ELECTRA with the approximation, though their checkpoints were

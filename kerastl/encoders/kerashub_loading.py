@@ -1,5 +1,5 @@
 """Load a KerasHub backbone and its tokenizer from a hub name, a local folder, an offline preset
-or a config (the loading half of the `kerashub` family; `kerastl.backbone` is its public face).
+or a config (the loading half of the `kerashub` family; `kerastl.encoders.load_backbone` is its public face).
 
 KerasHub converts Hugging Face checkpoints itself (BERT, DistilBERT, RoBERTa, ALBERT,
 XLM-RoBERTa, ...): a folder with `config.json` and `model.safetensors` loads as the matching

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from kerastl._wheels import wheel_file
 from kerastl.errors import BackboneError
+from kerastl.preprocessing.tokenizers import load_tokenizer  # noqa: F401  (the families load through it)
 
 ENCODER_NAME = "backbone"  # the Keras name of every encoder, so weight names do not depend on its class
 
@@ -52,25 +53,6 @@ def preset_path(name: str) -> Path:
 
 def looks_like_path(source: str) -> bool:
     return source.startswith((".", "/", "~")) or os.sep in source.strip("/").split("/", 1)[-1]
-
-
-def load_tokenizer(tokenizer):
-    """A tokenizer object as it is, or the tokenizer saved in a folder."""
-    if isinstance(tokenizer, (str, os.PathLike)):
-        from transformers import AutoTokenizer
-
-        try:
-            return AutoTokenizer.from_pretrained(str(tokenizer))
-        except (OSError, ValueError) as err:
-            raise BackboneError(f"cannot load a tokenizer from {str(tokenizer)!r}: {err}") from None
-    if not callable(getattr(tokenizer, "batch_decode", None)):
-        raise BackboneError(
-            f"tokenizer must be a transformers tokenizer or a folder, "
-            f"received {type(tokenizer).__name__}"
-        )
-    return tokenizer
-
-
 
 
 def hub_unreachable():

@@ -1,7 +1,7 @@
 """Read a table of examples (a data file, a DataFrame, a `datasets.Dataset`, a dict of columns)
 into its texts and labels.
 
-`kerastl.examples.as_examples` is the way in; this module knows the file formats, the columns
+`kerastl.data.text_examples.as_examples` is the way in; this module knows the file formats, the columns
 and the rows it drops.
 """
 
@@ -13,8 +13,8 @@ from typing import NamedTuple, Optional
 
 import pandas as pd
 
+from kerastl.data.labels import plain_labels
 from kerastl.errors import DataError
-from kerastl.labels import plain_labels
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ it is built from (`tokenizer(texts, truncation=True, max_length=max_length, padd
 ops that a plain `import tensorflow` registers: no tensorflow-text, kerastl or transformers is
 needed where the graph runs. `build_graph_tokenizer` builds one only when it matches the tokenizer
 on `PROBE_TEXTS`, and otherwise says why not (byte-pair or unigram vocabularies, other
-normalizers); `kerastl.export` calls it.
+normalizers); `kerastl.serving.saved_model` calls it.
 """
 
 from typing import Optional
@@ -13,8 +13,8 @@ from typing import Optional
 import tensorflow as tf
 
 from kerastl.errors import TextSignatureUnavailable
-from kerastl.graph_wordpiece import GraphWordPiece
-from kerastl.tokenizer_rules import character_tables, re2_class, re2_literal, wordpiece_spec
+from kerastl.preprocessing.graph_wordpiece import GraphWordPiece
+from kerastl.preprocessing.tokenizer_rules import character_tables, re2_class, re2_literal, wordpiece_spec
 
 # Every text is made valid UTF-8 first, so the byte 0xff can mark what text never holds.
 _UNMAPPED = b"\xff"  # the character table's default: "this character is not in the table"

@@ -13,7 +13,7 @@ import tensorflow as tf
 from kerastl._keras import keras
 from kerastl.errors import TrainingError
 
-logger = logging.getLogger("kerastl.training")
+logger = logging.getLogger("kerastl.training.workflow")
 
 
 def duration(seconds: float) -> str:

@@ -14,12 +14,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from kerastl import backbone as backbone_lib
 from kerastl import distribute
 from kerastl._files import replace_dir
 from kerastl._keras import KERAS_VERSION
 from kerastl.config import SAVED_CONFIG_FILE, SAVED_HISTORY_FILE, SAVED_TOKENIZER_DIR, SAVED_WEIGHTS_FILE
 from kerastl.errors import ModelFileError
+from kerastl.preprocessing.tokenizers import load_tokenizer
 
 FORMAT_VERSION = 2  # 2 (kerastl 0.3) records the Keras it was saved under; 1 was Keras 2 only
 
@@ -55,7 +55,7 @@ def load_assets(model, dir_path) -> None:
     """Read back what `save_assets` wrote."""
     tokenizer = Path(dir_path, SAVED_TOKENIZER_DIR)
     if tokenizer.is_dir():
-        model.tokenizer = backbone_lib.load_tokenizer(tokenizer)
+        model.tokenizer = load_tokenizer(tokenizer)
     history = Path(dir_path, SAVED_HISTORY_FILE)
     if history.is_file():
         model.training_history = json.loads(history.read_text())
@@ -111,7 +111,7 @@ def load_pretrained(model_class, path, *, strategy=None):
     weights = path / SAVED_WEIGHTS_FILE
     if not weights.is_file():
         raise ModelFileError(f"{path} has no {SAVED_WEIGHTS_FILE}: the model was not saved completely")
-    tokenizer = backbone_lib.load_tokenizer(path / SAVED_TOKENIZER_DIR)
+    tokenizer = load_tokenizer(path / SAVED_TOKENIZER_DIR)
     with distribute.strategy_scope(strategy):
         model = model_class.from_config(config, tokenizer=tokenizer)
         try:
@@ -123,4 +123,6 @@ def load_pretrained(model_class, path, *, strategy=None):
     history = path / SAVED_HISTORY_FILE
     if history.is_file():
         model.training_history = json.loads(history.read_text())
+    with distribute.strategy_scope(strategy):
+        model.compile()  # ready to evaluate, as a model loaded from a .keras file is
     return model

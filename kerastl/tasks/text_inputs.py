@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from kerastl.data.text_examples import TextExamples, as_examples
 from kerastl.errors import DataError
-from kerastl.examples import TextExamples, as_examples
 
 KERAS_BATCH_SIZE = 32  # Keras' default for fit, evaluate and predict; raw text follows it
 
@@ -24,7 +24,7 @@ class TextInputs:
     """The raw-text arguments of one model's Keras methods, as token datasets.
 
     Args:
-        encode: `TextExamples` -> `kerastl.data.EncodedExamples` under the model's tokenizer,
+        encode: `TextExamples` -> `kerastl.data.batching.EncodedExamples` under the model's tokenizer,
             `max_length` and label names.
         label_names: the model's label names, in id order.
     """

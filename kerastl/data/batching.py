@@ -1,46 +1,20 @@
-"""Examples in, padded `tf.data` batches out.
+"""Batches by length: the one place kerastl sorts, cuts and pads token sequences.
 
-`make_dataset` tokenizes examples (anything `kerastl.examples.as_examples` accepts) once,
-truncates them to `max_length`, and pads every batch only to its own longest text.
-
-The examples side (`TextExamples`, `as_examples`, `read_examples`, label sets) lives in
-`kerastl.examples`, `kerastl.tables` and `kerastl.labels`; its public names are importable from
-here too.
+- Training: `index_batches` shuffles every epoch and, with `bucket`, puts texts of similar length in
+  the same batch; `EncodedExamples.dataset` pads each batch only to its own longest text.
+- Inference over many texts: `by_length` cuts the texts sorted by length into batches
+  (`length_batches`), padded in NumPy (`EncodedExamples.pad_now`).
+- Serving: `logits_by_length` does the same inside a TensorFlow graph, in chunks of a fixed size.
 """
 
 import dataclasses
 import math
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 import tensorflow as tf
 
-from kerastl import distribute, truncation
-from kerastl.config import DEFAULT_MAX_LENGTH
-from kerastl.errors import DataError
-from kerastl.examples import ACCEPTED, TextExamples, as_examples, read_examples
-from kerastl.labels import encode_labels, label_names_from
-from kerastl.tables import DATA_EXTENSIONS, names_a_path
-
-__all__ = [
-    # the examples side, re-exported: `kerastl.data` is where they were public first
-    "ACCEPTED", "DATA_EXTENSIONS", "TextExamples", "as_examples", "encode_labels", "label_names_from",
-    "names_a_path", "read_examples",
-    # batches
-    "EncodedExamples", "encode_examples", "index_batches", "make_dataset", "steps_per_epoch", "tokenize",
-]
-
-
-def tokenize(texts: Sequence[str], tokenizer, max_length: int) -> tf.RaggedTensor:
-    """Token ids of every text, truncated to `max_length` and unpadded: (n, None) int32.
-
-    The ids are the tokenizer's with `truncation=True`; of a long text only a part is read
-    (`kerastl.truncation`), so a text of megabytes costs about what one of kilobytes does.
-    """
-    ids = truncation.token_ids(texts, tokenizer, max_length)
-    lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
-    flat = np.fromiter((t for row in ids for t in row), dtype=np.int32, count=int(lengths.sum()))
-    return tf.RaggedTensor.from_row_lengths(flat, lengths, validate=False)  # valid as built
+from kerastl import distribute
 
 
 @dataclasses.dataclass
@@ -152,64 +126,73 @@ def index_batches(lengths, batch_size: int, *, shuffle: bool = False, seed=None,
     return batches.apply(tf.data.experimental.assert_cardinality(num_batches))  # for progress bars
 
 
-def encode_examples(examples, tokenizer, *, label_names=None, max_length: int = DEFAULT_MAX_LENGTH):
-    """Tokenize `examples` (anything `as_examples` accepts) once and map their labels to ids under
-    `label_names`."""
-    examples = as_examples(examples, what="encode_examples(examples)")
-    if len(examples) == 0:
-        raise DataError(f"{examples.source} holds no examples")
-    ids = tokenize(examples.texts, tokenizer, max_length)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    labels = None
-    if examples.labels is not None and label_names is not None:
-        labels = examples.label_ids(label_names)
-    return EncodedExamples(ids, labels, pad_id)
-
-
-def make_dataset(
-    examples,
-    tokenizer,
-    *,
-    label_names: Optional[Sequence[str]] = None,
-    max_length: int = DEFAULT_MAX_LENGTH,
-    batch_size: int = 32,
-    shuffle: bool = False,
-    seed: Optional[int] = None,
-    bucket: bool = True,
-) -> tf.data.Dataset:
-    """A `tf.data.Dataset` of `({"input_ids", "attention_mask"}, label_id)` batches.
-
-    Texts are tokenized once. Each batch is padded to its own longest text, never beyond
-    `max_length`. With `shuffle=True` the order changes every epoch and, with `bucket`, texts of
-    similar length share a batch; otherwise the order is that of `examples`, so predictions
-    line up with the inputs.
-
-    Args:
-        examples: the texts and, unless predicting, their labels: anything `as_examples`
-            accepts (a file, a DataFrame, a `datasets.Dataset`, `(texts, labels)`, texts, ...).
-        tokenizer: a Hugging Face tokenizer.
-        label_names: the model's label set; labels are mapped to their index in it. Without
-            labels in `examples` the dataset yields features only.
-        max_length: longest token sequence, special tokens included.
-        batch_size: examples per batch.
-        shuffle: reshuffle the examples every epoch.
-        seed: seed for the shuffle.
-        bucket: when shuffling, batch texts of similar length together.
-
-    Example:
-    >>> examples = TextExamples(["a b", "c"], ["x", "y"])
-    >>> ds = make_dataset(examples, tokenizer, label_names=("x", "y"))
-    >>> features, label_ids = next(iter(ds))
-    >>> features["input_ids"].shape, label_ids.numpy().tolist()  # [CLS] a b [SEP]; [CLS] c [SEP] [PAD]
-    (TensorShape([2, 4]), [0, 1])
-    """
-    if batch_size < 1:
-        raise DataError(f"batch_size must be >= 1, received batch_size={batch_size}")
-    examples = as_examples(examples, what="make_dataset(examples)")
-    encoded = encode_examples(examples, tokenizer, label_names=label_names, max_length=max_length)
-    return encoded.dataset(batch_size, shuffle=shuffle, seed=seed, bucket=bucket)
-
-
 def steps_per_epoch(num_examples: int, batch_size: int) -> int:
     """Batches in one pass over `num_examples` examples."""
     return math.ceil(num_examples / batch_size)
+
+
+# A batch of texts sorted by length ends before `batch_size` once it holds at least `SHORT_BATCH`
+# texts and the next one would pad it past `MAX_PADDING` times its real tokens. A list of
+# thousands of texts sorted by length barely pads, and keeps whole batches (fewer, larger
+# matmuls); a request of 32 texts of mixed lengths runs in a few batches, each padded only to its
+# own longest (as the export's `serving_default` does). Measured with benchmarks/serving.py.
+SHORT_BATCH = 8
+MAX_PADDING = 1.25
+
+
+def length_batches(lengths, batch_size: int) -> list:
+    """The sizes of the consecutive batches that texts of `lengths` (ascending) run in.
+
+    Example:
+    >>> length_batches([5, 5, 5, 5, 5, 5], batch_size=4)
+    [4, 2]
+    >>> length_batches([3] * 8 + [40] * 2, batch_size=32)  # 10 x 40 would be 4.5 x the real tokens
+    [8, 2]
+    """
+    sizes, count, real = [], 0, 0
+    for length in lengths:
+        length = int(length)
+        if count == batch_size or (count >= SHORT_BATCH and (count + 1) * length > MAX_PADDING * (real + length)):
+            sizes.append(count)
+            count, real = 0, 0
+        count, real = count + 1, real + length
+    return sizes + [count] if count else sizes
+
+
+def by_length(lengths, batch_size: int) -> tuple:
+    """`(order, batches)`: the indices of texts of `lengths` sorted by length (stable), and the
+    consecutive index arrays of the batches they run in (see `length_batches`).
+
+    Example:
+    >>> order, batches = by_length([3, 1, 2], batch_size=2)
+    >>> order.tolist(), [b.tolist() for b in batches]
+    ([1, 2, 0], [[1, 2], [0]])
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, received batch_size={batch_size}")
+    lengths = np.asarray(lengths)
+    order = np.argsort(lengths, kind="stable")
+    sizes = length_batches(lengths[order], batch_size)
+    return order, np.split(order, np.cumsum(sizes)[:-1]) if sizes else []
+
+
+def logits_by_length(forward, input_ids, attention_mask, *, chunk: int, num_outputs: int):
+    """`forward(ids, mask)` over a right-padded batch, in a TensorFlow graph, as chunks of `chunk`
+    texts of similar length, each cut to its own longest: a batch of short texts and one long one
+    no longer pays for the long one's padding on every text. Rows come back in input order."""
+    lengths = tf.reduce_sum(attention_mask, axis=1)  # (batch,)
+    order = tf.argsort(lengths, stable=True)  # shortest first
+    ids, mask, lengths = tf.gather(input_ids, order), tf.gather(attention_mask, order), tf.gather(lengths, order)
+    count = tf.shape(ids)[0]
+    chunks = (count + chunk - 1) // chunk
+
+    def run_chunk(index, outputs):
+        start = index * chunk
+        end = tf.minimum(start + chunk, count)
+        width = lengths[end - 1]  # the chunk's longest: the batch is sorted
+        return index + 1, outputs.write(index, forward(ids[start:end, :width], mask[start:end, :width]))
+
+    empty = tf.TensorArray(tf.float32, size=chunks, infer_shape=False, element_shape=[None, num_outputs])
+    _, outputs = tf.while_loop(lambda index, _: index < chunks, run_chunk, (0, empty))
+    outputs = outputs.concat()  # in sorted order
+    return tf.scatter_nd(order[:, None], outputs, tf.shape(outputs))  # back in input order

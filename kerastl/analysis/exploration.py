@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from kerastl import backbone as backbone_lib
+from kerastl import encoders as backbone_lib
+from kerastl.analysis.evaluation import save_figure
 from kerastl.config import DEFAULT_MAX_LENGTH, SAVED_CONFIG_FILE, SAVED_TOKENIZER_DIR
+from kerastl.data.text_examples import TextExamples, as_examples
 from kerastl.errors import DataError
-from kerastl.evaluation import save_figure
-from kerastl.examples import TextExamples, as_examples
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from kerastl.errors import DataError, ModelFileError
 
 STDIN = "-"
 
-logger = logging.getLogger("kerastl.cli")
+logger = logging.getLogger("kerastl.cli.commands")
 
 
 def training_config(args) -> TrainingConfig:

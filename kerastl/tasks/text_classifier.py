@@ -9,11 +9,8 @@ from typing import Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
-from kerastl import backbone as backbone_lib
-from kerastl import data as data_lib
-from kerastl import distribute, encoders, saving
+from kerastl import distribute, encoders
 from kerastl._keras import KERAS_VERSION, DistributedModel, check_same_keras, keras, reset_compiled_functions
-from kerastl._logging import progress_verbosity
 from kerastl.config import (
     DEFAULT_BACKBONE,
     DEFAULT_DROPOUT,
@@ -22,11 +19,13 @@ from kerastl.config import (
     INFERENCE_BATCH_SIZE,
     POOLINGS,
 )
-from kerastl.encoders.sources import checkpoint_pooling
-from kerastl.examples import TextExamples, as_examples
-from kerastl.head import ClassificationHead
+from kerastl.data.batching import EncodedExamples
+from kerastl.data.text_examples import TextExamples
 from kerastl.precision import precision_scope, resolve_precision
-from kerastl.text_inputs import TextInputs, bind, is_text_input
+from kerastl.preprocessing import TextClassifierPreprocessor
+from kerastl.tasks import inference, saving
+from kerastl.tasks.heads import ClassificationHead
+from kerastl.tasks.text_inputs import TextInputs, bind, is_text_input
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +85,7 @@ class TextClassifier(DistributedModel, keras.Model):
         if len(set(label_names)) != len(label_names):
             raise ValueError(f"label_names must be distinct, received label_names={list(label_names)}")
         encoder = encoders.wrap(backbone)
+        family = encoders.family_of_encoder(encoder).name
         limit = encoder.position_limit
         if max_length < 2 or (limit is not None and max_length > limit):
             raise ValueError(
@@ -96,8 +96,8 @@ class TextClassifier(DistributedModel, keras.Model):
             raise ValueError(f"pooling must be one of {POOLINGS}, received pooling={pooling!r}")
         object.__setattr__(self, "_encoder", encoder)  # a plain view of `backbone`, kept out of Keras tracking
         self.backbone = encoder.layer
-        self.tokenizer = tokenizer
-        self.max_length = int(max_length)
+        object.__setattr__(self, "preprocessor", TextClassifierPreprocessor(tokenizer, int(max_length)))
+        object.__setattr__(self, "encoder_family", family)
         # Plain values, kept out of Keras' attribute tracking (Keras 3 would turn tuples into lists).
         object.__setattr__(self, "label_names", label_names)
         object.__setattr__(self, "input_names_", encoder.input_names)
@@ -155,11 +155,11 @@ class TextClassifier(DistributedModel, keras.Model):
         with distribute.strategy_scope(strategy), precision_scope(precision) as policy:
             name = str(source) if isinstance(source, (str, os.PathLike)) else type(source).__name__
             logger.info("loading the encoder %s (precision: %s)", name, policy)
-            encoder, tokenizer = backbone_lib.load_backbone(source, tokenizer=tokenizer)
+            encoder, tokenizer = encoders.load_backbone(source, tokenizer=tokenizer)
             if pooling == "auto":
-                pooling = checkpoint_pooling(source) or "cls"
+                pooling = encoders.checkpoint_pooling(source) or "cls"
                 logger.info("pooling: %s (%s)", pooling, "read from the checkpoint's 1_Pooling/config.json"
-                            if checkpoint_pooling(source) else "the checkpoint names none")
+                            if encoders.checkpoint_pooling(source) else "the checkpoint names none")
             return cls(encoder, label_names, tokenizer=tokenizer, max_length=max_length, dropout=dropout,
                        pooling=pooling)
 
@@ -168,6 +168,20 @@ class TextClassifier(DistributedModel, keras.Model):
         """Deprecated name of `label_names`, kept for one release."""
         warnings.warn("TextClassifier.labels is deprecated: use label_names", DeprecationWarning, stacklevel=2)
         return self.label_names
+
+    @property
+    def tokenizer(self):
+        """The Hugging Face tokenizer of `preprocessor`."""
+        return self.preprocessor.tokenizer
+
+    @tokenizer.setter
+    def tokenizer(self, tokenizer):
+        object.__setattr__(self, "preprocessor", TextClassifierPreprocessor(tokenizer, self.max_length))
+
+    @property
+    def max_length(self) -> int:
+        """The longest token sequence fed to the encoder; longer texts are truncated."""
+        return self.preprocessor.max_length
 
     @property
     def encoder(self) -> encoders.Encoder:
@@ -339,81 +353,46 @@ class TextClassifier(DistributedModel, keras.Model):
             seed: seed for the shuffle.
             bucket: when shuffling, put texts of similar length in the same batch.
         """
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, received batch_size={batch_size}")
-        examples = as_examples(texts, labels, what="make_dataset(texts)")
-        return self._encode(examples).dataset(batch_size, shuffle=shuffle, seed=seed, bucket=bucket)
+        return self.preprocessor.make_dataset(texts, labels, label_names=self.label_names, batch_size=batch_size,
+                                              shuffle=shuffle, seed=seed, bucket=bucket)
 
-    def encode(self, texts, labels=None) -> data_lib.EncodedExamples:
+    def encode(self, texts, labels=None) -> EncodedExamples:
         """Tokenize examples once (truncated to `max_length`) and map labels to this model's ids.
 
         `texts` and `labels` are as for `make_dataset`.
         """
-        return self._encode(as_examples(texts, labels, what="encode(texts)"))
+        return self.preprocessor.encode(texts, labels, label_names=self.label_names)
 
-    def _encode(self, examples: TextExamples) -> data_lib.EncodedExamples:
-        self._require_tokenizer()
-        return data_lib.encode_examples(examples, self.tokenizer, label_names=self.label_names,
-                                        max_length=self.max_length)
+    def _encode(self, examples: TextExamples) -> EncodedExamples:
+        return self.preprocessor.encode(examples, label_names=self.label_names)
 
-    def pooled_features(self, encoded: data_lib.EncodedExamples, batch_size: int = INFERENCE_BATCH_SIZE,
+    def pooled_features(self, encoded: EncodedExamples, batch_size: int = INFERENCE_BATCH_SIZE,
                         verbose=0) -> tf.Tensor:
         """The frozen encoder's pooled vectors (the head's input) for every example, in input order:
         (n, dim)."""
-        return self._by_length(encoded, batch_size, self._compiled("_pooled_fn", self._pooled), verbose)
+        return inference.run_by_length(self, encoded, "pooled", batch_size, verbose)
 
-    def predict_logits(self, encoded: data_lib.EncodedExamples, batch_size: int = INFERENCE_BATCH_SIZE,
+    def predict_logits(self, encoded: EncodedExamples, batch_size: int = INFERENCE_BATCH_SIZE,
                        verbose=0) -> tf.Tensor:
         """Inference-mode logits for every example, in input order: (n, num_labels).
 
         Unlike `keras.Model.predict` it keeps no per-call state, so one loaded model can serve
         several threads at once.
         """
-        return self._by_length(encoded, batch_size, self._compiled("_logits_fn", self._logits), verbose)
-
-    def _pooled(self, features):
-        return self._pool(features, training=False)  # (batch, dim)
-
-    def _logits(self, features):
-        return self(features, training=False)  # (batch, num_labels)
-
-    def _compiled(self, attribute, function):
-        if attribute not in self.__dict__:  # kept out of Keras tracking, built once per model
-            # One trace serves every batch shape: tracing the encoder costs about as much as
-            # running it over a few hundred texts.
-            batch = {name: tf.TensorSpec((None, None), tf.int32, name=name) for name in self.input_names_}
-            object.__setattr__(self, attribute, tf.function(function, input_signature=[batch], autograph=False))
-        return self.__dict__[attribute]
-
-    def _by_length(self, encoded, batch_size, forward, verbose=0):
-        """Run `forward` over batches of similar length (little padding); rows in input order."""
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, received batch_size={batch_size}")
-        lengths = encoded.lengths()
-        by_length = np.argsort(lengths, kind="stable")
-        sizes = length_batches(lengths[by_length], batch_size)
-        batches = np.split(by_length, np.cumsum(sizes)[:-1])
-        progress = keras.utils.Progbar(len(batches), verbose=progress_verbosity(verbose)) if verbose else None
-        pieces = []
-        for index in batches:
-            pieces.append(forward(self._encoder_features(encoded.pad_now(index))))
-            if progress:
-                progress.add(1)
-        rows = tf.concat(pieces, axis=0)  # length order
-        return tf.scatter_nd(by_length[:, None], rows, tf.shape(rows))  # input order
+        return inference.run_by_length(self, encoded, "logits", batch_size, verbose)
 
     def _encoder_features(self, inputs):
         return {name: inputs[name] for name in self.input_names_}
 
     def _require_tokenizer(self):
-        if self.tokenizer is None:
-            raise ValueError("this model has no tokenizer: pass tokenizer= when creating it")
+        return self.preprocessor._require_tokenizer()
 
     # -- saving -------------------------------------------------------------------------------
 
     def get_config(self):
         return {
             "backbone": self.encoder.config_dict(),
+            "encoder_family": self.encoder_family,
             "label_names": list(self.label_names),
             "max_length": self.max_length,
             "dropout": self.head.dropout,
@@ -463,7 +442,7 @@ class TextClassifier(DistributedModel, keras.Model):
     @classmethod
     def from_config(cls, config, tokenizer=None):
         config = dict(config)
-        encoder = encoders.from_config_dict(config.pop("backbone"))
+        encoder = encoders.from_config_dict(config.pop("backbone"), config.pop("encoder_family", None))
         # Folders saved before 0.2 name the label set "labels".
         label_names = config.pop("label_names") if "label_names" in config else config.pop("labels")
         return cls(encoder, label_names, tokenizer=tokenizer, **config)
@@ -535,34 +514,6 @@ def default_loss():
 def default_metrics():
     """Sparse categorical accuracy, reported as `accuracy`."""
     return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-
-
-# A batch of texts sorted by length ends before `batch_size` once it holds at least `SHORT_BATCH`
-# texts and the next one would pad it past `MAX_PADDING` times its real tokens. A list of
-# thousands of texts sorted by length barely pads, and keeps whole batches (fewer, larger
-# matmuls); a request of 32 texts of mixed lengths runs in a few batches, each padded only to its
-# own longest (as the export's `serving_default` does). Measured with benchmarks/serving.py.
-SHORT_BATCH = 8
-MAX_PADDING = 1.25
-
-
-def length_batches(lengths, batch_size: int) -> list:
-    """The sizes of the consecutive batches that texts of `lengths` (ascending) run in.
-
-    Example:
-    >>> length_batches([5, 5, 5, 5, 5, 5], batch_size=4)
-    [4, 2]
-    >>> length_batches([3] * 8 + [40] * 2, batch_size=32)  # 10 x 40 would be 4.5 x the real tokens
-    [8, 2]
-    """
-    sizes, count, real = [], 0, 0
-    for length in lengths:
-        length = int(length)
-        if count == batch_size or (count >= SHORT_BATCH and (count + 1) * length > MAX_PADDING * (real + length)):
-            sizes.append(count)
-            count, real = 0, 0
-        count, real = count + 1, real + length
-    return sizes + [count] if count else sizes
 
 
 def transformer_blocks(encoder) -> list:

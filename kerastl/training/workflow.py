@@ -8,14 +8,14 @@ from typing import Optional, Sequence
 
 import tensorflow as tf
 
-from kerastl import checkpoints, distribute
-from kerastl import data as data_lib
+from kerastl import distribute
 from kerastl._keras import KERAS_VERSION, DistributedModel, keras
-from kerastl.classifier import default_loss, default_metrics
 from kerastl.config import POOLED_NAMES, TrainingConfig
-from kerastl.examples import as_examples
-from kerastl.optimizers import AdamW, layer_multipliers
-from kerastl.training_callbacks import (
+from kerastl.data import batching as data_lib
+from kerastl.data.text_examples import as_examples
+from kerastl.tasks.text_classifier import default_loss, default_metrics
+from kerastl.training import resume as checkpoints
+from kerastl.training.callbacks import (
     BestEpoch,
     FirstStepNotice,
     PhaseColumn,
@@ -24,6 +24,7 @@ from kerastl.training_callbacks import (
     appending_csv_loggers,
     duration,
 )
+from kerastl.training.optimizers import AdamW, layer_multipliers
 
 logger = logging.getLogger(__name__)
 
@@ -277,7 +278,7 @@ def phase_two_optimizer(config: TrainingConfig, total_steps: int, *, no_decay: S
     """AdamW with linear warmup to `learning_rate`, then cosine decay to 0 over `total_steps`;
     weights whose names contain one of `no_decay` (the encoder's `no_decay_names`) skip weight
     decay; `multipliers`, `[(weights, multiplier), ...]`, scale the rate of those weights (see
-    `kerastl.optimizers.layer_multipliers`); its update compiled with XLA if `xla`."""
+    `kerastl.training.optimizers.layer_multipliers`); its update compiled with XLA if `xla`."""
     warmup = int(config.warmup_ratio * total_steps)
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=0.0 if warmup else config.learning_rate,

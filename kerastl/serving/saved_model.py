@@ -5,7 +5,7 @@ with two signatures:
 
 - `serving_default`: `text` (a `tf.string` vector) -> `probabilities`, `label_id`, `label`. The
   model's Hugging Face WordPiece tokenizer is rebuilt from core TensorFlow ops
-  (`kerastl.graph_tokenizer.GraphTokenizer`) and gives the same `input_ids` and `attention_mask`
+  (`kerastl.preprocessing.graph_tokenizer.GraphTokenizer`) and gives the same `input_ids` and `attention_mask`
   as in training.
 - `predict_ids`: `input_ids`, `attention_mask` (int32, `[batch, seq]`) -> the same outputs, for
   clients that tokenize themselves.
@@ -25,24 +25,20 @@ import shutil
 import socket
 import tempfile
 import time
-import warnings
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 import tensorflow as tf
 
-from kerastl import data as data_lib
 from kerastl import distribute
 from kerastl._files import replace_dir
 from kerastl._keras import KERAS_VERSION, keras
-from kerastl.classifier import TextClassifier
-from kerastl.config import INFERENCE_BATCH_SIZE, SAVED_CONFIG_FILE, SAVED_TOKENIZER_DIR
+from kerastl.config import SAVED_CONFIG_FILE, SAVED_TOKENIZER_DIR
+from kerastl.data.batching import logits_by_length
 from kerastl.errors import ModelFileError, TextSignatureUnavailable
-from kerastl.examples import TextExamples, as_examples
-from kerastl.graph_tokenizer import GraphTokenizer
 from kerastl.precision import resolve_precision
-from kerastl.predictions import Predictions
+from kerastl.preprocessing.graph_tokenizer import GraphTokenizer
+from kerastl.tasks.text_classifier import TextClassifier
 
 logger = logging.getLogger(__name__)
 
@@ -117,26 +113,8 @@ class _ServingModule(tf.Module):
         return tf.cast(logits, tf.float32)  # (batch, num_labels)
 
     def _logits_by_length(self, input_ids, attention_mask):
-        """The logits of a right-padded batch, run as chunks of `SERVING_CHUNK` texts of similar
-        length, each padded only to its own longest: a batch of short texts and one long one
-        no longer pays for the long one's padding on every text."""
-        lengths = tf.reduce_sum(attention_mask, axis=1)  # (batch,)
-        order = tf.argsort(lengths, stable=True)  # shortest first
-        ids, mask, lengths = tf.gather(input_ids, order), tf.gather(attention_mask, order), tf.gather(lengths, order)
-        count = tf.shape(ids)[0]
-        chunks = (count + SERVING_CHUNK - 1) // SERVING_CHUNK
-
-        def run_chunk(index, logits):
-            start = index * SERVING_CHUNK
-            end = tf.minimum(start + SERVING_CHUNK, count)
-            width = lengths[end - 1]  # the chunk's longest: the batch is sorted
-            return index + 1, logits.write(index, self._logits(ids[start:end, :width], mask[start:end, :width]))
-
-        empty = tf.TensorArray(tf.float32, size=chunks, infer_shape=False,
-                               element_shape=[None, len(self._model.label_names)])
-        _, logits = tf.while_loop(lambda index, _: index < chunks, run_chunk, (0, empty))
-        logits = logits.concat()  # in sorted order
-        return tf.scatter_nd(order[:, None], logits, tf.shape(logits))  # back in input order
+        return logits_by_length(self._logits, input_ids, attention_mask, chunk=SERVING_CHUNK,
+                                num_outputs=len(self._model.label_names))
 
     def _outputs(self, logits):
         probabilities = tf.nn.softmax(logits, axis=-1)  # (batch, num_labels)
@@ -221,7 +199,7 @@ def export_saved_model(
     tokenizer, reason = None, "text_signature=False"
     if text_signature is not False:
         logger.info("export: rebuilding the tokenizer in TensorFlow ops and checking it on probe texts")
-        tokenizer, reason = model.encoder.serving_tokenizer(model.tokenizer, model.max_length)
+        tokenizer, reason = model.preprocessor.graph_tokenizer()
     if tokenizer is None and text_signature:
         raise TextSignatureUnavailable(
             f"cannot export a raw-text signature: {reason}. Export without it "
@@ -343,105 +321,3 @@ def _running(pid: int) -> bool:
     except PermissionError:  # another user's process
         return True
     return True
-
-
-def resolve_saved_model(path) -> Optional[Path]:
-    """The SavedModel folder `path` names, or `None` when it names none.
-
-    `path` is either a SavedModel folder (holding saved_model.pb) or a TF Serving base folder,
-    whose highest numbered version holding a saved_model.pb is taken.
-    """
-    path = Path(path)
-    if (path / "saved_model.pb").is_file():
-        return path
-    versions = [v for v in _versions(path) if (path / str(v) / "saved_model.pb").is_file()]
-    return path / str(max(versions)) if versions else None
-
-
-# -- loading ----------------------------------------------------------------------------------
-
-
-class SavedModelClassifier:
-    """An exported classifier loaded with `tf.saved_model.load`, for `kerastl predict` and tests.
-
-    Uses the raw-text signature when the export has one; otherwise tokenizes with the tokenizer
-    saved in `assets.extra/` and calls `predict_ids`.
-
-    Args:
-        path: a SavedModel folder or a TF Serving base folder (the highest version is used).
-
-    Example:
-
-        served = SavedModelClassifier("serving/emotion")
-        served.predict(["what a lovely day"]).labels  # ['joy']
-    """
-
-    def __init__(self, path):
-        folder = resolve_saved_model(path)
-        if folder is None:
-            raise ModelFileError(
-                f"{path} holds no SavedModel (no saved_model.pb, nor numbered version folders "
-                f"holding one): give the --output of `kerastl export` or a version folder in it"
-            )
-        self.path = folder
-        self._loaded = tf.saved_model.load(str(folder))
-        if not hasattr(self._loaded, "labels") or IDS_SIGNATURE not in self._loaded.signatures:
-            raise ModelFileError(
-                f"{folder} is a SavedModel but not one written by kerastl export (no labels or "
-                f"{IDS_SIGNATURE} signature): export the model with `kerastl export`"
-            )
-        self.label_names = tuple(v.decode() for v in self._loaded.labels.numpy())
-        self.max_length = int(self._loaded.max_length.numpy())
-        self.has_text_signature = TEXT_SIGNATURE in self._loaded.signatures
-        metadata = folder / EXTRA_DIR / SAVED_CONFIG_FILE
-        # The policy the graph computes under; None for an export of kerastl before 0.4.0.
-        self.precision = json.loads(metadata.read_text()).get("precision") if metadata.is_file() else None
-        self._tokenizer = None
-        if not self.has_text_signature:
-            from kerastl.encoders import load_tokenizer
-
-            self._tokenizer = load_tokenizer(folder / EXTRA_DIR / SAVED_TOKENIZER_DIR)
-
-    @property
-    def labels(self) -> tuple:
-        """Deprecated name of `label_names`, kept for one release."""
-        warnings.warn("SavedModelClassifier.labels is deprecated: use label_names", DeprecationWarning, stacklevel=2)
-        return self.label_names
-
-    @property
-    def signatures(self) -> tuple:
-        """The names of the exported signatures."""
-        return tuple(sorted(self._loaded.signatures))
-
-    def probabilities(self, texts, *, batch_size: int = INFERENCE_BATCH_SIZE) -> np.ndarray:
-        """Class probabilities, (n, num_labels) float32, in input order; one `str` is one text."""
-        texts = as_examples(texts, labelled=False, what="predict(texts)").texts
-        out = [np.zeros((0, len(self.label_names)), np.float32)]
-        for start in range(0, len(texts), batch_size):
-            batch = texts[start:start + batch_size]
-            if self._tokenizer is None:
-                result = self._loaded.signatures[TEXT_SIGNATURE](text=tf.constant(batch))
-            else:
-                features = data_lib.encode_examples(
-                    TextExamples(batch), self._tokenizer, max_length=self.max_length
-                ).pad(tf.range(len(batch)))
-                result = self._loaded.signatures[IDS_SIGNATURE](**features)
-            out.append(result["probabilities"].numpy())
-        return np.concatenate(out)
-
-    def predict(self, texts, *, batch_size: int = INFERENCE_BATCH_SIZE) -> Predictions:
-        """`Predictions` for `texts`; its logits are log-probabilities (the same softmax)."""
-        probabilities = self.probabilities(texts, batch_size=batch_size)
-        with np.errstate(divide="ignore"):
-            return Predictions(self.label_names, np.log(probabilities))
-
-
-def load_saved_model(path) -> SavedModelClassifier:
-    """Load an export of `export_saved_model`: a SavedModel folder or a TF Serving base folder.
-
-    Example:
-
-        load_saved_model("serving/emotion").predict(["i feel great"]).records()
-    """
-    return SavedModelClassifier(path)
-

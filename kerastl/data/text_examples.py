@@ -2,8 +2,8 @@
 
 `as_examples` turns a data file, a DataFrame, a Hugging Face `Dataset`, a dict of columns, a
 `(texts, labels)` tuple, texts with labels, or one text into `TextExamples`, and refuses anything
-else. Tables and files are read by `kerastl.tables`, label sets come from `kerastl.labels`, and
-`kerastl.data` tokenizes the examples into batches.
+else. Tables and files are read by `kerastl.data.tables`, label sets come from `kerastl.data.labels`, and
+`kerastl.data.batching` tokenizes the examples into batches.
 """
 
 import dataclasses
@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from kerastl.data.labels import encode_labels, integer_names, label_names_from, plain_labels
+from kerastl.data.tables import DATA_EXTENSIONS, is_hf_dataset, names_a_path, read_table
 from kerastl.errors import DataError
-from kerastl.labels import encode_labels, integer_names, label_names_from, plain_labels
-from kerastl.tables import DATA_EXTENSIONS, is_hf_dataset, names_a_path, read_table
 
 ACCEPTED = (
     "a data file (a pathlib.Path, or a str ending in " + ", ".join(DATA_EXTENSIONS) + " or naming a file), "

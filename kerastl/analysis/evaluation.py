@@ -19,10 +19,10 @@ from matplotlib.figure import Figure
 from sklearn import metrics as sk_metrics
 
 from kerastl._keras import keras
+from kerastl.analysis.predictions import Predictions
 from kerastl.config import INFERENCE_BATCH_SIZE
+from kerastl.data.text_examples import TextExamples, as_examples
 from kerastl.errors import DataError
-from kerastl.examples import TextExamples, as_examples
-from kerastl.predictions import Predictions
 
 logger = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from kerastl.analysis.evaluation import classification_scores, plot_confusion_matrix
 from kerastl.config import DEFAULT_MAX_LENGTH, INFERENCE_BATCH_SIZE, POOLED_NAMES
-from kerastl.evaluation import classification_scores, plot_confusion_matrix
-from kerastl.examples import TextExamples, as_examples
+from kerastl.data.text_examples import TextExamples, as_examples
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ def feature_baseline(
     y_train = train.label_ids(label_names)
     y_val = validation.label_ids(label_names)
     if isinstance(model, (str, os.PathLike)):
-        from kerastl.classifier import TextClassifier
+        from kerastl.tasks.text_classifier import TextClassifier
 
         model = TextClassifier.from_backbone(model, label_names, max_length=max_length)
     x_train, x_val = (_features(model, split, name, batch_size, verbose)
