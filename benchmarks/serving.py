@@ -14,14 +14,32 @@ times, on this machine and in one run:
   `TFAutoModelForSequenceClassification` called as `model(inputs)`;
 - `hf_function`: the same with the model call wrapped in a `tf.function` (dynamic shapes);
 - `hf_function_bf16`: the same model built under a `mixed_bfloat16` Keras policy;
-- `torch_pipeline`: transformers' `pipeline("text-classification")` on the PyTorch model,
-  `batch_size` as the request's, in `torch.inference_mode`;
-- `torch_pipeline_bf16`: the same with the model cast to `torch.bfloat16`.
+- `kerastl_onnx`, `kerastl_onnx_int8`: kerastl's ONNX export (`export_onnx`, float32 and int8
+  dynamic quantisation) run by its loader (`load_onnx(...).probabilities`: the saved Python
+  tokenizer, then ONNX Runtime on chunks of texts sorted by length);
+- `torch_forward`, `torch_forward_bf16`: the Python fast tokenizer, then the PyTorch model's
+  forward in `torch.inference_mode` (bf16: the model cast to `torch.bfloat16`);
+- `torch_pipeline`, `torch_pipeline_bf16`: transformers' `pipeline("text-classification")` on the
+  same PyTorch models, `batch_size` as the request's;
+- `onnxruntime_fp32`: the PyTorch model exported to ONNX (`torch.onnx.export`, opset 17, dynamic
+  batch and length), graph-optimised by `onnxruntime.transformers.optimizer` (model type bert),
+  in ONNX Runtime, the Python fast tokenizer padding each request to its longest text;
+- `onnxruntime_int8`: that graph with ONNX Runtime's dynamic int8 quantisation;
+- `openvino_fp32`, `openvino_bf16`: the same ONNX export in OpenVINO's CPU plugin, inference
+  precision f32 and bf16 (bf16 where the CPU plugin offers it).
+
+The PyTorch rows run in a process of their own (`serving_torch.py`, which also writes the ONNX
+file): TensorFlow and PyTorch's default wheel (triton) cannot share a process. They are timed
+there, request by request, in the same blocks and turns as every other row. The peers install
+with `make bench-deps` (`pip install -e '.[bench]'`); without one of them the run stops naming
+that command, unless `--skip-missing` leaves its rows out.
 
 The bf16 rows run only where kerastl's `auto` precision would pick bf16 (a CPU with AVX512-BF16
-or AMX), the PyTorch rows only where torch is installed. `best_peer` is the best of the peer rows
-on each measure, `best_kerastl` the best of the two exported rows, and `kerastl_vs_best_peer`
-the ratio of the one to the other; `vs_best_peer` gives those ratios for every kerastl row.
+or AMX). `best_peer` is the best of the peer rows on each measure, `best_kerastl` the best of
+kerastl's export rows (`exported`, `exported_bf16`, `kerastl_onnx`, `kerastl_onnx_int8`), and
+`kerastl_vs_best_peer` the ratio of the one to the other; `savedmodel_vs_best_framework_peer`
+gives the same ratios for the best SavedModel row against the best TensorFlow and PyTorch rows
+(`hf_*`, `torch_*`), and `vs_best_peer` those for every kerastl row.
 
 Every model has MiniLM's architecture and max_length 128; weights do not change the timing.
 Latency is per request at batch 1 (p50, p99); throughput is texts per second at batch 32. The
@@ -32,7 +50,8 @@ longest), which would charge that runtime's wait to whichever variant runs next;
 runs two runtimes in turn like that.
 
 Run:
-    .venv/bin/python benchmarks/serving.py [--requests 200] [--batches 16]
+    make bench-deps   # once: PyTorch (CPU), ONNX Runtime, OpenVINO
+    .venv/bin/python benchmarks/serving.py [--requests 200] [--batches 16] [--skip-missing]
 
 Prints one JSON object.
 """
@@ -47,14 +66,16 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # transformers' TF models run on tf_keras
+os.environ["USE_TORCH"] = "0"  # this process never imports PyTorch (serving_torch.py's does, without this)
 
 import numpy as np  # noqa: E402
+import serving_peers as peers_lib  # noqa: E402  (benchmarks/, beside this file)
 import tensorflow as tf  # noqa: E402
 from transformers import AutoConfig, AutoTokenizer, TFAutoModelForSequenceClassification  # noqa: E402
 
 import kerastl  # noqa: E402
-from kerastl import export as export_lib  # noqa: E402
 from kerastl.precision import AUTO_PRECISION_ENV  # noqa: E402
+from kerastl.serving import saved_model as export_lib  # noqa: E402
 
 PRESET = "all-minilm-l6-v2"
 EMOTION = Path(__file__).resolve().parents[2] / "shared" / "data" / "emotion" / "validation.txt"
@@ -131,28 +152,6 @@ def hugging_face_paths(num_labels, bf16=False):
     return eager, function
 
 
-def torch_pipeline_path(num_labels, bf16=False):
-    """transformers' text-classification pipeline on the PyTorch model (bf16 weights if `bf16`)."""
-    import torch
-    from transformers import AutoModelForSequenceClassification, pipeline
-
-    folder = str(kerastl.preset_path(PRESET))
-    torch.set_num_threads(os.cpu_count() or 1)
-    config = AutoConfig.from_pretrained(folder, num_labels=num_labels)
-    model = AutoModelForSequenceClassification.from_config(config).eval()
-    if bf16:
-        model = model.to(torch.bfloat16)
-    classify = pipeline("text-classification", model=model, tokenizer=AutoTokenizer.from_pretrained(folder),
-                        device="cpu", top_k=None)
-
-    def run(texts):
-        with torch.inference_mode():
-            out = classify(texts, batch_size=len(texts), truncation=True, max_length=MAX_LENGTH)
-        return np.array([[score["score"] for score in sorted(row, key=lambda s: s["label"])] for row in out])
-
-    return run
-
-
 def native_bf16() -> bool:
     """Whether kerastl's `auto` precision picks bf16 on this machine (AVX512-BF16 or AMX)."""
     from kerastl.precision import detect_precision
@@ -160,19 +159,29 @@ def native_bf16() -> bool:
     return os.environ.get(AUTO_PRECISION_ENV) is None and detect_precision() == "mixed_bfloat16"
 
 
-def peer_paths(num_labels, bf16) -> dict:
-    """Every peer this machine can run: {name: run(texts) -> probabilities}."""
-    import importlib.util
-
-    torch = importlib.util.find_spec("torch") is not None
+def peer_paths(num_labels, bf16, folder, missing) -> tuple:
+    """Every peer this machine can run: ({name: run(texts) -> probabilities}, the PyTorch worker or
+    None, the fused operators of the ONNX Runtime graph)."""
     paths = dict(zip(("hf_eager", "hf_function"), hugging_face_paths(num_labels)))
     if bf16:
         paths["hf_function_bf16"] = hugging_face_paths(num_labels, bf16=True)[1]
-    if torch:
-        paths["torch_pipeline"] = torch_pipeline_path(num_labels)
-    if torch and bf16:
-        paths["torch_pipeline_bf16"] = torch_pipeline_path(num_labels, bf16=True)
-    return paths
+    worker, fused = None, None
+    if "torch" not in missing:
+        rows = ["torch_forward", "torch_pipeline"] + (["torch_forward_bf16", "torch_pipeline_bf16"] if bf16 else [])
+        onnx_file = Path(folder) / "peer.onnx" if ("onnxruntime" not in missing or "openvino" not in missing) else None
+        worker = peers_lib.TorchWorker(kerastl.preset_path(PRESET), num_labels, MAX_LENGTH, rows, onnx_file)
+        paths.update(worker.rows)
+        config = AutoConfig.from_pretrained(str(kerastl.preset_path(PRESET)))
+        tokenizer = AutoTokenizer.from_pretrained(str(kerastl.preset_path(PRESET)))
+        if "onnxruntime" not in missing:
+            fp32, int8, fused = peers_lib.onnxruntime_paths(onnx_file, tokenizer, MAX_LENGTH,
+                                                            config.num_attention_heads, config.hidden_size)
+            paths.update(onnxruntime_fp32=fp32, onnxruntime_int8=int8)
+        if "openvino" not in missing:
+            paths["openvino_fp32"] = peers_lib.openvino_path(onnx_file, tokenizer, MAX_LENGTH, "f32")
+            if bf16 and peers_lib.openvino_bf16_available():
+                paths["openvino_bf16"] = peers_lib.openvino_path(onnx_file, tokenizer, MAX_LENGTH, "bf16")
+    return paths, worker, fused
 
 
 def measure(paths, texts, requests, batches, batch_size=32, block=25):
@@ -192,19 +201,12 @@ def measure(paths, texts, requests, batches, batch_size=32, block=25):
     latency = {name: [] for name in names}
     for r, indices in rounds(requests, block):
         for name in names[r % len(names):] + names[: r % len(names)]:
-            for i in indices:
-                text = [texts[i % len(texts)]]
-                start = time.perf_counter()
-                paths[name](text)
-                latency[name].append(time.perf_counter() - start)
+            latency[name].extend(peers_lib.timed(paths[name], [[texts[i % len(texts)]] for i in indices]))
     busy = {name: 0.0 for name in names}
     for r, indices in rounds(batches, max(1, block // 4)):
         for name in names[r % len(names):] + names[: r % len(names)]:
-            for b in indices:
-                batch = [texts[(b * batch_size + j) % len(texts)] for j in range(batch_size)]
-                start = time.perf_counter()
-                paths[name](batch)
-                busy[name] += time.perf_counter() - start
+            requests_ = [[texts[(b * batch_size + j) % len(texts)] for j in range(batch_size)] for b in indices]
+            busy[name] += sum(peers_lib.timed(paths[name], requests_))
     return {
         name: {
             "batch1_p50_ms": round(1e3 * float(np.percentile(latency[name], 50)), 2),
@@ -226,6 +228,28 @@ def padding(tokenizer, texts, batch_size, chunk) -> float:
     return round(padded / sum(lengths), 2)
 
 
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def peer_versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for package in ("torch", "onnxruntime", "openvino", "transformers"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            pass
+    return versions
+
+
 def best_rows(results, names) -> dict:
     """{measure: {"row", "value"}}: the best of the rows `names` on each measure."""
     best = {}
@@ -245,6 +269,8 @@ def main():
     parser.add_argument("--chunk-sizes", default="", metavar="N[,N...]",
                         help="also time the float32 export run in chunks of N texts (rows exported_chunkN; "
                              "a chunk of 32 or more runs each batch whole)")
+    parser.add_argument("--skip-missing", action="store_true",
+                        help="leave out the rows whose packages are not installed (else: stop, naming make bench-deps)")
     args = parser.parse_args()
 
     try:
@@ -255,6 +281,12 @@ def main():
         parser.error(f"--chunk-sizes takes positive integers, comma-separated; received {args.chunk_sizes!r}")
     if args.block < 1:
         parser.error(f"--block takes a positive integer; received {args.block}")
+    missing = peers_lib.missing_packages()
+    if missing and not args.skip_missing:
+        absent = sorted({p for packages in missing.values() for p in packages})
+        parser.exit(2, f"serving.py: the peer rows need {', '.join(absent)}, not installed here: run `make "
+                       f"bench-deps` (pip install -e '.[bench]'), or pass --skip-missing to leave out "
+                       f"{', '.join(sorted(missing))} rows\n")
     source, texts, labels = load_texts()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
@@ -266,13 +298,31 @@ def main():
             mine["predict_bf16"] = predict_path(model.with_precision("mixed_bfloat16"))
         for chunk in chunk_sizes:
             mine[f"exported_chunk{chunk}"] = exported_path(model, folder, chunk=chunk)
-        peers = peer_paths(len(labels), bf16)
-        paths = {**mine, **peers}
-        # Same model family, so the same texts must give outputs of the same shape.
-        assert {p(texts[:3]).shape for p in paths.values()} == {(3, len(labels))}
-        results = measure(paths, texts, args.requests, args.batches, block=args.block)
-    shipped = [name for name in mine if name in ("exported", "exported_bf16")]  # what export_saved_model writes
+        if "kerastl_onnx" not in missing:
+            mine.update(peers_lib.kerastl_onnx_paths(model, folder))
+        peers, worker, fused = peer_paths(len(labels), bf16, folder, missing)
+        try:
+            paths = {**mine, **peers}
+            # Same model family, so the same texts must give outputs of the same shape.
+            assert {np.asarray(p(texts[:3])).shape for p in paths.values()} == {(3, len(labels))}
+            if "kerastl_onnx" in mine:  # the export computes what the Keras model does
+                np.testing.assert_allclose(mine["kerastl_onnx"](texts[:64]), mine["predict"](texts[:64]), atol=1e-4)
+            results = measure(paths, texts, args.requests, args.batches, block=args.block)
+        finally:
+            if worker is not None:
+                worker.close()
+    # what export_saved_model and export_onnx write
+    savedmodels = [name for name in mine if name in ("exported", "exported_bf16")]
+    shipped = savedmodels + [name for name in mine if name.startswith("kerastl_onnx")]
+    frameworks = [name for name in peers if name.startswith(("hf_", "torch_"))]
     best, ours = best_rows(results, peers), best_rows(results, shipped)
+
+    def ratios(mine_, peer):
+        return {"batch1_p50_speedup": round(peer["batch1_p50_ms"]["value"] / mine_["batch1_p50_ms"]["value"], 2),
+                "batch1_p99_speedup": round(peer["batch1_p99_ms"]["value"] / mine_["batch1_p99_ms"]["value"], 2),
+                "batch32_throughput_ratio": round(mine_["batch32_texts_per_s"]["value"]
+                                                  / peer["batch32_texts_per_s"]["value"], 2)}
+
     print(json.dumps({
         "texts": source,
         "max_length": MAX_LENGTH,
@@ -282,17 +332,17 @@ def main():
         "padded_over_real_tokens_at_batch_32": {
             str(chunk): padding(model.tokenizer, texts, 32, chunk)
             for chunk in sorted({32, export_lib.SERVING_CHUNK, *chunk_sizes})},
-        "machine": {"cpus": os.cpu_count(), "load_average_1m": round(os.getloadavg()[0], 2),
-                    "tensorflow": tf.__version__, "python": platform.python_version()},
+        "machine": {"cpus": os.cpu_count(), "cpu": cpu_name(), "load_average_1m": round(os.getloadavg()[0], 2),
+                    "tensorflow": tf.__version__, "python": platform.python_version(), **peer_versions()},
         **results,
         "best_peer": best,
         "best_kerastl": ours,
-        "kerastl_vs_best_peer": {
-            "batch1_p50_speedup": round(best["batch1_p50_ms"]["value"] / ours["batch1_p50_ms"]["value"], 2),
-            "batch1_p99_speedup": round(best["batch1_p99_ms"]["value"] / ours["batch1_p99_ms"]["value"], 2),
-            "batch32_throughput_ratio": round(ours["batch32_texts_per_s"]["value"]
-                                              / best["batch32_texts_per_s"]["value"], 2),
-        },
+        "kerastl_vs_best_peer": ratios(ours, best),
+        "best_savedmodel": best_rows(results, savedmodels),
+        "best_framework_peer": best_rows(results, frameworks),
+        "savedmodel_vs_best_framework_peer": ratios(best_rows(results, savedmodels), best_rows(results, frameworks)),
+        "onnxruntime_peer_fused_operators": fused,
+        "skipped_missing": missing,
         "vs_best_peer": {
             name: {"batch1_p50_speedup": round(best["batch1_p50_ms"]["value"] / results[name]["batch1_p50_ms"], 2),
                    "batch32_throughput_ratio": round(results[name]["batch32_texts_per_s"]
