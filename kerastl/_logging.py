@@ -63,16 +63,21 @@ def install() -> logging.Logger:
 
 
 def progress_verbosity(verbose):
-    """Keras' `verbose="auto"` resolved for a `keras.utils.Progbar`: 1 (a bar) or 2 (a line at the end).
+    """`verbose="auto"` resolved for Keras' `fit` and `keras.utils.Progbar`: 1 (a bar) or 2 (a line
+    an epoch).
 
-    `fit` turns "auto" into 1, or into 2 when Keras logs through absl instead of stdout; a
-    progress bar kerastl draws itself follows the same rule. Other values pass through.
+    1 only where a bar can be drawn: stdout is a terminal (or a notebook's) and Keras logs to
+    stdout, not through absl. Keras' own "auto" is 1 wherever stdout goes, and its bar then
+    writes ANSI sequences, backspaces and carriage returns into a redirected file or pipe.
+    Other values pass through.
     """
     if verbose != "auto":
         return verbose
     from kerastl._keras import keras
 
-    return 1 if keras.utils.is_interactive_logging_enabled() else 2
+    if not keras.utils.is_interactive_logging_enabled():
+        return 2
+    return 1 if "ipykernel" in sys.modules or terminal_verbosity(sys.stdout) == 1 else 2
 
 
 def terminal_verbosity(stream=None) -> int:

@@ -2,6 +2,7 @@
 default, and TensorBoard and CSV logs that span both phases of `fine_tune`."""
 
 import configparser
+import contextlib
 import csv
 import io
 import json
@@ -312,13 +313,24 @@ def test_progress_bars_only_on_a_terminal():
 
     assert _logging.terminal_verbosity(Terminal()) == 1
     assert _logging.terminal_verbosity(io.StringIO()) == 2
-    assert _logging.progress_verbosity("auto") == 1  # as Keras' fit(verbose="auto")
-    keras.utils.disable_interactive_logging()
-    try:
+    with contextlib.redirect_stdout(Terminal()):
+        assert _logging.progress_verbosity("auto") == 1  # as Keras' fit(verbose="auto")
+        keras.utils.disable_interactive_logging()
+        try:
+            assert _logging.progress_verbosity("auto") == 2
+        finally:
+            keras.utils.enable_interactive_logging()
+    with contextlib.redirect_stdout(io.StringIO()):  # stdout a file or a pipe: lines, not a bar
         assert _logging.progress_verbosity("auto") == 2
-    finally:
-        keras.utils.enable_interactive_logging()
     assert _logging.progress_verbosity(0) == 0
+
+
+def test_fine_tune_auto_progress_into_redirected_stdout_is_plain_lines(make_classifier, corpus, capsys):
+    # python train.py > log.txt: Keras' own "auto" would draw its bar there, ANSI codes and all.
+    kerastl.fine_tune(make_classifier(), corpus, corpus, head_epochs=1, epochs=1, batch_size=16)
+    out = capsys.readouterr().out
+    assert "\x1b[" not in out and "\r" not in out and "\b" not in out
+    assert out.count("4/4 - ") == 2  # one line an epoch, each phase
 
 
 # -- precision: one default for Python and the CLI ------------------------------------------------

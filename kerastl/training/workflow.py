@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from kerastl import distribute
 from kerastl._keras import KERAS_VERSION, DistributedModel, keras
+from kerastl._logging import progress_verbosity
 from kerastl.config import POOLED_NAMES, TrainingConfig
 from kerastl.data import batching as data_lib
 from kerastl.data.text_examples import as_examples
@@ -81,8 +82,9 @@ def fine_tune(
             (`epoch_loss`, `epoch_accuracy`) at the epoch counted across both phases, the
             training step's (`batch_loss`, ...) at the step counted across both phases, and
             `epoch_phase` (1, then 2) and `epoch_learning_rate`, which mark the boundary.
-        verbose: Keras verbosity: `"auto"` (a progress bar, as Keras' `fit`), 0 (silent), 1
-            (a progress bar) or 2 (one line per epoch); log lines are not affected.
+        verbose: Keras verbosity: `"auto"` (a progress bar where stdout is a terminal, else one
+            line per epoch), 0 (silent), 1 (a progress bar) or 2 (one line per epoch); log
+            lines are not affected.
 
     Returns:
         `{"head": {metric: [per epoch]}, "fine_tune": {metric: [per epoch]}}`, also kept as
@@ -94,6 +96,7 @@ def fine_tune(
     {'head': 2, 'fine_tune': 2}
     """
     config = dataclasses.replace(config or TrainingConfig(), **overrides)
+    verbose = progress_verbosity(verbose)  # "auto": no bar where stdout is a file or a pipe
     train = as_examples(train, labelled=True, what="fine_tune(train)")
     if validation is not None:
         validation = as_examples(validation, labelled=True, what="fine_tune(validation)")
