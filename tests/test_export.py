@@ -235,6 +235,30 @@ def test_a_failed_export_leaves_nothing_behind(make_classifier, tmp_path, monkey
     assert (base / "1" / "saved_model.pb").read_bytes() == b"previous"
 
 
+def _modes(folder):
+    """{relative path: permission bits} of `folder` and everything in it."""
+    folder = Path(folder)
+    return {str(p.relative_to(folder)): p.stat().st_mode & 0o777 for p in [folder, *folder.rglob("*")]}
+
+
+def test_saved_model_and_export_folders_follow_the_umask(make_classifier, tmp_path):
+    model = make_classifier()
+    previous = os.umask(0o022)
+    try:
+        saved = model.save_pretrained(tmp_path / "model")
+        model.save_pretrained(saved, overwrite=True)  # replacing a folder, too
+        exported = export_saved_model(model, tmp_path / "serving")
+    finally:
+        os.umask(previous)
+    for folder in saved, exported:  # drwxr-xr-x and -rw-r--r--, not mkdtemp's drwx------
+        modes = _modes(folder)
+        assert {name: mode for name, mode in modes.items() if (folder / name).is_dir()} == dict.fromkeys(
+            [name for name in modes if (folder / name).is_dir()], 0o755), folder
+        assert not [name for name, mode in modes.items() if mode & 0o044 != 0o044], folder
+    assert (tmp_path / "serving").stat().st_mode & 0o777 == 0o755
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "serving"]  # no staging left
+
+
 def test_staging_folders_of_killed_exports_are_removed_once_stale(tmp_path):
     base = tmp_path / "serving"
     host, alive = export_lib._host(), os.getpid()

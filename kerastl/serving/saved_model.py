@@ -23,7 +23,6 @@ import os
 import re
 import shutil
 import socket
-import tempfile
 import time
 from pathlib import Path
 from typing import Optional
@@ -31,8 +30,8 @@ from typing import Optional
 import tensorflow as tf
 
 from kerastl import distribute
-from kerastl._files import replace_dir
-from kerastl._keras import KERAS_VERSION, keras
+from kerastl._files import replace_dir, staging_dir
+from kerastl._keras import cast_weights_policy, keras, tf_variables
 from kerastl.config import SAVED_CONFIG_FILE, SAVED_TOKENIZER_DIR
 from kerastl.data.batching import logits_by_length
 from kerastl.errors import ModelFileError, TextSignatureUnavailable
@@ -64,7 +63,7 @@ class _ServingModule(tf.Module):
         # Tracked, so saved in variables/. Keras 3 wraps each tf.Variable in its own variable
         # class, which a TF1-style loader (TF Serving, `saved_model_cli run`) does not restore:
         # the tf.Variables themselves are tracked.
-        self.model_variables = [v.value if KERAS_VERSION == 3 else v for v in model.variables]
+        self.model_variables = tf_variables(model)
         self.tokenizer = tokenizer
         self.labels = tf.Variable(list(model.label_names), trainable=False, name="labels")
         self.max_length = tf.Variable(model.max_length, trainable=False, name="max_length")
@@ -226,7 +225,7 @@ def export_saved_model(
 
     base.mkdir(parents=True, exist_ok=True)
     _remove_stale_staging(base)
-    staging = Path(tempfile.mkdtemp(prefix=f".{version}.{_host()}.{os.getpid()}.", suffix=".tmp", dir=base))
+    staging = staging_dir(base, f".{version}.{_host()}.{os.getpid()}.", ".tmp")  # with the user's umask
     try:
         logger.info("export: writing the SavedModel")
         tf.saved_model.save(module, str(staging), signatures=signatures)
@@ -262,7 +261,7 @@ def _served_model(model: TextClassifier, precision: Optional[str]) -> TextClassi
     never changed.
     """
     name = model.precision if precision is None else resolve_precision(precision)
-    policy = keras.dtype_policies.get(name) if KERAS_VERSION == 3 else None  # tf-keras: AutoCastVariables
+    policy = cast_weights_policy(name)  # None under tf-keras: AutoCastVariables
     if policy is None or policy.compute_dtype == policy.variable_dtype:
         return model if precision is None else model.with_precision(name)
     copy = model._copy(name)  # the only copy: with_precision would make another
@@ -286,7 +285,7 @@ def _versions(base: Path) -> list:
     return [int(p.name) for p in base.iterdir() if p.is_dir() and re.fullmatch(r"[0-9]+", p.name)]
 
 
-# A staging folder's name: `.<version>.<host>.<pid>.<random>.tmp` (mkdtemp's random part).
+# A staging folder's name: `.<version>.<host>.<pid>.<random>.tmp` (staging_dir's random part).
 _STAGING = re.compile(r"\.[0-9]+\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>[0-9]+)\.[a-z0-9_]+\.tmp")
 _STALE_AFTER_S = 3600
 

@@ -11,11 +11,10 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from kerastl import distribute
-from kerastl._files import replace_dir
+from kerastl._files import replace_dir, staging_dir
 from kerastl._keras import KERAS_VERSION
 from kerastl.config import SAVED_CONFIG_FILE, SAVED_HISTORY_FILE, SAVED_TOKENIZER_DIR, SAVED_WEIGHTS_FILE
 from kerastl.errors import ModelFileError
@@ -76,7 +75,7 @@ def save_pretrained(model, path, *, overwrite: bool = False) -> Path:
     if path.exists() and not overwrite:
         raise ModelFileError(f"{path} already exists: choose another folder or pass overwrite=True")
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    staging = staging_dir(path.parent, f".{path.name}.", ".tmp")  # with the user's umask
     try:
         (staging / SAVED_CONFIG_FILE).write_text(
             json.dumps({"format": FORMAT_VERSION, "keras": KERAS_VERSION, "config": model.get_config()}, indent=2)
