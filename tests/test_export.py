@@ -76,7 +76,7 @@ def test_export_writes_tf_serving_layout_and_matches_keras(make_classifier, tmp_
     loaded = tf.saved_model.load(str(path))
     assert set(loaded.signatures) == {"serving_default", "predict_ids"}
     text = loaded.signatures["serving_default"]
-    assert text.structured_input_signature[1] == {"text": tf.TensorSpec([None], tf.string, name="text")}
+    assert text.structured_input_signature[1] == {"text": tf.TensorSpec(None, tf.string, name="text")}
     out = text(text=tf.constant(TEXTS))
     assert out["probabilities"].dtype == tf.float32 and out["probabilities"].shape == (len(TEXTS), 3)
     assert out["label_id"].dtype == tf.int64 and out["label"].dtype == tf.string
@@ -112,6 +112,18 @@ def test_serving_default_runs_a_batch_by_length_and_answers_in_input_order(make_
     for batch in ([], texts[:1]):  # no text, and fewer texts than a chunk
         np.testing.assert_allclose(text(text=tf.constant(batch, tf.string))["probabilities"].numpy(),
                                    keras_probabilities(model, batch).reshape(len(batch), 3), atol=1e-5)
+
+
+def test_serving_default_takes_one_string_as_a_batch_of_one_and_refuses_other_ranks(make_classifier, tmp_path):
+    model = make_classifier(labels=("neg", "pos", "meh"))
+    text = tf.saved_model.load(str(export_saved_model(model, tmp_path / "serving"))).signatures["serving_default"]
+    one = text(text=tf.constant("a good film"))  # a scalar, as a client sending one text would
+    assert one["probabilities"].shape == (1, 3) and one["label"].shape == (1,)
+    np.testing.assert_allclose(one["probabilities"].numpy(), keras_probabilities(model, ["a good film"]), atol=1e-5)
+    np.testing.assert_allclose(text(text=tf.constant(["a good film", "awful"]))["probabilities"].numpy(),
+                               keras_probabilities(model, ["a good film", "awful"]), atol=1e-5)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="one string or a list"):
+        text(text=tf.constant([["a good film"]]))
 
 
 @pytest.mark.parametrize("kind", ["distilbert", "bert"])

@@ -31,7 +31,7 @@ import tensorflow as tf
 
 from kerastl import distribute
 from kerastl._files import replace_dir, staging_dir
-from kerastl._keras import cast_weights_policy, keras, tf_variables
+from kerastl._keras import cast_weights_policy, tf_variables
 from kerastl.config import SAVED_CONFIG_FILE, SAVED_TOKENIZER_DIR
 from kerastl.data.batching import logits_by_length
 from kerastl.errors import ModelFileError, TextSignatureUnavailable
@@ -75,11 +75,18 @@ class _ServingModule(tf.Module):
             tf.TensorSpec([None, None], tf.int32, name="attention_mask"),
         ])
         if tokenizer is not None:
+            # Any rank, so that one string (a scalar) is accepted as a batch of one: a signature
+            # has one concrete function, and a [None] spec refuses a scalar with a shape error
+            # before the graph runs. A list of strings is as before, in TF Serving too.
             self.serve_text = tf.function(self._serve_text, autograph=False, input_signature=[
-                tf.TensorSpec([None], tf.string, name="text"),
+                tf.TensorSpec(None, tf.string, name="text"),
             ])
 
     def _serve_text(self, text):
+        rank = tf.debugging.assert_less_equal(tf.rank(text), 1, message=(
+            f"{TEXT_SIGNATURE}: text must be one string or a list (a 1-D tensor) of strings"))
+        with tf.control_dependencies([rank]):
+            text = tf.reshape(text, [-1])  # a scalar: a batch of one, answered as a batch of one
         features = self.tokenizer(text)  # (batch, longest) ids and mask, padded on the right
         return self._outputs(self._logits_by_length(features["input_ids"], features["attention_mask"]))
 
