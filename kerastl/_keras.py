@@ -49,7 +49,11 @@ else:
 
 KERAS_NAME = f"Keras {KERAS_VERSION}"
 
-__all__ = ["keras", "KERAS_VERSION", "check_same_keras", "transformers_without_torch"]
+__all__ = [
+    "keras", "KERAS_VERSION", "check_same_keras", "transformers_without_torch", "by_keras", "runs_keras",
+    "tf_variable", "tf_variables", "cast_weights_policy", "save_format_kwargs", "compile_defaults",
+    "OPTIMIZER_XLA_SWITCH", "QUIET_SHUFFLE_KWARGS", "BACKUP_AND_RESTORE_KWARGS", "back_up_now",
+]
 
 
 def _keras_of(obj):
@@ -92,6 +96,79 @@ def reset_compiled_functions(model) -> None:
         model._reset_compile_cache()
     else:
         model.train_function = model.test_function = model.predict_function = None
+
+
+# --- Keras-version shims: the rest of kerastl calls these and never compares KERAS_VERSION itself
+# (tests/test_architecture.py). Each names what differs between tf-keras and Keras 3.
+
+
+def by_keras(*, keras2, keras3):
+    """`keras2` or `keras3`, whichever belongs to the selected Keras: the seam for code written
+    twice (a mixin of Keras-internal overrides, a function reading Keras internals).
+
+    Example:
+    >>> by_keras(keras2="tf-keras", keras3="Keras 3") == ("Keras 3" if KERAS_VERSION == 3 else "tf-keras")
+    True
+    """
+    return keras3 if KERAS_VERSION == 3 else keras2
+
+
+def runs_keras(version: int) -> bool:
+    """Whether kerastl runs on Keras `version` (2 or 3) in this process."""
+    return version == KERAS_VERSION
+
+
+def tf_variable(variable):
+    """The `tf.Variable` behind a Keras 3 variable (as Keras' TensorFlow optimizer reads it); any
+    other variable (tf-keras' are `tf.Variable`s) as it is."""
+    return variable.value if KERAS_VERSION == 3 and isinstance(variable, keras.Variable) else variable
+
+
+def tf_variables(model) -> list:
+    """`model.variables` as `tf.Variable`s, which a `tf.Module` tracks and a TF1-style loader (TF
+    Serving, `saved_model_cli run`) restores; Keras 3 wraps each in a variable class of its own."""
+    return [tf_variable(variable) for variable in model.variables]
+
+
+def cast_weights_policy(name: str):
+    """Keras 3's `DTypePolicy` named `name`, whose weights a layer casts on every read; None under
+    tf-keras, whose mixed-precision weights are AutoCastVariables (no copy with weights cast once)."""
+    return keras.dtype_policies.get(name) if KERAS_VERSION == 3 else None
+
+
+def save_format_kwargs(save_format) -> dict:
+    """The extra keyword `keras.Model.save` takes: tf-keras' `save_format`; Keras 3 has none."""
+    return {"save_format": save_format} if KERAS_VERSION == 2 else {}
+
+
+def compile_defaults(kwargs: dict) -> dict:
+    """`kwargs` of `keras.Model.compile` with kerastl's defaults: no XLA for the train step under
+    Keras 3, which would switch it on by default and compile the step again for every padded length
+    (tf-keras leaves it off)."""
+    if KERAS_VERSION == 3:
+        kwargs.setdefault("jit_compile", False)
+    return kwargs
+
+
+# Keras 2's optimizers compile their update with XLA on request (`jit_compile`); Keras 3's have no
+# switch of their own.
+OPTIMIZER_XLA_SWITCH = KERAS_VERSION == 2
+
+# `fit` keywords for batches that shuffle themselves: Keras 3 warns about its own `shuffle`
+# default on a dataset, tf-keras is left as it was.
+QUIET_SHUFFLE_KWARGS = {"shuffle": False} if KERAS_VERSION == 3 else {}
+
+# `keras.callbacks.BackupAndRestore` keywords: Keras 3 writes one .h5 file in place, so the
+# previous one is kept for a kill mid-write; tf-keras has no such option (nor need).
+BACKUP_AND_RESTORE_KWARGS = {"double_checkpoint": True} if KERAS_VERSION == 3 else {}
+
+
+def back_up_now(callback, epoch: int, batch: int) -> None:
+    """Make a `BackupAndRestore` callback back up now, mid-epoch, at `batch` of `epoch`."""
+    if KERAS_VERSION == 2:
+        callback._backup(epoch=epoch, batch=batch)
+    else:
+        callback._save_model()
 
 
 class DistributedModel:
