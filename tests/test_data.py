@@ -188,6 +188,22 @@ def test_bytes_that_are_not_utf8(tmp_path):
         read_examples(path)
 
 
+def test_a_file_that_is_not_utf8_is_reported_at_its_byte_offset_and_line(tmp_path):
+    from kerastl.cli.checks import text_lines
+
+    good = "text,label\n" + "".join(f"très été {i} 电影 😀,pos\n" for i in range(3000))  # 2-4 bytes a character
+    content = good.encode() + b"caf\xe9 au lait,neg\n"
+    offset, line = content.index(b"\xe9"), good.count("\n") + 1  # 0-based byte, 1-based line
+    assert offset > len(good) + 20_000  # multi-byte characters: a character count would be far off
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(content)
+    with pytest.raises(kerastl.DataError, match=f"at byte {offset} \\(line {line}\\): 0xe9, invalid continuation"):
+        read_examples(path)
+    # The CLI's text files and stdin, a byte-order mark (3 bytes) counted as the file holds it.
+    with pytest.raises(kerastl.DataError, match=f"at byte {offset + 3} \\(line {line}\\)"):
+        text_lines(b"\xef\xbb\xbf" + content, "texts.txt")
+
+
 def test_a_text_of_a_million_characters_is_truncated(distilbert_tokenizer):
     ds = make_dataset(kerastl.TextExamples(["good film " * 100_000, "bad"], ["pos", "neg"]),
                       distilbert_tokenizer, label_names=("neg", "pos"), max_length=32, batch_size=2)

@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
+from kerastl._files import utf8_error
 from kerastl.config import SAVED_CONFIG_FILE, TrainingConfig
 from kerastl.errors import DataError, ModelFileError
 
@@ -98,8 +99,9 @@ def text_lines(content, source: str) -> list:
     if isinstance(content, bytes):
         try:
             content = content.decode("utf-8-sig")  # a byte-order mark is not part of the first text
-        except UnicodeDecodeError as err:
-            raise DataError(f"{source} is not UTF-8 text (byte {err.start}): save it as UTF-8") from None
+        except UnicodeDecodeError as err:  # its offset leaves out a byte-order mark
+            where = utf8_error(content) or err.reason
+            raise DataError(f"{source} is not UTF-8 text (at {where}): save it as UTF-8") from None
     lines = content.split("\n")
     if lines and lines[-1] == "":
         lines.pop()  # the newline that ends the last line

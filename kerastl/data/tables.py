@@ -13,6 +13,7 @@ from typing import NamedTuple, Optional
 
 import pandas as pd
 
+from kerastl._files import utf8_error
 from kerastl.data.labels import plain_labels
 from kerastl.errors import DataError
 
@@ -174,10 +175,9 @@ def _as_frame(source, *, sep, names):
             frame = pd.read_json(path, lines=lines)
         else:
             frame = pd.read_parquet(path)
-    except UnicodeDecodeError as err:
-        raise DataError(
-            f"{path} is not UTF-8 text (byte {err.start}: {err.reason}); re-save it as UTF-8"
-        ) from None
+    except UnicodeDecodeError as err:  # its offset counts from the field pandas was decoding
+        where = utf8_error(path) or f"{err.reason}"
+        raise DataError(f"{path} is not UTF-8 text (at {where}); re-save it as UTF-8") from None
     except (ValueError, pd.errors.ParserError, OSError) as err:
         raise DataError(
             f"{path} is not valid {kind.upper()} ({_first_line(err)}): fix or re-export it"
