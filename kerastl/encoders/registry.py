@@ -13,7 +13,7 @@ import dataclasses
 import importlib
 from typing import Optional
 
-from kerastl._keras import KERAS_ENV, KERAS_VERSION
+from kerastl._keras import KERAS_ENV, KERAS_VERSION, runs_keras
 from kerastl.errors import ModelFileError
 
 
@@ -46,7 +46,7 @@ class Family:
 
     @property
     def available(self) -> bool:
-        return self.keras_version == KERAS_VERSION
+        return runs_keras(self.keras_version)
 
 
 FAMILIES = {

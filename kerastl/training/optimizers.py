@@ -22,7 +22,7 @@ from typing import Iterable
 
 import tensorflow as tf
 
-from kerastl._keras import KERAS_VERSION, keras
+from kerastl._keras import by_keras, keras, tf_variable
 
 
 def layer_multipliers(encoder, decay: float) -> list:
@@ -43,8 +43,66 @@ def layer_multipliers(encoder, decay: float) -> list:
     return pairs
 
 
+class _FusedAdamUpdate:
+    """Keras 3: each float32 weight's update as TensorFlow's fused Adam kernel, at its scaled rate
+    (the module docstring); Keras' update elsewhere."""
+
+    def update_step(self, gradient, variable, learning_rate):
+        multiplier = self._multiplier(variable)
+        if multiplier != 1.0:
+            learning_rate = learning_rate * multiplier
+        if not self._fused(variable):
+            if isinstance(gradient, tf.IndexedSlices):  # summed, as the fused kernel takes it
+                gradient = tf.convert_to_tensor(gradient)
+            return super().update_step(gradient, variable, learning_rate)
+        index = self._get_variable_index(variable)
+        dtype = variable.dtype
+        step = tf.cast(self.iterations + 1, dtype)
+        beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
+        # The arithmetic of Keras' Adam.update_step, in one kernel. An IndexedSlices gradient
+        # (the token embeddings) becomes dense: a row given twice takes its summed step.
+        tf.raw_ops.ResourceApplyAdam(
+            var=variable.handle,
+            m=self._momentums[index].value.handle,
+            v=self._velocities[index].value.handle,
+            beta1_power=tf.pow(beta_1, step),
+            beta2_power=tf.pow(beta_2, step),
+            lr=tf.cast(learning_rate, dtype),
+            beta1=beta_1,
+            beta2=beta_2,
+            epsilon=tf.cast(self.epsilon, dtype),
+            grad=tf.convert_to_tensor(tf.cast(gradient, dtype)),
+        )
+
+    def _fused(self, variable) -> bool:
+        """Whether `variable` takes the fused update: float32, no AMSGrad, no strategy."""
+        return (variable.dtype == tf.float32 and not self.amsgrad and not tf.distribute.has_strategy()
+                and isinstance(variable, tf.Variable))
+
+
+class _ScaledRateUpdate:
+    """tf-keras: its update_step reads `self.learning_rate`, scaled while one weight updates."""
+
+    def update_step(self, gradient, variable):
+        self.__dict__["_kerastl_scale"] = self._multiplier(variable)
+        try:
+            return super().update_step(gradient, variable)
+        finally:
+            self.__dict__["_kerastl_scale"] = 1.0
+
+    @property
+    def learning_rate(self):
+        scale = self.__dict__.get("_kerastl_scale", 1.0)
+        rate = keras.optimizers.AdamW.learning_rate.fget(self)
+        return rate * scale if scale != 1.0 else rate
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        keras.optimizers.AdamW.learning_rate.fset(self, value)
+
+
 @keras.saving.register_keras_serializable(package="kerastl")
-class AdamW(keras.optimizers.AdamW):
+class AdamW(by_keras(keras2=_ScaledRateUpdate, keras3=_FusedAdamUpdate), keras.optimizers.AdamW):
     """Keras' AdamW, with a learning-rate multiplier for each weight named by `scale_learning_rate`.
 
     The multipliers are not part of the saved config: an optimizer rebuilt from a saved model
@@ -72,7 +130,7 @@ class AdamW(keras.optimizers.AdamW):
         if self.weight_decay is None:
             return
         decay = tf.cast(self.weight_decay, tf.float32) * tf.cast(self.learning_rate, tf.float32)
-        keeps = [(_tf_variable(variable), 1.0 - decay * self._multiplier(variable))
+        keeps = [(tf_variable(variable), 1.0 - decay * self._multiplier(variable))
                  for variable in variables if self._use_weight_decay(variable)]
         if not tf.distribute.has_strategy():
             for variable, keep in keeps:
@@ -84,64 +142,6 @@ class AdamW(keras.optimizers.AdamW):
                 distribution.extended.update(variable, _scale, args=(keep,), group=False)
 
         tf.__internal__.distribute.interim.maybe_merge_call(apply, self._distribution_strategy, keeps)
-
-    if KERAS_VERSION == 3:
-
-        def update_step(self, gradient, variable, learning_rate):
-            multiplier = self._multiplier(variable)
-            if multiplier != 1.0:
-                learning_rate = learning_rate * multiplier
-            if not self._fused(variable):
-                if isinstance(gradient, tf.IndexedSlices):  # summed, as the fused kernel takes it
-                    gradient = tf.convert_to_tensor(gradient)
-                return super().update_step(gradient, variable, learning_rate)
-            index = self._get_variable_index(variable)
-            dtype = variable.dtype
-            step = tf.cast(self.iterations + 1, dtype)
-            beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
-            # The arithmetic of Keras' Adam.update_step, in one kernel. An IndexedSlices gradient
-            # (the token embeddings) becomes dense: a row given twice takes its summed step.
-            tf.raw_ops.ResourceApplyAdam(
-                var=variable.handle,
-                m=self._momentums[index].value.handle,
-                v=self._velocities[index].value.handle,
-                beta1_power=tf.pow(beta_1, step),
-                beta2_power=tf.pow(beta_2, step),
-                lr=tf.cast(learning_rate, dtype),
-                beta1=beta_1,
-                beta2=beta_2,
-                epsilon=tf.cast(self.epsilon, dtype),
-                grad=tf.convert_to_tensor(tf.cast(gradient, dtype)),
-            )
-
-        def _fused(self, variable) -> bool:
-            """Whether `variable` takes the fused update: float32, no AMSGrad, no strategy."""
-            return (variable.dtype == tf.float32 and not self.amsgrad and not tf.distribute.has_strategy()
-                    and isinstance(variable, tf.Variable))
-
-    else:  # tf-keras' update_step reads `self.learning_rate`: scale it while one weight updates
-
-        def update_step(self, gradient, variable):
-            self.__dict__["_kerastl_scale"] = self._multiplier(variable)
-            try:
-                return super().update_step(gradient, variable)
-            finally:
-                self.__dict__["_kerastl_scale"] = 1.0
-
-        @property
-        def learning_rate(self):
-            scale = self.__dict__.get("_kerastl_scale", 1.0)
-            rate = keras.optimizers.AdamW.learning_rate.fget(self)
-            return rate * scale if scale != 1.0 else rate
-
-        @learning_rate.setter
-        def learning_rate(self, value):
-            keras.optimizers.AdamW.learning_rate.fset(self, value)
-
-
-def _tf_variable(variable):
-    """The `tf.Variable` behind a Keras 3 variable (as Keras' TensorFlow optimizer does), else itself."""
-    return variable.value if KERAS_VERSION == 3 and isinstance(variable, keras.Variable) else variable
 
 
 def _scale(variable, factor):

@@ -18,7 +18,7 @@ import numpy as np
 
 from kerastl import distribute
 from kerastl._files import write_text_atomic
-from kerastl._keras import KERAS_VERSION, keras
+from kerastl._keras import BACKUP_AND_RESTORE_KWARGS, back_up_now, by_keras, keras
 from kerastl.errors import TrainingError, TrainingInterrupted
 
 logger = logging.getLogger(__name__)
@@ -160,35 +160,30 @@ class EpochLog(keras.callbacks.Callback):
         return result
 
 
-class ResumableBackup(keras.callbacks.BackupAndRestore):
+class _ChiefSavesBackup:
+    """Keras 3's `BackupAndRestore` saves from every worker to the same files: a non-chief saves
+    into a folder of its own that is then deleted (saving can run collective ops)."""
+
+    def _save_model(self):
+        def save(folder):
+            self.model.save_weights(os.path.join(folder, "backup.weights.h5"))
+
+        if distribute.chief_or_discard(self.model.distribute_strategy, save):
+            super()._save_model()
+
+
+class ResumableBackup(*by_keras(keras2=(), keras3=(_ChiefSavesBackup,)), keras.callbacks.BackupAndRestore):
     """`BackupAndRestore` that, on Ctrl-C, backs up at the end of the current step and stops."""
 
     def __init__(self, backup_dir: str, *, phase: str, save_freq: int):
-        if KERAS_VERSION == 2:
-            super().__init__(backup_dir, save_freq=save_freq, delete_checkpoint=False)
-        else:  # Keras 3 writes one .h5 file in place: keep the previous one for a kill mid-write
-            super().__init__(backup_dir, save_freq=save_freq, delete_checkpoint=False, double_checkpoint=True)
+        super().__init__(backup_dir, save_freq=save_freq, delete_checkpoint=False, **BACKUP_AND_RESTORE_KWARGS)
         self.phase = phase
         self.backup_dir_path = Path(backup_dir)
-
-    if KERAS_VERSION == 3:
-
-        def _save_model(self):
-            # Keras 3 saves from every worker to the same files; a non-chief saves into a
-            # folder of its own that is then deleted (saving can run collective ops).
-            def save(folder):
-                self.model.save_weights(os.path.join(folder, "backup.weights.h5"))
-
-            if distribute.chief_or_discard(self.model.distribute_strategy, save):
-                super()._save_model()
 
     def on_train_batch_end(self, batch, logs=None):
         super().on_train_batch_end(batch, logs)
         if _interrupt.is_set():
-            if KERAS_VERSION == 2:
-                self._backup(epoch=self._current_epoch, batch=batch)
-            else:
-                self._save_model()
+            back_up_now(self, epoch=self._current_epoch, batch=batch)
             raise TrainingInterrupted(
                 f"interrupted in {self.phase}, epoch {self._current_epoch + 1}, step {batch + 1}; "
                 f"progress is saved in {self.backup_dir_path.parent}: run the same command again to resume"
