@@ -27,6 +27,14 @@ def selected_keras() -> int:
 DEFAULT_BACKBONE = "distilbert-base-uncased"
 # Longest token sequence fed to the encoder, special tokens included.
 DEFAULT_MAX_LENGTH = 128
+# The columns of a table, found by header: the text, and the target as the first of
+# LABEL_COLUMNS present (when label_column= / --label-column is left at "label"). A
+# TEXT_PAIR_COLUMN marks sentence pairs, which this version refuses rather than read without it.
+TEXT_COLUMN = "text"
+LABEL_COLUMNS = ("label", "labels", "score")
+TEXT_PAIR_COLUMN = "text_pair"
+# Where a label holds this, it is a set of labels (multi-label), which this version refuses.
+MULTI_LABEL_SEP = ","
 # Dropout rate of the classification head.
 DEFAULT_DROPOUT = 0.1
 # What the head reads: the first token's hidden state ("cls") or the mean of the real tokens'

@@ -230,7 +230,8 @@ def _training_options(parser):
 
 def _data_options(parser):
     parser.add_argument("--text-column", default="text", help="(default: %(default)s)")
-    parser.add_argument("--label-column", default="label", help="(default: %(default)s)")
+    parser.add_argument("--label-column", default="label",
+                        help="(default: %(default)s, else labels or score, whichever the header has)")
     parser.add_argument("--sep", help="field separator of delimited text (default: from the extension)")
     parser.add_argument("--names", type=lambda s: [n.strip() for n in s.split(",")],
                         help="column names for a file without a header, e.g. text,label")

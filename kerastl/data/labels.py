@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from kerastl.config import MULTI_LABEL_SEP
 from kerastl.errors import DataError
 
 
@@ -35,6 +36,7 @@ def label_names_from(labels, source: str = "data") -> tuple:
     """
     if labels is None:
         raise DataError(f"{source} has no labels; give label_column= (--label-column)")
+    refuse_other_tasks(labels, source, label_set=True)
     distinct = set(labels)
     if len(distinct) < 2:
         raise DataError(
@@ -62,6 +64,7 @@ def encode_labels(labels, label_names: Sequence[str], source: str = "data") -> n
     keys = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in labels]
     unknown = sorted(set(keys) - index.keys())
     if unknown:
+        refuse_other_tasks([v for v, k in zip(labels, keys) if k not in index], source)
         hint = ""
         if any(_is_integer_string(key) for key in unknown) and not any(map(_is_integer_string, label_names)):
             hint = (" (integer labels name the labels of a model trained on integers, \"0\"..\"n-1\"; "
@@ -71,6 +74,62 @@ def encode_labels(labels, label_names: Sequence[str], source: str = "data") -> n
             f"{list(label_names)}{hint}; remove those rows or train a model that has them"
         )
     return np.fromiter((index[k] for k in keys), dtype=np.int32, count=len(keys))
+
+
+# A label set of more integers than this, most of them on one or two examples, is a score.
+MAX_SPARSE_INTEGER_LABELS = 50
+
+_ONLY_CLASSIFICATION = (
+    'this version of kerastl trains task="classification" only, one label name per text; multi-label '
+    'and regression are not supported yet'
+)
+
+
+def refuse_other_tasks(labels, source: str = "data", *, label_set: bool = False) -> None:
+    """Refuse labels that look like another task rather than read them as class names: a label
+    holding the multi-label separator, numbers that are not all integers (a regression score),
+    and, for a training label set (`label_set`), many integers most of which label one or two
+    examples. The task is the user's choice, never a guess, so these stop with the choices."""
+    values = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in labels]
+    sets = sorted({v for v in values if isinstance(v, str) and MULTI_LABEL_SEP in v})
+    if sets:
+        raise DataError(
+            f"{source}: labels such as {sets[:3]} hold {MULTI_LABEL_SEP!r} and look like multi-label "
+            f"sets (several labels per text); {_ONLY_CLASSIFICATION}. Give one label per text; if the "
+            f"commas are part of single label names, rename those labels without {MULTI_LABEL_SEP!r} "
+            f"(a separator option is not available yet)"
+        )
+    numbers = [_number(v) for v in values]
+    if values and all(n is not None for n in numbers) and not all(float(n).is_integer() for n in numbers):
+        shown = sorted({str(v) for v, n in zip(values, numbers) if not float(n).is_integer()})[:3]
+        raise DataError(
+            f"{source}: the labels are numbers that are not all integers (such as {shown}) and look like "
+            f"regression scores; {_ONLY_CLASSIFICATION}. For classification give label names or "
+            f"integer ids 0..n-1; if these numbers are class names, rename them (e.g. 'level_3.5')"
+        )
+    if label_set and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
+        counts = pd.Series(values).value_counts()
+        if len(counts) > MAX_SPARSE_INTEGER_LABELS and counts.median() <= 2:
+            raise DataError(
+                f"{source}: the labels are {len(counts)} distinct integers, most on one or two examples, "
+                f"and look like regression scores rather than class ids; {_ONLY_CLASSIFICATION}. If they "
+                f"are classes, give them as label names (e.g. 'class_17') with enough examples of each"
+            )
+
+
+def _number(value):
+    """`value` as a finite number (a str that reads as one included), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return value if np.isfinite(value) else None
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+        return number if np.isfinite(number) else None
+    return None
 
 
 def _is_integer_string(name: str) -> bool:

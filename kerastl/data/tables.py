@@ -14,6 +14,7 @@ from typing import NamedTuple, Optional
 import pandas as pd
 
 from kerastl._files import utf8_error
+from kerastl.config import LABEL_COLUMNS, TEXT_PAIR_COLUMN
 from kerastl.data.labels import plain_labels
 from kerastl.errors import DataError
 
@@ -61,6 +62,9 @@ def read_table(source, *, text_column, label_column, sep, names, labels_required
     """The examples of a file, DataFrame, `datasets.Dataset` or dict; the label column is optional
     unless `labels_required`."""
     frame, name = _as_frame(source, sep=sep, names=names)
+    refuse_text_pairs(frame.columns, name, text_column)
+    if label_column == LABEL_COLUMNS[0]:  # left at its default: the target is found by header
+        label_column = _target_column(frame.columns, name)
     if label_column is not None and label_column not in frame.columns and not labels_required:
         label_column = None
     missing = [c for c in (text_column, label_column) if c is not None and c not in frame.columns]
@@ -98,6 +102,30 @@ def read_table(source, *, text_column, label_column, sep, names, labels_required
     if label_column is not None:
         labels = plain_labels(frame[label_column])
     return Table(texts, labels, name, label_set)
+
+
+def refuse_text_pairs(columns, name, text_column) -> None:
+    """A `text_pair` column holds a second text per row: refused, since reading the table without
+    it would train or predict on the first text alone."""
+    if TEXT_PAIR_COLUMN in map(str, columns):
+        raise DataError(
+            f"{name}: the column {TEXT_PAIR_COLUMN!r} holds a second text per row (sentence pairs); "
+            f"sentence-pair classification is not supported by this version of kerastl, and reading "
+            f"only {text_column!r} would drop the second text. If one text per row is what you mean, "
+            f"join the two texts into one column yourself and remove {TEXT_PAIR_COLUMN!r}"
+        )
+
+
+def _target_column(columns, name) -> str:
+    """The label column found by header: `label`, else the one of `labels` and `score` present
+    (the header names the column, never the task)."""
+    present = [c for c in LABEL_COLUMNS if c in map(str, columns)]
+    if len(present) > 1 and present[0] != LABEL_COLUMNS[0]:
+        raise DataError(
+            f"{name}: both {present[0]!r} and {present[1]!r} could hold the labels; choose one with "
+            f"label_column= (--label-column)"
+        )
+    return present[0] if present else LABEL_COLUMNS[0]
 
 
 def _unlabelled_table(texts, name) -> Table:

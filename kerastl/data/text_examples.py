@@ -180,6 +180,7 @@ def as_examples(
                 f"a list of str. For texts alone give a list; {what} accepts {ACCEPTED}"
             )
         _refuse_separate_labels(labels, value, what)
+        _refuse_text_pairs(value, what, labelled)
         examples = TextExamples(_text_list(value[0], what), _label_list(value[1], what), source=what)
     elif isinstance(value, str):
         examples = TextExamples([value], _label_list(labels, what, one_text=True), source=what)
@@ -205,6 +206,27 @@ def _unlabelled_message(value, what, label_column) -> str:
         f"Give the labels too: (texts, labels), or texts with labels=, or a DataFrame, dict, "
         f"datasets.Dataset or data file with a {label_column or 'label'!r} column"
     )
+
+
+def _refuse_text_pairs(value, what, labelled) -> None:
+    """A `(texts_a, texts_b)` tuple is refused rather than read as `(texts, labels)`: one whose
+    second member reads as texts, not label names (all distinct, most holding a space; of two or
+    more unless only texts are used, `labelled=False`, where one pair is refused too)."""
+    second = value[1]
+    if not _is_text_sequence(second) or isinstance(second, tf.Tensor):
+        return
+    entries = list(second)
+    if not entries or not all(isinstance(v, (str, bytes)) for v in entries):
+        return
+    spaced = sum(1 for v in entries if len((v.decode("utf-8", "replace") if isinstance(v, bytes) else v).split()) > 1)
+    if (len(entries) > 1 or labelled is False) and len(set(entries)) == len(entries) and spaced * 2 > len(entries):
+        raise DataError(
+            f"{what}: received {_describe(value)} of two string sequences, which reads as (texts_a, "
+            f"texts_b) sentence pairs; sentence-pair classification is not supported by this version of "
+            f"kerastl, and reading it as (texts, labels) would drop the second text. Give texts alone "
+            f"(a list) where texts are expected, and labelled examples as TextExamples(texts, labels) if "
+            f"the second member really holds label names"
+        )
 
 
 def _refuse_separate_labels(labels, value, what) -> None:
@@ -332,7 +354,9 @@ def read_examples(
         source: a path, a `pandas.DataFrame`, a `datasets.Dataset` (a `ClassLabel` label column
             gives names, in its id order) or a dict of columns.
         text_column: the column holding the texts.
-        label_column: the column holding the labels; `None` to read texts only.
+        label_column: the column holding the labels; `None` to read texts only. Left at
+            `"label"`, a table without a `label` column has its labels found in `labels` or
+            `score`. A `text_pair` column (sentence pairs) is refused with a `DataError`.
         sep: field separator for delimited text; inferred from the extension otherwise.
         names: column names for a file without a header row.
 
