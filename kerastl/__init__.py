@@ -12,6 +12,7 @@ from kerastl import _logging, _serializable
 __version__ = "0.8.1"
 
 _logging.install()
+_logging.quiet_tensorflow_start()  # TensorFlow's C++ start-up lines, whoever imports it
 _serializable.install()  # keras.models.load_model finds kerastl's classes from here on
 
 # public name -> the module that defines it

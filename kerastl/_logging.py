@@ -22,13 +22,15 @@ LOGGER_NAME = "kerastl"
 FORMAT = "kerastl: %(message)s"
 
 # Lines TensorFlow's C++ runtime writes to file descriptor 2 while it loads, before its log level
-# applies: "I0000 00:00:1796005818.359289 8735 port.cc:153] oneDNN custom operations are on...",
-# absl's note that precedes them, and the CPU-feature line's continuation.
+# applies (TF_CPP_MIN_LOG_LEVEL does not hide them): "I0000 00:00:1796005818.359289 8735
+# port.cc:153] oneDNN custom operations are on...", absl's note that precedes them, and the
+# CPU-feature line's continuation.
 _NATIVE_LOG_LINE = re.compile(
-    r"[IWEF]\d{4} [\d:.]+ +\d+ [^ \]]+:\d+\] "
+    r"(?P<severity>[IWEF])\d{4} [\d:.]+ +\d+ [^ \]]+:\d+\] "
     r"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
     r"|To enable the following instructions: .*rebuild TensorFlow"
 )
+TF_LOG_LEVEL_ENV = "TF_CPP_MIN_LOG_LEVEL"
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -127,10 +129,61 @@ def library_notices(show: bool):
             tensorflow_logger.setLevel(levels[1])
 
 
+def quiet_tensorflow_start() -> None:
+    """Keep TensorFlow's start-up log lines (oneDNN, CUDA stubs, CPU features) off stderr when
+    TensorFlow is imported, by kerastl or by anyone, from now on; see `_QuietTensorFlowStart`.
+
+    Runs when kerastl is imported, before anything imports TensorFlow; calling it again, or
+    after TensorFlow is loaded, changes nothing.
+    """
+    if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietTensorFlowStart) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietTensorFlowStart())
+
+
+def _tf_log_level() -> int:
+    """The `TF_CPP_MIN_LOG_LEVEL` in force (0 all, 1 warnings up, 2 errors up, 3 fatal only); 2,
+    kerastl's default, when it is unset or not a level."""
+    value = os.environ.get(TF_LOG_LEVEL_ENV, "2").strip()
+    return int(value) if value in ("0", "1", "2", "3") else 2
+
+
+class _QuietTensorFlowStart:
+    """A finder that only wraps the loading of `tensorflow`: what TensorFlow's C++ runtime writes
+    to stderr while its module loads is caught and replayed without the start-up log lines below
+    `TF_CPP_MIN_LOG_LEVEL`, which TensorFlow itself cannot apply yet (absl writes them before it
+    is initialised). So `TF_CPP_MIN_LOG_LEVEL=0` (or `kerastl ... --verbose`) shows them all;
+    anything else that is written (a Python warning, a crash's report) goes through."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow" or "tensorflow" in sys.modules:
+            return None
+        for finder in list(sys.meta_path):
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        loader = spec.loader
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        exec_module = loader.exec_module
+
+        def quiet_exec_module(module):
+            level = _tf_log_level()
+            with _native_stderr_filtered(level) if level > 0 else contextlib.nullcontext():
+                exec_module(module)
+
+        loader.exec_module = quiet_exec_module  # this spec's loader only
+        return spec
+
+
 @contextlib.contextmanager
-def _native_stderr_filtered():
+def _native_stderr_filtered(level: int = 3):
     """Catch what C and C++ code writes to file descriptor 2 in the block; replay it without
-    TensorFlow's start-up log lines (everything, if the block raised)."""
+    TensorFlow's start-up log lines of a severity below `level` (0 info ... 3 fatal), nor absl's
+    banner and the CPU-feature continuation (everything, if the block raised)."""
     try:
         sys.stderr.flush()
         saved = os.dup(2)
@@ -148,7 +201,15 @@ def _native_stderr_filtered():
             os.close(saved)
             caught.seek(0)
             lines = caught.read().decode("utf-8", "replace").splitlines(keepends=True)
-            kept = lines if failed else [line for line in lines if not _NATIVE_LOG_LINE.match(line)]
+            kept = lines if failed else [line for line in lines if _kept(_NATIVE_LOG_LINE.match(line), level)]
             if kept:
                 sys.stderr.write("".join(kept))
                 sys.stderr.flush()
+
+
+def _kept(native, level: int) -> bool:
+    """Whether a line of stderr stays: any line but TensorFlow's log lines below `level`."""
+    if native is None:
+        return True
+    severity = native["severity"]
+    return severity is not None and "IWEF".index(severity) >= level

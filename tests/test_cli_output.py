@@ -155,6 +155,19 @@ def test_evaluate_json_into_a_file_is_json_alone_without_library_noise(saved_mod
     assert not [line for line in err.splitlines() if line.startswith(NATIVE_LINE) or TRANSFORMERS_NOTICE in line]
 
 
+def test_library_import_keeps_tensorflow_start_up_lines_quiet_unless_asked():
+    # python -c "import kerastl; kerastl.TextClassifier": TensorFlow loads, and says nothing.
+    code = "import kerastl; kerastl.TextClassifier; import tensorflow as tf; print(tf.__name__)"
+    quiet = run(["-c", code])
+    err = quiet.stderr.decode()
+    assert quiet.returncode == 0 and quiet.stdout.decode() == "tensorflow\n", err
+    assert not [line for line in err.splitlines()
+                if any(word in line for word in ("cpu_feature_guard", "port.cc", "cudart_stub", "absl::"))], err
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "0"}  # asked for: all of them
+    loud = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=ROOT, env=env, timeout=300)
+    assert "port.cc" in loud.stderr.decode() and "cpu_feature_guard" in loud.stderr.decode()
+
+
 def test_predict_reads_stdin_in_a_pipe_and_verbose_shows_library_notices(saved_model):
     # printf 'a good film\n\nawful\n' | kerastl predict --model M --verbose -
     result = run(["-m", "kerastl", "predict", "--model", saved_model, "--verbose", "-"],
