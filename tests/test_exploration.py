@@ -75,6 +75,18 @@ def test_tokenizer_from_a_folder_or_a_saved_model(make_classifier, distilbert_to
         resolve_tokenizer(tmp_path / "nothing-here")
 
 
+def test_explore_offline_without_model_fails_at_once_in_one_line(csv_files, tmp_path, capsys, monkeypatch):
+    # No --model: the default backbone's tokenizer, a hub name, which nothing has cached here.
+    monkeypatch.setattr("kerastl.analysis.exploration.hub_unreachable",
+                        lambda: "cannot resolve huggingface.co; the machine looks offline")
+    status = main(["explore", "--data", str(csv_files["train"]), "--output", str(tmp_path / "explore")])
+    err = capsys.readouterr().err
+    assert status == 2
+    errors = [line for line in err.splitlines() if not line.startswith("kerastl: ")]
+    assert len(errors) == 1 and errors[0].startswith("kerastl explore: error: cannot load the tokenizer of"), err
+    assert "looks offline" in errors[0] and "--model all-minilm-l6-v2" in errors[0]
+
+
 def test_explore_command_writes_plots_and_summary(distilbert_tokenizer, csv_files, tmp_path, capsys):
     distilbert_tokenizer.save_pretrained(tmp_path / "tok")
     out = tmp_path / "explore"

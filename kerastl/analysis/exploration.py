@@ -16,10 +16,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from kerastl import encoders as backbone_lib
+from kerastl._keras import transformers_without_torch
 from kerastl.analysis.evaluation import save_figure
 from kerastl.config import DEFAULT_MAX_LENGTH, SAVED_CONFIG_FILE, SAVED_TOKENIZER_DIR
 from kerastl.data.text_examples import TextExamples, as_examples
-from kerastl.errors import DataError
+from kerastl.encoders.sources import hub_unreachable, looks_like_path
+from kerastl.errors import BackboneError, DataError
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +42,27 @@ def resolve_tokenizer(source):
     saved_model_tokenizer = Path(source) / SAVED_TOKENIZER_DIR
     if (Path(source) / SAVED_CONFIG_FILE).is_file() and saved_model_tokenizer.is_dir():
         return backbone_lib.load_tokenizer(saved_model_tokenizer)
-    return backbone_lib.load_tokenizer(source)
+    if Path(source).exists() or looks_like_path(str(source)):
+        return backbone_lib.load_tokenizer(source)
+    return _hub_tokenizer(str(source))
+
+
+def _hub_tokenizer(name: str):
+    """The tokenizer of a hub model: fetched, or offline from the hub's cache, or one line saying
+    what to give instead (offline, transformers would retry the hub for about a minute)."""
+    import huggingface_hub
+
+    offline = "HF_HUB_OFFLINE is set" if huggingface_hub.constants.HF_HUB_OFFLINE else hub_unreachable()
+    if offline is None:
+        return backbone_lib.load_tokenizer(name)
+    try:
+        return transformers_without_torch().AutoTokenizer.from_pretrained(name, local_files_only=True)
+    except (OSError, ValueError):
+        raise BackboneError(
+            f"cannot load the tokenizer of {name!r}: the Hugging Face Hub is out of reach ({offline}) and "
+            f"it is not in the local cache; count tokens with the offline preset, --model all-minilm-l6-v2 "
+            f"(tokenizer='all-minilm-l6-v2'), a model folder or a saved kerastl model"
+        ) from None
 
 
 @dataclasses.dataclass
