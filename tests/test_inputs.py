@@ -14,6 +14,7 @@ import tensorflow as tf
 import kerastl
 from kerastl import keras
 from kerastl.analysis.evaluation import Evaluation, evaluate, predict
+from kerastl.cli.commands import main
 from kerastl.data import ACCEPTED, as_examples
 
 EMOTIONS = ["sadness", "joy", "love", "anger", "fear", "surprise"]  # dair-ai/emotion's ClassLabel order
@@ -177,13 +178,37 @@ def test_unknown_label_names_in_keras_fit_are_named(make_classifier, corpus, tmp
         model.fit(texts[:4], ["pos", "meh", "so so", "neg"], verbose=0)
     with pytest.raises(kerastl.DataError, match=r"label ids \[2\] are outside 0\.\.1"):
         model.evaluate(texts[:2], [0, 2], verbose=0)
-    # kerastl's own functions read integer labels as names, as a model trained on integers has
-    # them: under named labels they are refused, never mapped by position.
-    with pytest.raises(kerastl.DataError, match=r"labels \['0', '1'\] are not among .*give label names"):
-        evaluate(model, (texts[:2], [0, 1]))
-    (tmp_path / "ids.csv").write_text("text,label\ngood,1\nbad,0\n")
-    with pytest.raises(kerastl.DataError, match=r"labels \['0', '1'\] are not among"):
-        model.evaluate(str(tmp_path / "ids.csv"), verbose=0)  # a file's labels are names, also here
+
+
+def test_integer_labels_are_ids_in_fit_evaluate_fine_tune_and_the_cli(make_classifier, corpus, tmp_path, capsys):
+    texts, labels = corpus
+    ids = [("neg", "pos").index(label) for label in labels]
+    model = make_classifier()  # labels named neg, pos: 0 is neg, 1 is pos
+    model.compile()
+    scores = evaluate(model, (texts, labels))
+    for given in (ids, np.array(ids), np.array(ids, np.int64)):  # a list, and arrays
+        assert evaluate(model, (texts, given)) == scores  # ids, as model.fit and model.evaluate read them
+    assert model.evaluate(texts, ids, verbose=0)[1] == pytest.approx(scores["accuracy"])
+    # A file's integer column: ids too, in Python and in the CLI.
+    (tmp_path / "ids.csv").write_text("text,label\n" + "".join(f"{t},{i}\n" for t, i in zip(texts, ids)))
+    assert evaluate(model, tmp_path / "ids.csv") == scores
+    assert model.evaluate(str(tmp_path / "ids.csv"), verbose=0)[1] == pytest.approx(scores["accuracy"])
+    saved = model.save_pretrained(tmp_path / "model")
+    assert main(["evaluate", "--model", str(saved), "--data", str(tmp_path / "ids.csv"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["accuracy"] == pytest.approx(scores["accuracy"])
+    # Out of range: refused, naming the range and the labels, in every reader.
+    with pytest.raises(kerastl.DataError, match=r"\[2\] are outside 0\.\.1, the ids of the model's labels "
+                                                r"\['neg', 'pos'\]"):
+        evaluate(model, (texts[:2], [0, 2]))
+    (tmp_path / "bad.csv").write_text("text,label\ngood,1\nbad,-1\n")
+    assert main(["evaluate", "--model", str(saved), "--data", str(tmp_path / "bad.csv")]) == 2
+    assert "[-1] are outside 0..1" in capsys.readouterr().err
+    with pytest.raises(kerastl.DataError, match=r"outside 0\.\.1"):
+        kerastl.fine_tune(model, (texts[:4], [0, 1, 2, 1]), epochs=1, head_epochs=1)
+    # Label names that are numbers in another order: an integer would be ambiguous, and is refused.
+    numbered = make_classifier(labels=("1", "10", "2"))
+    with pytest.raises(kerastl.DataError, match="the id 1 is the label '10', not '1'"):
+        evaluate(numbered, (texts[:2], [1, 2]))
 
 
 # -- a failed fit leaves the model usable -----------------------------------------------------------

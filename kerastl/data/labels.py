@@ -57,23 +57,51 @@ def label_names_from(labels, source: str = "data") -> tuple:
 def encode_labels(labels, label_names: Sequence[str], source: str = "data") -> np.ndarray:
     """Label ids (int32) for `labels` under a fixed label set; unknown labels are an error.
 
-    Labels are matched by name: an integer label 1 is the label named "1", as in a model trained
-    on integer labels (whose label names are "0".."n-1").
+    An integer label (a Python or NumPy integer, or an integer column of a file) is a label id,
+    0..n-1, as in Keras and `model.fit`; in a model trained on integer labels the label named
+    "1" has the id 1, so there both readings agree. Any other label is matched by name.
     """
+    label_names = tuple(label_names)
     index = {name: i for i, name in enumerate(label_names)}
-    keys = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in labels]
-    unknown = sorted(set(keys) - index.keys())
+    ids = {int(v) for v in labels if _is_id(v)}
+    if ids:
+        _check_ids(ids, label_names, source)
+    keys = [int(v) if _is_id(v) else v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+            for v in labels]
+    unknown = sorted({k for k in keys if isinstance(k, str)} - index.keys())
     if unknown:
-        refuse_other_tasks([v for v, k in zip(labels, keys) if k not in index], source)
+        refuse_other_tasks([v for v, k in zip(labels, keys) if isinstance(k, str) and k not in index], source)
         hint = ""
         if any(_is_integer_string(key) for key in unknown) and not any(map(_is_integer_string, label_names)):
-            hint = (" (integer labels name the labels of a model trained on integers, \"0\"..\"n-1\"; "
-                    "give label names, or give ids to model.fit / model.evaluate, which read them as ids)")
+            hint = " (label ids given as strings are read as names: give them as integers)"
         raise DataError(
             f"{source}: labels {unknown[:10]} are not among the model's labels "
             f"{list(label_names)}{hint}; remove those rows or train a model that has them"
         )
-    return np.fromiter((index[k] for k in keys), dtype=np.int32, count=len(keys))
+    return np.fromiter((k if isinstance(k, int) else index[k] for k in keys), dtype=np.int32, count=len(keys))
+
+
+def _is_id(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _check_ids(ids: set, label_names: tuple, source: str) -> None:
+    """Refuse ids outside 0..n-1, and ids that would name another label than their own number
+    (label names "1", "10", "2": the integer 2 is the id of "10")."""
+    count = len(label_names)
+    bad = sorted(i for i in ids if not 0 <= i < count)
+    if bad:
+        raise DataError(
+            f"{source}: integer labels are label ids, and {bad[:10]} are outside 0..{count - 1}, the ids of "
+            f"the model's labels {list(label_names)}; give ids in that range, or the label names"
+        )
+    crossed = sorted(i for i in ids if str(i) in label_names and label_names.index(str(i)) != i)
+    if crossed:
+        raise DataError(
+            f"{source}: integer labels are label ids, but the model's labels {list(label_names)} are numbers "
+            f"in another order: the id {crossed[0]} is the label {label_names[crossed[0]]!r}, not "
+            f"{str(crossed[0])!r}; give the labels as strings (names) to avoid the ambiguity"
+        )
 
 
 # A label set of more integers than this, most of them on one or two examples, is a score.
