@@ -105,7 +105,7 @@ class TextInputs:
         """(TextExamples, the batch size of a batched text dataset or None) from raw-text x and y.
 
         As in Keras, integer labels in `y` (or in a dataset's pairs) are label ids: they become the
-        model's label names. Labels read from a file or `TextExamples` are names, as everywhere.
+        model's label names. A file's integer column is read as ids too (`encode_labels`).
         """
         batch_size = None
         if isinstance(x, tf.data.Dataset):
