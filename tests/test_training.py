@@ -133,3 +133,27 @@ def test_a_crash_in_phase_two_resumes_from_the_last_backup(make_classifier, corp
     assert len(history["head"]["loss"]) == 1 and len(history["fine_tune"]["loss"]) == 2
     logits = kerastl.analysis.evaluation.predict(model, ["a good film"]).logits
     assert logits.dtype == np.float32 and np.isfinite(logits).all()
+
+
+def test_fine_tune_takes_the_users_optimizer_for_phase_two(make_classifier, corpus):
+    model = make_classifier()
+    sgd = keras.optimizers.SGD(learning_rate=0.05, momentum=0.9)
+    before = weight_values(model.backbone.trainable_weights)
+    history = kerastl.fine_tune(model, corpus, head_epochs=1, epochs=1, batch_size=16, verbose=0, optimizer=sgd)
+    assert model.optimizer is sgd and int(sgd.iterations.numpy()) == 4  # phase 2's 4 steps, with it
+    assert len(history["head"]["loss"]) == 1 and len(history["fine_tune"]["loss"]) == 1
+    after = weight_values(model.backbone.trainable_weights)
+    assert any(not np.array_equal(before[name], after[name]) for name in before)  # it trained the encoder
+
+    # A callable gets phase 2's number of steps, under the model's strategy, to build one.
+    steps = []
+    def build(total_steps):
+        steps.append(total_steps)
+        return keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-4, total_steps))
+
+    kerastl.fine_tune(model, corpus, head_epochs=0, epochs=2, batch_size=16, verbose=0, optimizer=build)
+    assert steps == [8] and isinstance(model.optimizer, keras.optimizers.Adam)
+    with pytest.raises(TypeError, match=r"fine_tune\(optimizer=...\) takes a Keras optimizer"):
+        kerastl.fine_tune(model, corpus, epochs=1, verbose=0, optimizer="sgd")
+    with pytest.raises(TypeError, match="received int"):
+        kerastl.fine_tune(model, corpus, head_epochs=0, epochs=1, verbose=0, optimizer=lambda steps: 3)

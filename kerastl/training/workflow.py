@@ -9,7 +9,7 @@ from typing import Optional, Sequence
 import tensorflow as tf
 
 from kerastl import distribute
-from kerastl._keras import KERAS_VERSION, DistributedModel, keras
+from kerastl._keras import KERAS_VERSION, DistributedModel, check_same_keras, keras
 from kerastl._logging import progress_verbosity
 from kerastl.config import POOLED_NAMES, TrainingConfig
 from kerastl.data import batching as data_lib
@@ -45,6 +45,7 @@ def fine_tune(
     checkpoint_dir=None,
     tensorboard=None,
     verbose="auto",
+    optimizer=None,
     **overrides,
 ) -> dict:
     """Train `model` in two phases and return the history of both.
@@ -82,6 +83,12 @@ def fine_tune(
             (`epoch_loss`, `epoch_accuracy`) at the epoch counted across both phases, the
             training step's (`batch_loss`, ...) at the step counted across both phases, and
             `epoch_phase` (1, then 2) and `epoch_learning_rate`, which mark the boundary.
+        optimizer: phase 2's optimizer instead of kerastl's AdamW with warmup and cosine decay
+            (`learning_rate`, `warmup_ratio`, `weight_decay` and `layer_lr_decay` then do not
+            apply): an optimizer of the selected Keras (`kerastl.keras.optimizers`), or a
+            callable taking phase 2's number of steps and returning one, called under the
+            model's distribution strategy (give a callable when training under one, or to build
+            a schedule for the steps). Phase 1 keeps its Adam.
         verbose: Keras verbosity: `"auto"` (a progress bar where stdout is a terminal, else one
             line per epoch), 0 (silent), 1 (a progress bar) or 2 (one line per epoch); log
             lines are not affected.
@@ -97,6 +104,8 @@ def fine_tune(
     """
     config = dataclasses.replace(config or TrainingConfig(), **overrides)
     verbose = progress_verbosity(verbose)  # "auto": no bar where stdout is a file or a pipe
+    if optimizer is not None and (_is_optimizer(optimizer) or not callable(optimizer)):
+        _check_optimizer(optimizer)  # before phase 1 spends its time
     train = as_examples(train, labelled=True, what="fine_tune(train)")
     if validation is not None:
         validation = as_examples(validation, labelled=True, what="fine_tune(validation)")
@@ -193,10 +202,17 @@ def fine_tune(
         if xla is None:
             xla = model.count_params() >= XLA_MIN_PARAMETERS
         xla = xla and KERAS_VERSION == 2  # Keras 3's optimizers have no XLA switch of their own
+        own_optimizer = optimizer
         with strategy.scope():
-            multipliers = layer_multipliers(model.encoder, config.layer_lr_decay) if config.layer_lr_decay < 1 else ()
-            optimizer = phase_two_optimizer(config, steps * config.epochs, no_decay=model.encoder.no_decay_names,
-                                            xla=xla, multipliers=multipliers)
+            if own_optimizer is None:
+                multipliers = (layer_multipliers(model.encoder, config.layer_lr_decay)
+                               if config.layer_lr_decay < 1 else ())
+                optimizer = phase_two_optimizer(config, steps * config.epochs, no_decay=model.encoder.no_decay_names,
+                                                xla=xla, multipliers=multipliers)
+            else:
+                xla = False
+                optimizer = own_optimizer if _is_optimizer(own_optimizer) else own_optimizer(steps * config.epochs)
+                _check_optimizer(optimizer)
             model.compile(optimizer=optimizer)
         if state and state.finished("fine_tune"):
             history["fine_tune"] = state.restore("fine_tune", model)
@@ -205,9 +221,13 @@ def fine_tune(
             what = "the whole model" if config.unfreeze_top_k is None else (
                 f"the top {_plural(config.unfreeze_top_k, 'block')} of the encoder and the head")
             decay = f", x{config.layer_lr_decay:g} per block down" if config.layer_lr_decay < 1 else ""
-            logger.info("phase 2: fine-tuning %s, %s of %d steps (AdamW, peak learning rate %g%s, %g%% warmup)",
-                        what, _plural(config.epochs, "epoch"), steps, config.learning_rate, decay,
-                        100 * config.warmup_ratio)
+            if own_optimizer is None:
+                logger.info("phase 2: fine-tuning %s, %s of %d steps (AdamW, peak learning rate %g%s, %g%% warmup)",
+                            what, _plural(config.epochs, "epoch"), steps, config.learning_rate, decay,
+                            100 * config.warmup_ratio)
+            else:
+                logger.info("phase 2: fine-tuning %s, %s of %d steps (the optimizer given: %s)",
+                            what, _plural(config.epochs, "epoch"), steps, type(optimizer).__name__)
             logger.info("phase 2: the first step compiles the model for training%s and may take a while",
                         " (the optimizer update with XLA)" if xla else "")
             run_phase("fine_tune", model, train_ds, val_ds, config.epochs, config.learning_rate)
@@ -220,6 +240,27 @@ def fine_tune(
 QUIET_SHUFFLE = {"shuffle": False} if KERAS_VERSION == 3 else {}
 PHASE_NAMES = {"head": "phase 1 (head)", "fine_tune": "phase 2 (fine-tuning)"}
 PHASE_NUMBERS = {"head": 1, "fine_tune": 2}
+
+
+def _optimizer_classes() -> tuple:
+    """The optimizer base classes of the selected Keras (tf-keras: its legacy ones too)."""
+    legacy = getattr(keras.optimizers, "legacy", None)
+    return (keras.optimizers.Optimizer,) + ((legacy.Optimizer,) if legacy is not None else ())
+
+
+def _is_optimizer(value) -> bool:
+    return isinstance(value, _optimizer_classes())
+
+
+def _check_optimizer(optimizer) -> None:
+    """A TypeError unless `optimizer` is an optimizer of the Keras kerastl selected."""
+    check_same_keras(optimizer, "fine_tune(optimizer=...)")
+    if not _is_optimizer(optimizer):
+        raise TypeError(
+            f"fine_tune(optimizer=...) takes a Keras optimizer (kerastl.keras.optimizers.AdamW(...)), or "
+            f"a callable taking the number of phase 2 steps and returning one; received "
+            f"{type(optimizer).__name__}"
+        )
 
 
 def _plural(count: int, noun: str) -> str:
