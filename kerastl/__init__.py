@@ -8,8 +8,9 @@ TensorFlow until something needs it. Progress goes to stderr through the `kerast
 import importlib
 
 from kerastl import _logging, _serializable
+from kerastl.config import VERSION
 
-__version__ = "0.8.1"
+__version__ = VERSION
 
 _logging.install()
 _logging.quiet_tensorflow_start()  # TensorFlow's C++ start-up lines, whoever imports it
@@ -46,6 +47,8 @@ _PUBLIC = {
     "explore": "kerastl.analysis",
     "export_saved_model": "kerastl.serving",
     "load_saved_model": "kerastl.serving",
+    "export_onnx": "kerastl.serving",
+    "load_onnx": "kerastl.serving",
     "set_precision": "kerastl.precision",
     "fine_tune": "kerastl.training",
 }
