@@ -81,7 +81,7 @@ class _Version(argparse.Action):
         super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
 
     def __call__(self, parser, namespace, values, option_string=None):
-        from kerastl import __version__
+        from kerastl.config import VERSION as __version__
         def version(distribution):
             try:
                 return metadata.version(distribution)
