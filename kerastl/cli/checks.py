@@ -4,15 +4,22 @@ Each command's `check` runs before TensorFlow is imported, so a wrong argument a
 """
 
 import dataclasses
+import importlib.util
 import logging
 import sys
 from pathlib import Path
 
 from kerastl._files import utf8_error
 from kerastl.config import SAVED_CONFIG_FILE, TrainingConfig
-from kerastl.errors import DataError, ModelFileError
+from kerastl.errors import DataError, KerastlError, ModelFileError
 
 STDIN = "-"
+EXPORT_FORMATS = ("savedmodel", "onnx")
+# kerastl.serving.onnx_export's METADATA_FILE, MODEL_FILE and INSTALL, spelled here: importing kerastl.serving
+# imports TensorFlow (tests/test_cli_onnx.py keeps them equal).
+ONNX_METADATA_FILE = "kerastl_onnx.json"
+ONNX_MODEL_FILE = "model.onnx"
+ONNX_INSTALL = "pip install 'kerastl[onnx]'"
 
 logger = logging.getLogger("kerastl.cli.commands")
 
@@ -72,10 +79,25 @@ def check_baseline(args):
     at_least(args, "--batch-size", 1)
 
 
+def is_onnx_export(path) -> bool:
+    """Whether `path` is a folder written by `export_onnx` (`kerastl export --format onnx`)."""
+    return (Path(path) / ONNX_METADATA_FILE).is_file()
+
+
+def onnx_runtime(what):
+    """Refuse, in one line, when onnx or onnxruntime is not installed (found without importing them)."""
+    missing = [name for name in ("onnx", "onnxruntime") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise KerastlError(f"{what} needs {' and '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} "
+                           f"not installed: {ONNX_INSTALL}")
+
+
 def check_predict(args):
     if not args.model.is_dir():
-        raise ModelFileError(f"--model {args.model}: no such folder; give a saved kerastl model or an exported "
-                             f"SavedModel")
+        raise ModelFileError(f"--model {args.model}: no such folder; give a saved kerastl model, an exported "
+                             f"SavedModel or an ONNX export")
+    if is_onnx_export(args.model):
+        onnx_runtime(f"--model {args.model} (an ONNX export)")
     from_stdin = STDIN in args.texts
     if from_stdin and len(args.texts) > 1:
         raise ValueError("'-' reads the texts from stdin and must be the only TEXT")
@@ -114,8 +136,23 @@ def text_lines(content, source: str) -> list:
 
 
 def check_export(args):
+    if args.format != "onnx":
+        if args.quantize is not None:
+            raise ValueError(f"--quantize {args.quantize} applies to --format onnx only: add --format onnx "
+                             f"(a SavedModel's precision is --precision)")
+    else:
+        for option in ("version", "precision"):
+            if getattr(args, option) is not None:
+                raise ValueError(f"--{option} applies to --format savedmodel only, not to --format onnx")
     saved_model(args.model)
     if args.version is not None and args.version < 0:
         raise ValueError(f"--version must be >= 0, received --version {args.version}")
-    if args.output.exists() and not args.output.is_dir():
+    if args.format == "onnx":
+        if args.output.exists() and not args.output.is_dir():
+            raise ModelFileError(f"--output {args.output} is a file: give a folder for the ONNX export")
+        if (args.output / ONNX_MODEL_FILE).exists() and not args.overwrite:
+            raise ModelFileError(f"--output {args.output} holds an ONNX export: choose a new folder or add "
+                                 f"--overwrite")
+        onnx_runtime("--format onnx")
+    elif args.output.exists() and not args.output.is_dir():
         raise ModelFileError(f"--output {args.output} is a file: give a folder for the SavedModel versions")

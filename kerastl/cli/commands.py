@@ -196,22 +196,34 @@ def _parser() -> argparse.ArgumentParser:
                     "training data, and counted on stderr; \"line\" maps each result back to its line.",
     )
     predict.add_argument("--model", required=True, type=Path,
-                         help="folder of a saved model, or an exported SavedModel (a version folder, "
-                              "or a TF Serving base folder: its highest version is used)")
+                         help="folder of a saved model, an exported SavedModel (a version folder, "
+                              "or a TF Serving base folder: its highest version is used), or an ONNX "
+                              "export (kerastl export --format onnx)")
     predict.add_argument("--json", action="store_true", help="print one JSON object per text")
     predict.add_argument("--file", type=Path, metavar="F", help="read the texts from F, one a line")
     predict.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify; '-' alone reads stdin")
     predict.set_defaults(run=_predict, check=checks.check_predict)
 
-    export = command("export", "write a SavedModel for TF Serving that takes raw text")
+    export = command("export", "write a SavedModel for TF Serving that takes raw text, or an ONNX model "
+                               "for ONNX Runtime (--format onnx)")
     export.add_argument("--model", required=True, type=Path, help="folder of a saved model")
     export.add_argument("--output", required=True, type=Path,
-                        help="TF Serving base folder; the SavedModel goes to OUTPUT/VERSION/")
-    export.add_argument("--version", type=int, help="(default: one more than the highest present, or 1)")
-    export.add_argument("--overwrite", action="store_true", help="replace OUTPUT/VERSION if it exists")
+                        help="savedmodel: TF Serving base folder, the SavedModel goes to OUTPUT/VERSION/; "
+                             "onnx: the folder for model.onnx, tokenizer/ and kerastl_onnx.json")
+    export.add_argument("--format", choices=checks.EXPORT_FORMATS, default="savedmodel",
+                        help="savedmodel: raw text in, for TF Serving; onnx: token ids in, for ONNX Runtime, "
+                             "with the tokenizer saved beside it (needs pip install 'kerastl[onnx]') "
+                             "(default: %(default)s)")
+    export.add_argument("--quantize", choices=("int8",),
+                        help="onnx only: dynamic int8 quantization of the matmuls (default: float32)")
+    export.add_argument("--version", type=int, help="savedmodel only (default: one more than the highest "
+                                                    "present, or 1)")
+    export.add_argument("--overwrite", action="store_true",
+                        help="replace OUTPUT/VERSION, or the ONNX export in OUTPUT, if it exists")
     export.add_argument("--precision", choices=("auto", *PRECISIONS),
-                        help="policy the SavedModel computes under (default: the model's own); auto: "
-                             "mixed bf16 where this machine has native bf16; inputs and outputs stay float32")
+                        help="savedmodel only: policy the SavedModel computes under (default: the model's "
+                             "own); auto: mixed bf16 where this machine has native bf16; inputs and outputs "
+                             "stay float32")
     export.set_defaults(run=_export, check=checks.check_export)
     return parser
 
@@ -350,9 +362,11 @@ def _predict(args) -> int:
 
 def _predictions(args, texts):
     from kerastl.analysis.evaluation import predict
-    from kerastl.serving import load_saved_model, resolve_saved_model
+    from kerastl.serving import load_onnx, load_saved_model, resolve_saved_model
     from kerastl.tasks.text_classifier import TextClassifier
 
+    if checks.is_onnx_export(args.model):
+        return load_onnx(args.model).predict(texts)
     if resolve_saved_model(args.model) is not None:
         return load_saved_model(args.model).predict(texts)
     model = TextClassifier.from_pretrained(args.model)
@@ -362,11 +376,29 @@ def _predictions(args, texts):
 def _export(args) -> int:
     from kerastl.serving import export_saved_model, load_saved_model
 
+    if args.format == "onnx":
+        return _export_onnx(args)
     path = export_saved_model(args.model, args.output, version=args.version, overwrite=args.overwrite,
                               precision=args.precision)
     loaded = load_saved_model(path)
     _emit(args, json.dumps({"path": str(path), "version": int(path.name), "signatures": sorted(loaded.signatures),
                             "precision": loaded.precision}))
+    return 0
+
+
+def _export_onnx(args) -> int:
+    from kerastl.serving import export_onnx, load_onnx
+    from kerastl.tasks.text_classifier import TextClassifier
+
+    model = TextClassifier.from_pretrained(args.model)
+    try:
+        path = export_onnx(model, args.output, quantize=args.quantize, overwrite=args.overwrite)
+    except NotImplementedError as err:  # an encoder the ONNX graph is not written for
+        raise ValueError(str(err)) from None
+    loaded = load_onnx(path)  # ONNX Runtime opens what was written
+    _emit(args, json.dumps({"path": str(path), "format": "onnx", "quantize": args.quantize,
+                            "labels": list(loaded.label_names), "inputs": loaded.metadata["inputs"],
+                            "outputs": loaded.metadata["outputs"]}))
     return 0
 
 
