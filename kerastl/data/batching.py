@@ -56,13 +56,17 @@ class EncodedExamples:
     def pad_now(self, index: np.ndarray) -> dict:
         """`pad(index)` computed in NumPy, for batches padded one at a time outside a `tf.data`
         pipeline: a few NumPy calls cost less than `pad`'s dozen eager TensorFlow ops."""
+        return {name: tf.constant(value) for name, value in self.pad_numpy(index).items()}
+
+    def pad_numpy(self, index: np.ndarray) -> dict:
+        """`pad(index)` as NumPy int32 arrays, for runtimes other than TensorFlow (ONNX Runtime)."""
         flat, splits = self._host()
         starts, lengths = splits[index], splits[index + 1] - splits[index]
         width = max(int(lengths.max(initial=0)), 1)  # at least one position, as in `pad`
         mask = np.arange(width) < lengths[:, None]  # (batch, longest)
         positions = np.minimum(starts[:, None] + np.arange(width), max(len(flat) - 1, 0))
         ids = np.where(mask, flat[positions] if len(flat) else 0, self.pad_id).astype(np.int32)
-        return {"input_ids": tf.constant(ids), "attention_mask": tf.constant(mask.astype(np.int32))}
+        return {"input_ids": ids, "attention_mask": mask.astype(np.int32)}
 
     def dataset(self, batch_size: int, *, shuffle: bool = False, seed=None, bucket: bool = True,
                 repeat: bool = False, strategy=None):

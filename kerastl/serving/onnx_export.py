@@ -46,6 +46,11 @@ from typing import Optional
 
 import numpy as np
 
+from kerastl.analysis.predictions import Predictions
+from kerastl.data.batching import by_length
+from kerastl.data.text_examples import TextExamples, as_examples
+from kerastl.preprocessing import TextClassifierPreprocessor
+
 logger = logging.getLogger("kerastl")
 
 MODEL_FILE = "model.onnx"
@@ -239,52 +244,38 @@ class OnnxClassifier:
             folder = folder.parent
         if not (folder / METADATA_FILE).is_file():
             raise FileNotFoundError(f"{folder} is not an export_onnx folder: it has no {METADATA_FILE}")
-        from transformers import AutoTokenizer
-
         self.folder = folder
         self.metadata = json.loads((folder / METADATA_FILE).read_text())
         self.label_names = tuple(self.metadata["label_names"])
         self.max_length = int(self.metadata["max_length"])
-        self.tokenizer = AutoTokenizer.from_pretrained(str(folder / TOKENIZER_DIR))
+        self.preprocessor = TextClassifierPreprocessor.load(folder / TOKENIZER_DIR, self.max_length)
+        self.tokenizer = self.preprocessor.tokenizer
         self.session = onnxruntime.InferenceSession(str(folder / MODEL_FILE), sess_options=session_options,
                                                     providers=providers or ["CPUExecutionProvider"])
 
-    def _ids(self, texts) -> list:
-        if isinstance(texts, str):
-            texts = [texts]
-        texts = list(texts)
+    def run(self, texts, output: str = "logits", batch_size: int = SERVING_CHUNK) -> np.ndarray:
+        """`output` ("logits" or "probabilities") for `texts` (a list of strings, or one string),
+        (n, num_labels) in input order: tokenized by the saved tokenizer, then sorted by length and
+        run in batches of up to `batch_size`, each padded to its own longest
+        (`kerastl.data.batching.by_length`, as `kerastl.predict` does)."""
+        texts = as_examples(texts, labelled=False, what="predict(texts)").texts
+        result = np.zeros((len(texts), len(self.label_names)), np.float32)
         if not texts:
-            return []
-        return self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
-
-    def run(self, ids: list, output: str = "logits", batch_size: int = SERVING_CHUNK) -> np.ndarray:
-        """`output` for token-id lists: sorted by length, run `batch_size` at a time each padded to
-        its own longest, returned in input order, (n, num_labels)."""
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, received batch_size={batch_size}")
-        result = np.zeros((len(ids), len(self.label_names)), np.float32)
-        order = np.argsort([len(row) for row in ids], kind="stable")
-        for start in range(0, len(order), batch_size):
-            index = order[start:start + batch_size]
-            longest = max(len(ids[i]) for i in index)
-            batch = np.zeros((len(index), longest), np.int64)
-            mask = np.zeros((len(index), longest), np.int64)
-            for row, i in enumerate(index):
-                batch[row, :len(ids[i])] = ids[i]
-                mask[row, :len(ids[i])] = 1
-            result[index] = self.session.run([output], {"input_ids": batch, "attention_mask": mask})[0]
+            return result
+        encoded = self.preprocessor.encode(TextExamples(texts))
+        for index in by_length(encoded.lengths(), batch_size)[1]:
+            features = {name: value.astype(np.int64) for name, value in encoded.pad_numpy(index).items()}
+            result[index] = self.session.run([output], features)[0]
         return result
 
     def probabilities(self, texts, batch_size: int = SERVING_CHUNK) -> np.ndarray:
         """The class probabilities of `texts`, (n, num_labels) float32, in input order."""
-        return self.run(self._ids(texts), "probabilities", batch_size)
+        return self.run(texts, "probabilities", batch_size)
 
-    def predict(self, texts, batch_size: int = SERVING_CHUNK):
+    def predict(self, texts, batch_size: int = SERVING_CHUNK) -> Predictions:
         """`kerastl.Predictions` of `texts` (a list of strings, or one string): `.probabilities`,
         `.labels`, `.records()`, as `kerastl.predict` gives for the Keras model."""
-        from kerastl.analysis.predictions import Predictions
-
-        return Predictions(self.label_names, self.run(self._ids(texts), "logits", batch_size))
+        return Predictions(self.label_names, self.run(texts, "logits", batch_size))
 
 
 def load_onnx(path, **kwargs) -> OnnxClassifier:

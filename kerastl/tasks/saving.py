@@ -45,7 +45,7 @@ def keras_file_path(filepath, save_format) -> str:
 def save_assets(model, dir_path) -> None:
     """Write the model's tokenizer and training history beside the weights of a `.keras` file."""
     if model.tokenizer is not None:
-        model.tokenizer.save_pretrained(os.path.join(dir_path, SAVED_TOKENIZER_DIR))
+        model.preprocessor.save(os.path.join(dir_path, SAVED_TOKENIZER_DIR))
     if model.training_history is not None:
         Path(dir_path, SAVED_HISTORY_FILE).write_text(json.dumps(model.training_history))
 
@@ -80,7 +80,7 @@ def save_pretrained(model, path, *, overwrite: bool = False) -> Path:
         (staging / SAVED_CONFIG_FILE).write_text(
             json.dumps({"format": FORMAT_VERSION, "keras": KERAS_VERSION, "config": model.get_config()}, indent=2)
         )
-        model.tokenizer.save_pretrained(str(staging / SAVED_TOKENIZER_DIR))
+        model.preprocessor.save(staging / SAVED_TOKENIZER_DIR)
         save_weights(str(staging))
         history = model.training_history
         if history is not None:

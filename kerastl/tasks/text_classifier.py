@@ -127,6 +127,12 @@ class TextClassifier(Task):
             return cls(encoder, label_names, tokenizer=tokenizer, max_length=max_length, dropout=dropout,
                        pooling=pooling)
 
+    @classmethod
+    def from_preset(cls, preset, *args, **kwargs) -> "TextClassifier":
+        """`from_backbone` under KerasHub's name: `TextClassifier.from_preset("all-minilm-l6-v2",
+        label_names=[...])`."""
+        return cls.from_backbone(preset, *args, **kwargs)
+
     @property
     def labels(self) -> tuple:
         """Deprecated name of `label_names`, kept for one release."""
