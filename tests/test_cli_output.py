@@ -8,7 +8,6 @@ import io
 import json
 import logging
 import os
-import re
 import subprocess
 import sys
 import textwrap
@@ -265,9 +264,8 @@ def test_fine_tune_logs_its_phases_the_cls_pass_and_phase_two_compilation(make_c
     found = [[i for i, line in enumerate(lines) if line.startswith(e)] for e in expected]
     assert all(len(where) == 1 for where in found), found  # each once
     assert [where[0] for where in found] == sorted(where[0] for where in found)  # in this order
-    plain = re.sub(r"\x1b\[[0-9;]*m", "", captured.out)  # Keras 3 colours its bar
-    bar = "8/8 [==============================]" if KERAS_VERSION == 2 else "8/8 ━━━━━━━━━━━━━━━━━━━━"
-    assert bar in plain  # verbose="auto": Keras' bars, as in fit
+    # verbose="auto" into a stdout that is no terminal (pytest's): a plain line an epoch, no bar.
+    assert captured.out.count("8/8 - ") == 2 and "\x1b[" not in captured.out and "\r" not in captured.out
 
 
 def test_baseline_explore_and_export_report_progress(make_classifier, csv_files, distilbert_tokenizer, tmp_path,
