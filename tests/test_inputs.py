@@ -377,3 +377,15 @@ def test_the_accepted_list_names_every_kind():
     for kind in ("pathlib.Path", ".csv", "DataFrame", "datasets.Dataset", "dict of columns", "(texts, labels)",
                  "list of str", "TextExamples"):
         assert kind in ACCEPTED
+
+
+def test_keras_methods_write_plain_lines_into_a_redirected_stdout(make_classifier, capsys):
+    # Keras' verbose="auto" draws a bar (ANSI codes, carriage returns) wherever stdout goes; a
+    # kerastl model draws one only on a terminal, as fine_tune does.
+    model = make_classifier()
+    model.compile()
+    model.fit(["a good film", "a dull plot"], ["pos", "neg"], epochs=1)
+    model.evaluate(["a good film"], ["pos"])
+    model.predict(["a good film"])
+    out = capsys.readouterr().out
+    assert out.strip() and "\x1b[" not in out and "\r" not in out and "\b" not in out

@@ -23,6 +23,7 @@ from kerastl._keras import (
     reset_compiled_functions,
     save_format_kwargs,
 )
+from kerastl._logging import progress_verbosity
 from kerastl.config import DEFAULT_MAX_LENGTH, INFERENCE_BATCH_SIZE, POOLINGS
 from kerastl.data.batching import EncodedExamples
 from kerastl.data.text_examples import TextExamples
@@ -185,6 +186,7 @@ class Task(DistributedModel, keras.Model):
                 "before fit()"
             )
         arguments = bind(keras.Model.fit, self, args, kwargs)
+        arguments["verbose"] = progress_verbosity(arguments.get("verbose", "auto"))  # no bar into a file
         check_same_keras(arguments.get("callbacks") or [], "fit(callbacks=)")
         if is_text_input(arguments.get("x"), "fit(x)"):
             arguments.update(self._text_inputs().fit_arguments(arguments))
@@ -196,6 +198,7 @@ class Task(DistributedModel, keras.Model):
         """`keras.Model.evaluate`, on token batches or on raw text with labels (names or ids),
         in batches of `batch_size` (default 32) in input order."""
         arguments = bind(keras.Model.evaluate, self, args, kwargs)
+        arguments["verbose"] = progress_verbosity(arguments.get("verbose", "auto"))  # no bar into a file
         check_same_keras(arguments.get("callbacks") or [], "evaluate(callbacks=)")
         if is_text_input(arguments.get("x"), "evaluate(x)"):
             arguments.update(self._text_inputs().evaluate_arguments(arguments))
@@ -205,6 +208,7 @@ class Task(DistributedModel, keras.Model):
         """`keras.Model.predict`, on token batches or on raw text: logits (n, num_labels), one row
         per text in input order, computed in batches of `batch_size` (default 32)."""
         arguments = bind(keras.Model.predict, self, args, kwargs)
+        arguments["verbose"] = progress_verbosity(arguments.get("verbose", "auto"))  # no bar into a file
         check_same_keras(arguments.get("callbacks") or [], "predict(callbacks=)")
         if is_text_input(arguments.get("x"), "predict(x)"):
             text_arguments = self._text_inputs().predict_arguments(arguments)
