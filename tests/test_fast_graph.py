@@ -1,0 +1,112 @@
+"""kerastl.serving.fast_graph: the SavedModel's fused serving graph of a BERT-family classifier.
+
+Its answers against `kerastl.predict` (float32 within 1e-5, bf16 within the bf16 export's
+tolerance of tests/test_export.py), both signatures, both poolings, under both Kerases; its op
+count against the Keras path's, with a ceiling so the graph cannot grow back; and the Keras path
+kept for an encoder it does not write.
+"""
+
+import collections
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerastl.analysis.evaluation import predict
+from kerastl.serving import export_saved_model
+from kerastl.serving import onnx_weights
+from tests.tokenizer_cases import hf_features
+
+TEXTS = ["a good film", "awful plot!!", "", "Très BIEN, the movie 电影 😀", "fun " * 40,
+         "the movie was very good and fun", "dull"]
+# serving_default's ops (the tokenizer, the chunk loop and the encoder, function bodies included)
+# of the tiny 2-block models: 2860 (BERT) and 2848 (DistilBERT) when written, against 3057 and
+# 3055 through the Keras model (Keras 3).
+OP_CEILING = 2880
+
+
+def graph_ops(function) -> collections.Counter:
+    """Op types of a concrete function's graph and every function of its library (loop bodies)."""
+    graph = function.graph.as_graph_def()
+    ops = collections.Counter(node.op for node in graph.node)
+    for body in graph.library.function:
+        ops.update(node.op for node in body.node_def)
+    return ops
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory, distilbert_tokenizer, bert_tokenizer):
+    """{(kind, pooling, precision, fast): (model, loaded SavedModel)}, each exported once."""
+    from tests.helpers import tiny_classifier
+
+    models, cache = {}, {}
+
+    def get(kind, pooling="cls", precision=None, fast=True):
+        if (kind, pooling) not in models:
+            tokenizer = distilbert_tokenizer if kind == "distilbert" else bert_tokenizer
+            models[kind, pooling] = tiny_classifier(kind, labels=("neg", "pos", "meh"), tokenizer=tokenizer,
+                                                    pooling=pooling)
+        key = (kind, pooling, precision, fast)
+        if key not in cache:
+            model = models[kind, pooling]
+            folder = tmp_path_factory.mktemp("fast") / "serving"
+            cache[key] = model, tf.saved_model.load(str(export_saved_model(model, folder, precision=precision,
+                                                                           fast_graph=fast)))
+        return cache[key]
+
+    return get
+
+
+def _both_signatures(model, loaded):
+    features = hf_features(model.tokenizer, TEXTS, model.max_length)
+    by_text = loaded.signatures["serving_default"](text=tf.constant(TEXTS))["probabilities"].numpy()
+    by_ids = loaded.signatures["predict_ids"](input_ids=tf.constant(features["input_ids"], tf.int32),
+                                              attention_mask=tf.constant(features["attention_mask"], tf.int32))
+    return by_text, by_ids["probabilities"].numpy()
+
+
+@pytest.mark.parametrize("kind,pooling", [("distilbert", "cls"), ("bert", "cls"), ("distilbert", "mean"),
+                                          ("bert", "mean")])
+def test_float32_fast_graph_answers_as_predict(exports, kind, pooling):
+    model, loaded = exports(kind, pooling)
+    assert any("qkv_kernel" in v.name for v in loaded.model_variables)  # the fast graph served it
+    expected = predict(model, TEXTS).probabilities
+    for out in _both_signatures(model, loaded):
+        np.testing.assert_allclose(out, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind,pooling", [("distilbert", "cls"), ("bert", "mean")])
+def test_bf16_fast_graph_computes_in_bf16_near_predict(exports, kind, pooling):
+    model, loaded = exports(kind, pooling, "mixed_bfloat16")
+    stored = {v.dtype for v in loaded.model_variables if v.dtype.is_floating}
+    assert stored == {tf.float32, tf.bfloat16}  # matmul weights bf16; embeddings, norms, head float32
+    expected = predict(model, TEXTS).probabilities
+    for out in _both_signatures(model, loaded):
+        assert out.dtype == np.float32
+        assert 1e-6 < np.abs(out - expected).max() < 2e-2  # test_export's bf16 tolerance
+
+
+@pytest.mark.parametrize("kind", ["distilbert", "bert"])
+def test_fast_graph_has_fewer_ops_than_the_keras_path_and_stays_under_its_ceiling(exports, kind):
+    _, fast = exports(kind)
+    _, keras_path = exports(kind, fast=False)
+    fast_ops, keras_ops = (graph_ops(loaded.signatures["serving_default"]) for loaded in (fast, keras_path))
+    total = sum(fast_ops.values())
+    assert total < sum(keras_ops.values())
+    assert total <= OP_CEILING, f"serving_default grew to {total} ops (ceiling {OP_CEILING}): {fast_ops}"
+    # Per block: one query-key-value matmul, the output, intermediate and feed-forward
+    # matmuls, each with its BiasAdd; two transposes; and the head's matmul.
+    assert (fast_ops["MatMul"], fast_ops["BiasAdd"], fast_ops["Transpose"]) == (9, 9, 4)
+    assert fast_ops["Einsum"] == 0 and fast_ops["Transpose"] < keras_ops["Transpose"]
+
+
+def test_an_encoder_the_fast_graph_does_not_write_keeps_the_keras_path(make_classifier, tmp_path, monkeypatch):
+    def refuse(model):
+        raise NotImplementedError("not a BERT-family encoder")
+
+    monkeypatch.setattr(onnx_weights, "read_weights", refuse)
+    model = make_classifier("bert", labels=("neg", "pos", "meh"))
+    loaded = tf.saved_model.load(str(export_saved_model(model, tmp_path / "serving")))
+    assert not any("qkv_kernel" in v.name for v in loaded.model_variables)
+    out = loaded.signatures["serving_default"](text=tf.constant(TEXTS))["probabilities"].numpy()
+    np.testing.assert_allclose(out, predict(model, TEXTS).probabilities, atol=1e-5)
