@@ -24,7 +24,8 @@ from kerastl.config import KERAS_ENV, selected_keras
 logger = logging.getLogger("kerastl")
 
 KERAS_VERSION = selected_keras()
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's C++ log lines (on a CPU machine, "failed call to cuInit") only when asked for.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 if KERAS_VERSION == 2:
     # transformers reads this before importing Keras; set it before anything imports transformers.

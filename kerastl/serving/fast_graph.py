@@ -148,7 +148,8 @@ def build(model) -> Optional[FastEncoder]:
         weights = read_weights(model)
         compute = tf.as_dtype(getattr(model, "compute_dtype", None) or "float32")
         if compute not in (tf.float32, tf.bfloat16, tf.float16):
-            raise NotImplementedError(f"the fast serving graph computes in float32, bf16 or float16, not {compute.name}")
+            raise NotImplementedError(
+                f"the fast serving graph computes in float32, bf16 or float16, not {compute.name}")
         return FastEncoder(weights, model.pooling, compute)
     except NotImplementedError as reason:
         logger.info("export: serving the Keras model's own graph (%s)", reason)

@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kerastl._keras import KERAS_VERSION
-
 SUPPORTED = "BERT-family encoders (BERT, MiniLM, DistilBERT: KerasHub BertBackbone/DistilBertBackbone " \
             "under Keras 3, transformers' TFBertModel/TFDistilBertModel under Keras 2)"
 
@@ -68,7 +66,7 @@ def _qkv(query, key, value):
 def read_weights(model) -> EncoderWeights:
     """The classifier's encoder and head weights, float32 NumPy arrays (see the module docstring)."""
     encoder = model.encoder
-    weights = _keras3_weights(encoder) if KERAS_VERSION == 3 else _keras2_weights(encoder)
+    weights = {"kerashub": _keras3_weights, "hf_tf": _keras2_weights}[model.encoder_family](encoder)  # by family
     head = model.head.logits
     weights.head_kernel, weights.head_bias = _np(head.kernel), _np(head.bias)
     return weights
