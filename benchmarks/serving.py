@@ -92,20 +92,33 @@ def load_texts():
     return "rotten_tomatoes/validation", examples.texts, examples.label_names()
 
 
-def exported_path(model, folder, precision=None, chunk=None):
-    """The exported `serving_default`, run in chunks of `chunk` texts (None: kerastl's `SERVING_CHUNK`)."""
+def exported_path(model, folder, precision=None, chunk=None, fast_graph=True, ops=None):
+    """The exported `serving_default`, run in chunks of `chunk` texts (None: kerastl's `SERVING_CHUNK`);
+    `fast_graph=False` exports the Keras model's graph instead of the fast one. With `ops`, a dict,
+    the number of ops of `serving_default` (function bodies included) and of `predict_ids` are added
+    to it under the row's name."""
     default = export_lib.SERVING_CHUNK
     export_lib.SERVING_CHUNK = chunk or default  # read when the signature is traced, at export
     try:
-        path = kerastl.export_saved_model(model, Path(folder) / "serving", text_signature=True, precision=precision)
+        path = kerastl.export_saved_model(model, Path(folder) / "serving", text_signature=True, precision=precision,
+                                          fast_graph=fast_graph)
     finally:
         export_lib.SERVING_CHUNK = default
-    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+    loaded = tf.saved_model.load(str(path))
+    signature = loaded.signatures["serving_default"]
+    if ops is not None:
+        ops[path.name] = {name: op_count(loaded.signatures[name]) for name in ("serving_default", "predict_ids")}
 
     def run(texts):
         return signature(text=tf.constant(texts))["probabilities"].numpy()
 
     return run
+
+
+def op_count(function) -> int:
+    """The ops of a concrete function's graph and of every function in its library (loop bodies)."""
+    graph = function.graph.as_graph_def()
+    return len(graph.node) + sum(len(body.node_def) for body in graph.library.function)
 
 
 def predict_path(model):
@@ -269,6 +282,9 @@ def main():
     parser.add_argument("--chunk-sizes", default="", metavar="N[,N...]",
                         help="also time the float32 export run in chunks of N texts (rows exported_chunkN; "
                              "a chunk of 32 or more runs each batch whole)")
+    parser.add_argument("--keras-graph", action="store_true",
+                        help="also time exports of the Keras model's graph (export_saved_model(fast_graph=False)), "
+                             "the serving graph before kerastl 0.9, with op counts of both")
     parser.add_argument("--skip-missing", action="store_true",
                         help="leave out the rows whose packages are not installed (else: stop, naming make bench-deps)")
     args = parser.parse_args()
@@ -292,10 +308,21 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         bf16 = native_bf16()
         model = kerastl.TextClassifier.from_backbone(PRESET, label_names=labels, max_length=MAX_LENGTH)
-        mine = {"exported": exported_path(model, folder), "predict": predict_path(model)}
+        versions = {}  # export version -> its op counts; named by row below
+        mine = {"exported": exported_path(model, folder, ops=versions), "predict": predict_path(model)}
+        rows_of_versions = ["exported"]
+        if args.keras_graph:
+            mine["exported_keras_graph"] = exported_path(model, folder, fast_graph=False, ops=versions)
+            rows_of_versions.append("exported_keras_graph")
         if bf16:
-            mine["exported_bf16"] = exported_path(model, folder, precision="mixed_bfloat16")
+            mine["exported_bf16"] = exported_path(model, folder, precision="mixed_bfloat16", ops=versions)
+            rows_of_versions.append("exported_bf16")
+            if args.keras_graph:
+                mine["exported_bf16_keras_graph"] = exported_path(model, folder, precision="mixed_bfloat16",
+                                                                  fast_graph=False, ops=versions)
+                rows_of_versions.append("exported_bf16_keras_graph")
             mine["predict_bf16"] = predict_path(model.with_precision("mixed_bfloat16"))
+        graph_ops = dict(zip(rows_of_versions, versions.values()))
         for chunk in chunk_sizes:
             mine[f"exported_chunk{chunk}"] = exported_path(model, folder, chunk=chunk)
         if "kerastl_onnx" not in missing:
@@ -342,6 +369,7 @@ def main():
         "best_framework_peer": best_rows(results, frameworks),
         "savedmodel_vs_best_framework_peer": ratios(best_rows(results, savedmodels), best_rows(results, frameworks)),
         "onnxruntime_peer_fused_operators": fused,
+        "savedmodel_ops": graph_ops,
         "skipped_missing": missing,
         "vs_best_peer": {
             name: {"batch1_p50_speedup": round(best["batch1_p50_ms"]["value"] / results[name]["batch1_p50_ms"], 2),
