@@ -13,8 +13,7 @@ import pytest
 import tensorflow as tf
 
 from kerastl.analysis.evaluation import predict
-from kerastl.serving import export_saved_model
-from kerastl.serving import onnx_weights
+from kerastl.serving import export_saved_model, onnx_weights
 from tests.tokenizer_cases import hf_features
 
 TEXTS = ["a good film", "awful plot!!", "", "Très BIEN, the movie 电影 😀", "fun " * 40,
