@@ -27,6 +27,8 @@ _PUBLIC = {
     "make_dataset": "kerastl.preprocessing",
     "ClassificationHead": "kerastl.tasks",
     "TextClassifier": "kerastl.tasks",
+    "TextRegressor": "kerastl.tasks",
+    "RegressionHead": "kerastl.tasks",
     "DEFAULT_BACKBONE": "kerastl.config",
     "DEFAULT_MAX_LENGTH": "kerastl.config",
     "TrainingConfig": "kerastl.config",

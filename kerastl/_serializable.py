@@ -21,6 +21,8 @@ from kerastl.config import selected_keras
 SERIALIZABLE = {
     "TextClassifier": "kerastl.tasks.text_classifier",
     "ClassificationHead": "kerastl.tasks.heads",
+    "TextRegressor": "kerastl.tasks.text_regressor",
+    "RegressionHead": "kerastl.tasks.heads",
     "AdamW": "kerastl.training.optimizers",
 }
 

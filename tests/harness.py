@@ -35,13 +35,17 @@ class TaskFixture(NamedTuple):
     """How the harness builds one task on a family's tiny encoder, and its training data.
 
     `build(source, tokenizer)` returns the task; `data()` returns `(texts, targets)`;
-    `num_outputs` is the width of `predict`'s output.
+    `num_outputs` is the width of `predict`'s output; the export's `serving_default` returns
+    `served(predict's outputs)` under the key `serving_output`.
     """
 
     task_class: Callable
     build: Callable
     data: Callable
     num_outputs: int
+    serving_output: str = "probabilities"
+    served: Callable = None  # predict's outputs -> what the export serves; None: softmax
+    bf16_atol: float = 2e-2  # bf16 against float32, in the served output's units
 
 
 # family name (kerastl.encoders.registry.FAMILIES) -> its tiny encoder. The transformers configs
@@ -58,6 +62,11 @@ def _classifier_data():
     return texts, ["pos", "neg", "pos", "neg", "pos", "neg"]
 
 
+def _regressor_data():
+    texts = ["a good film", "an awful plot", "i love it", "dull and bad", "great fun", "i hate it"]
+    return texts, [4.5, 1.0, 5.0, 0.5, 4.0, 0.0]
+
+
 # task name -> how to build and train it.
 TASK_FIXTURES = {
     "TextClassifier": TaskFixture(
@@ -66,6 +75,15 @@ TASK_FIXTURES = {
             source, ("neg", "pos"), tokenizer=tokenizer, max_length=16),
         data=_classifier_data,
         num_outputs=2,
+    ),
+    "TextRegressor": TaskFixture(
+        task_class=lambda: kerastl.TextRegressor,
+        build=lambda source, tokenizer: kerastl.TextRegressor.from_backbone(source, tokenizer=tokenizer, max_length=16),
+        data=_regressor_data,
+        num_outputs=1,
+        serving_output="score",
+        served=lambda outputs: np.asarray(outputs, dtype="float32").reshape(-1),
+        bf16_atol=5e-2,  # scores in the targets' units: bf16's 2e-2 times their spread (std 2.1)
     ),
 }
 
@@ -136,20 +154,29 @@ def check_pretrained_round_trip(model, texts, targets, path: Path, atol: float =
     return loaded
 
 
+def served(model, outputs) -> np.ndarray:
+    """What the export of `model`'s task serves for `predict`'s `outputs` (softmax for a classifier)."""
+    fixture = TASK_FIXTURES[type(model).__name__]
+    return (fixture.served or softmax)(outputs)
+
+
 def check_export(model, texts, base: Path, *, precision=None, atol: float = 1e-5, expected=None):
     """`export_saved_model`, loaded with `tf.saved_model.load` alone: `serving_default` on raw
-    strings gives `softmax(predict)` within `atol` (of the model itself, or `expected`)."""
+    strings gives the task's own output (`TaskFixture.serving_output`: a classifier's
+    `softmax(predict)` as `probabilities`, a regressor's scores as `score`) within `atol` (of the
+    model itself, or `expected`)."""
     import tensorflow as tf
 
+    key = TASK_FIXTURES[type(model).__name__].serving_output
     if expected is None:
-        expected = softmax(model.predict(list(texts), verbose=0))
+        expected = served(model, model.predict(list(texts), verbose=0))
     path = kerastl.export_saved_model(model, base, precision=precision)
     serving = tf.saved_model.load(str(path)).signatures["serving_default"]
     out = serving(text=tf.constant(list(texts)))
-    probabilities = out["probabilities"].numpy()
-    assert out["probabilities"].dtype == tf.float32 and probabilities.shape == expected.shape
-    np.testing.assert_allclose(probabilities, expected, atol=atol)
-    return probabilities
+    values = out[key].numpy()
+    assert out[key].dtype == tf.float32 and values.shape == expected.shape, (out[key], expected.shape)
+    np.testing.assert_allclose(values, expected, atol=atol)
+    return values
 
 
 # The programs a user writes to load a .keras file with nothing but kerastl and Keras, by Keras.

@@ -117,7 +117,7 @@ BAD_INPUTS = {
                           "stsb.tsv: the labels are numbers that are not all integers (such as ['3.8', '4.4'])"),
     "regression_scores_by_label_column": (lambda f: {"train": _write(f["dir"] / "s.tsv", "text\ty\na\t0.5\nb\t1\n"),
                                                      "extra": ["--label-column", "y"]},
-                                          'trains task="classification" only'),
+                                          'for a numeric target choose task="regression"'),
     "multi_label_in_validation": (lambda f: {"validation": _write(f["dir"] / "v.tsv", "text\tlabel\ngood\tneg,pos\n")},
                                   "v.tsv: labels such as ['neg,pos'] hold ','"),
 }

@@ -63,16 +63,17 @@ def test_save_pretrained_from_pretrained_round_trip_is_compiled(trained, tmp_pat
     harness.check_pretrained_round_trip(trained.model, trained.texts, trained.targets, tmp_path / "model")
 
 
-def test_export_serves_softmax_of_predict_in_float32(trained, tmp_path):
+def test_export_serves_predict_in_float32(trained, tmp_path):
     harness.check_export(trained.model, harness.TEXTS, tmp_path / "serving", atol=1e-5)
 
 
-def test_export_serves_softmax_of_predict_in_mixed_bfloat16(trained, tmp_path):
+def test_export_serves_predict_in_mixed_bfloat16(trained, tmp_path):
     model = trained.model.with_precision("mixed_bfloat16")
-    served = harness.check_export(model, harness.TEXTS, tmp_path / "serving", atol=harness.BF16_ATOL)
+    atol = trained.fixture.bf16_atol
+    served = harness.check_export(model, harness.TEXTS, tmp_path / "serving", atol=atol)
     # and within bf16's tolerance of the float32 model's answers
-    float32 = harness.softmax(trained.model.predict(harness.TEXTS, verbose=0))
-    np.testing.assert_allclose(served, float32, atol=harness.BF16_ATOL)
+    float32 = harness.served(trained.model, trained.model.predict(harness.TEXTS, verbose=0))
+    np.testing.assert_allclose(served, float32, atol=atol)
 
 
 FRESH = [pytest.param(family, task, imports, id=f"{family}-{task}-{name}")

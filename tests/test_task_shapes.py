@@ -17,7 +17,8 @@ from kerastl.errors import DataError
 PAIRS = "the column 'text_pair' holds a second text per row (sentence pairs); sentence-pair classification is not supported"
 MULTI_LABEL = "look like multi-label sets (several labels per text)"
 REGRESSION = "numbers that are not all integers"
-CHOICES = 'trains task="classification" only, one label name per text; multi-label and regression are not supported'
+CHOICES = ('reads labels as classes (task="classification", one label name per text); the task is your choice, '
+           'never a guess: for a numeric target choose task="regression" (kerastl.TextRegressor; --task regression)')
 
 
 def _write(path, rows):

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from sklearn import metrics as sk_metrics
 
 from kerastl._keras import keras
+from kerastl.analysis import regression
 from kerastl.analysis.predictions import Predictions
 from kerastl.config import INFERENCE_BATCH_SIZE
 from kerastl.data.text_examples import TextExamples, as_examples
@@ -42,7 +43,11 @@ def predict(model, texts, *, batch_size: int = INFERENCE_BATCH_SIZE, verbose=0) 
     Example:
     >>> predict(model, ["what a lovely day"]).records()
     [{'label': ..., 'probabilities': {'neg': ..., 'pos': ...}}]
+
+    With a `TextRegressor` it returns the scores instead: a float32 NumPy array (n,).
     """
+    if getattr(model, "task", None) == "regression":
+        return regression.predict_scores(model, texts, batch_size=batch_size, verbose=verbose)
     texts = as_examples(texts, labelled=False, what="predict(texts)").texts
     if not texts:
         return Predictions(model.label_names, np.zeros((0, len(model.label_names)), np.float32))
@@ -77,10 +82,14 @@ def evaluate(model, examples, *, batch_size: int = INFERENCE_BATCH_SIZE, verbose
         `{"n", "accuracy", "macro_f1", "weighted_f1", "loss"}`. `Evaluation.from_model` keeps
         the per-example predictions as well, for the full report and the error analysis.
 
+    With a `TextRegressor`: `{"n", "pearson", "spearman", "mse", "mae"}` on numeric targets.
+
     Example:
     >>> evaluate(model, validation)  # e.g. validation = read_examples("validation.csv")
     {'n': 16, 'accuracy': ..., 'macro_f1': ..., 'weighted_f1': ..., 'loss': ...}
     """
+    if getattr(model, "task", None) == "regression":
+        return regression.evaluate_regression(model, examples, batch_size=batch_size, verbose=verbose)
     examples = as_examples(examples, labelled=True, what="evaluate(examples)")
     return Evaluation.from_model(model, examples, batch_size=batch_size, verbose=verbose).scores()
 

@@ -21,7 +21,7 @@ from importlib import metadata
 from pathlib import Path
 
 from kerastl import _logging
-from kerastl.cli import checks
+from kerastl.cli import checks, tasks
 from kerastl.config import (
     DEFAULT_BACKBONE,
     DEFAULT_DROPOUT,
@@ -124,6 +124,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--model", default=DEFAULT_BACKBONE,
                        help="hub name, local folder, preset (all-minilm-l6-v2) (default: %(default)s)")
     train.add_argument("--train", required=True, type=Path, help="training data file")
+    train.add_argument("--task", choices=tasks.TASKS, default="classification", help="labels as classes (default), "
+                       "or regression: a numeric target per text (the score column); never guessed")
     train.add_argument("--validation", type=Path, help="validation data file, scored every epoch")
     train.add_argument("--output", required=True, type=Path, help="folder to save the trained model to")
     train.add_argument("--overwrite", action="store_true", help="replace a model already at --output")
@@ -252,7 +254,7 @@ def _data_options(parser):
 def _read(path, args):
     from kerastl.data.text_examples import read_examples
 
-    return read_examples(path, **{key: getattr(args, key) for key in DATA_OPTIONS})
+    return read_examples(path, task=getattr(args, "task", None), **{key: getattr(args, key) for key in DATA_OPTIONS})
 
 
 # -- the commands ---------------------------------------------------------------------------------
@@ -260,23 +262,15 @@ def _read(path, args):
 
 def _train(args) -> int:
     from kerastl.analysis.evaluation import evaluate
-    from kerastl.data.labels import encode_labels
     from kerastl.distribute import get_strategy, is_chief
-    from kerastl.tasks.text_classifier import TextClassifier
     from kerastl.training.callbacks import EpochClock
     from kerastl.training.workflow import fine_tune
 
     # Before TensorFlow runs anything: a multi-worker strategy must configure the runtime first.
     strategy = get_strategy(args.strategy)
     train = _read(args.train, args)
-    labels = train.label_names()
-    validation = _read(args.validation, args) if args.validation else None
-    if validation is not None:
-        encode_labels(validation.labels, labels, validation.source)
-    logger.info("%d training examples, labels %s", len(train), list(labels))
-
-    model = TextClassifier.from_backbone(args.model, labels, max_length=args.max_length, dropout=args.dropout,
-                                         pooling=args.pooling, strategy=strategy, precision=args.precision)
+    read_validation = lambda: _read(args.validation, args) if args.validation else None  # noqa: E731
+    model, validation = tasks.build_model(args, train, read_validation, strategy)  # a TextClassifier, or --task's
     # Resumable state lives beside --output until the model is saved: rerunning the same
     # command after a crash, a kill or Ctrl-C continues from the last saved step.
     resume_dir = args.output.parent / f".{args.output.name}.resume"
@@ -302,14 +296,19 @@ def _train(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from kerastl.analysis.evaluation import Evaluation
-    from kerastl.tasks.text_classifier import TextClassifier
+    from kerastl.analysis.evaluation import Evaluation, evaluate
+    from kerastl.tasks.task import Task
 
+    args.task = tasks.saved_task(args.model)  # the saved model's task reads the file
+    tasks.check_report(args, args.task)
     examples = _read(args.data, args)
-    model = TextClassifier.from_pretrained(args.model)
+    model = Task.from_pretrained(args.model)
     logger.info("scoring %s on the %d examples of %s", args.model, len(examples), examples.source)
-    evaluation = Evaluation.from_model(model, examples, batch_size=args.batch_size, verbose=args.progress)
-    scores = evaluation.scores()
+    if args.task == "regression":
+        evaluation, scores = None, evaluate(model, examples, batch_size=args.batch_size, verbose=args.progress)
+    else:
+        evaluation = Evaluation.from_model(model, examples, batch_size=args.batch_size, verbose=args.progress)
+        scores = evaluation.scores()
     if args.json:
         _emit(args, json.dumps(scores))
     else:
@@ -354,6 +353,8 @@ def _predict(args) -> int:
             _emit(args, json.dumps({"line": numbers[i], "text": texts[i], **record}))
         elif args.json:
             _emit(args, json.dumps({"text": texts[i], **record}))
+        elif "score" in record:  # a regressor
+            _emit(args, f"{record['score']:.4f}\t{texts[i]}")
         else:
             top = record["probabilities"][record["label"]]
             _emit(args, f"{record['label']}\t{top:.3f}\t{texts[i]}")
@@ -363,14 +364,16 @@ def _predict(args) -> int:
 def _predictions(args, texts):
     from kerastl.analysis.evaluation import predict
     from kerastl.serving import load_onnx, load_saved_model, resolve_saved_model
-    from kerastl.tasks.text_classifier import TextClassifier
+    from kerastl.tasks.task import Task
 
     if checks.is_onnx_export(args.model):
         return load_onnx(args.model).predict(texts)
     if resolve_saved_model(args.model) is not None:
-        return load_saved_model(args.model).predict(texts)
-    model = TextClassifier.from_pretrained(args.model)
-    return predict(model, texts, verbose=args.progress if args.lines is not None else 0)  # a bar for a file
+        predictions = load_saved_model(args.model).predict(texts)
+    else:
+        model = Task.from_pretrained(args.model)  # the folder's own task
+        predictions = predict(model, texts, verbose=args.progress if args.lines is not None else 0)  # a bar for a file
+    return tasks.Scores(predictions) if not hasattr(predictions, "records") else predictions
 
 
 def _export(args) -> int:

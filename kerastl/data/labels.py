@@ -48,7 +48,8 @@ def label_names_from(labels, source: str = "data") -> tuple:
         if ids != list(range(len(ids))):
             raise DataError(
                 f"{source}: integer labels must be 0..{len(ids) - 1}, received {ids[:10]}; "
-                f"map them to 0..n-1, or give them as strings"
+                f"map them to 0..n-1, give them as strings, or, for a numeric target, choose task=\"regression\" "
+                f"(--task regression)"
             )
         return tuple(str(i) for i in ids)
     return tuple(sorted(str(v) for v in distinct))
@@ -108,8 +109,9 @@ def _check_ids(ids: set, label_names: tuple, source: str) -> None:
 MAX_SPARSE_INTEGER_LABELS = 50
 
 _ONLY_CLASSIFICATION = (
-    'this version of kerastl trains task="classification" only, one label name per text; multi-label '
-    'and regression are not supported yet'
+    'without a task chosen kerastl reads labels as classes (task="classification", one label name per '
+    'text); the task is your choice, never a guess: for a numeric target choose task="regression" '
+    '(kerastl.TextRegressor; --task regression); multi-label is not supported yet'
 )
 
 
@@ -143,6 +145,21 @@ def refuse_other_tasks(labels, source: str = "data", *, label_set: bool = False)
                 f"and look like regression scores rather than class ids; {_ONLY_CLASSIFICATION}. If they "
                 f"are classes, give them as label names (e.g. 'class_17') with enough examples of each"
             )
+
+
+def scores_from(labels, source: str = "data") -> np.ndarray:
+    """Regression targets (float32, (n,)) from labels given as numbers or numeric strings; an empty,
+    non-numeric or non-finite (NaN, inf) score is refused with one `DataError` naming its row."""
+    values = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in labels]
+    numbers = [_number(v) for v in values]
+    bad = [i for i, n in enumerate(numbers) if n is None]
+    if bad:
+        shown = ", ".join(f"row {i} ({values[i]!r})" for i in bad[:3])
+        raise DataError(
+            f"{source}: task=\"regression\" needs a finite number as every target, and {len(bad)} are not: "
+            f"{shown}; give each text a numeric score (drop or fix those rows)"
+        )
+    return np.asarray([float(n) for n in numbers], dtype=np.float32)
 
 
 def _number(value):

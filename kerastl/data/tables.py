@@ -58,7 +58,7 @@ class Table(NamedTuple):
     label_set: Optional[tuple]
 
 
-def read_table(source, *, text_column, label_column, sep, names, labels_required) -> Table:
+def read_table(source, *, text_column, label_column, sep, names, labels_required, task=None) -> Table:
     """The examples of a file, DataFrame, `datasets.Dataset` or dict; the label column is optional
     unless `labels_required`."""
     frame, name = _as_frame(source, sep=sep, names=names)
@@ -83,6 +83,10 @@ def read_table(source, *, text_column, label_column, sep, names, labels_required
         frame = frame.assign(**{label_column: [label_set[i] if 0 <= i < len(label_set) else None for i in ids]})
     if label_column is None:  # texts to predict or encode: one answer per row, in row order
         return _unlabelled_table(frame[text_column], name)
+    if task == "regression":  # a score must be a number on every row: refused, never dropped
+        frame = frame.assign(**{label_column: _scores(frame[label_column], name, label_column,
+                                                      first_line=None if isinstance(source, (pd.DataFrame, dict))
+                                                      or is_hf_dataset(source) else (1 if names else 2))})
     keep = frame.notna().all(axis=1)
     if not keep.all():
         logger.warning("%s: dropped %d rows with a missing text or label", name, (~keep).sum())
@@ -100,8 +104,26 @@ def read_table(source, *, text_column, label_column, sep, names, labels_required
             raise DataError(f"{name}: every text is empty or only whitespace; check --text-column")
     labels = None
     if label_column is not None:
-        labels = plain_labels(frame[label_column])
+        labels = frame[label_column].tolist() if task == "regression" else plain_labels(frame[label_column])
     return Table(texts, labels, name, label_set)
+
+
+def _scores(column, name, label_column, *, first_line) -> list:
+    """The float scores of a regression target column; the first empty, non-numeric or non-finite
+    one is a `DataError` naming its line (its row in a table), and how to fix it."""
+    for position, value in enumerate(column.tolist()):
+        try:
+            number = float(value) if value is not None and not (isinstance(value, str) and not value.strip()) else None
+        except (TypeError, ValueError):
+            number = None
+        if number is None or number != number or number in (float("inf"), float("-inf")):
+            where = f"line {position + first_line}" if first_line is not None else f"row {position}"
+            shown = "an empty score" if value is None or pd.isna(value) or not str(value).strip() else f"{value!r}"
+            raise DataError(
+                f"{name}, {where}: {shown} in the {label_column!r} column is not a number, and "
+                f"task=\"regression\" needs a finite number on every row; fix or remove that row"
+            )
+    return [float(value) for value in column.tolist()]
 
 
 def refuse_text_pairs(columns, name, text_column) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from kerastl.data.labels import encode_labels, integer_names, label_names_from, plain_labels
+from kerastl.data.labels import encode_labels, integer_names, label_names_from, plain_labels, scores_from
 from kerastl.data.tables import DATA_EXTENSIONS, is_hf_dataset, names_a_path, read_table
 from kerastl.errors import DataError
 
@@ -113,6 +113,7 @@ def as_examples(
     names: Optional[Sequence[str]] = None,
     labelled: Optional[bool] = None,
     what: str = "data",
+    task: Optional[str] = None,
 ) -> TextExamples:
     """The one way kerastl turns what it is given as examples into `TextExamples`.
 
@@ -146,6 +147,9 @@ def as_examples(
             texts are used (prediction; a table's label column is then not read), `None` to take
             labels when there are some.
         what: how messages name `value`, e.g. `"fine_tune(train)"`.
+        task: `"regression"` reads the labels as float scores, refusing an empty, non-numeric
+            or NaN one with a `DataError` that names its line (row); otherwise (`None`,
+            `"classification"`) labels are read as written, names or integer ids.
 
     Example:
     >>> as_examples(["good film", "dull"], ["pos", "neg"]).labels
@@ -171,7 +175,7 @@ def as_examples(
         _refuse_separate_labels(labels, value, what)
         tabular = True
         table = read_table(value, text_column=text_column, label_column=label_column, sep=sep, names=names,
-                           labels_required=bool(labelled))
+                           labels_required=bool(labelled), task=task)
         examples = TextExamples(table.texts, table.labels, source=table.name, label_set=table.label_set)
     elif isinstance(value, tuple):
         if len(value) != 2 or not _is_text_sequence(value[0]):
@@ -192,6 +196,9 @@ def as_examples(
         if tabular or isinstance(value, TextExamples):
             raise DataError(f"{examples.source} has no labels; give label_column= (--label-column)")
         raise TypeError(_unlabelled_message(value, what, label_column))
+    if task == "regression" and examples.labels is not None and not tabular:
+        examples = TextExamples(examples.texts, scores_from(examples.labels, examples.source).tolist(),
+                                examples.source)
     return examples
 
 
@@ -339,6 +346,7 @@ def read_examples(
     label_column: Optional[str] = "label",
     sep: Optional[str] = None,
     names: Optional[Sequence[str]] = None,
+    task: Optional[str] = None,
 ) -> TextExamples:
     """Read texts and labels from a file, a DataFrame, a Hugging Face `Dataset` or a dict.
 
@@ -359,6 +367,9 @@ def read_examples(
             `score`. A `text_pair` column (sentence pairs) is refused with a `DataError`.
         sep: field separator for delimited text; inferred from the extension otherwise.
         names: column names for a file without a header row.
+        task: how the labels are read: as written (`None` or `"classification"`: names or integer
+            ids), or `"regression"`: float scores (the `score` column by header), where an
+            empty, non-numeric or NaN score stops with a `DataError` naming its file and line.
 
     Example (headerless `text;label` lines, as in the emotion data):
     >>> from pathlib import Path
@@ -368,5 +379,5 @@ def read_examples(
     (['i feel great', 'i am so sad'], ['joy', 'sadness'])
     """
     return as_examples(source, text_column=text_column, label_column=label_column, sep=sep, names=names,
-                       labelled=label_column is not None, what="read_examples(source)")
+                       labelled=label_column is not None, what="read_examples(source)", task=task)
 

@@ -38,6 +38,7 @@ from kerastl.errors import ModelFileError, TextSignatureUnavailable
 from kerastl.precision import resolve_precision
 from kerastl.preprocessing.graph_tokenizer import GraphTokenizer
 from kerastl.serving import fast_graph as _fast_graph
+from kerastl.tasks.task import Task
 from kerastl.tasks.text_classifier import TextClassifier
 
 logger = logging.getLogger(__name__)
@@ -65,12 +66,16 @@ class _ServingModule(tf.Module):
         # class, which a TF1-style loader (TF Serving, `saved_model_cli run`) does not restore:
         # the tf.Variables themselves are tracked.
         # fast_graph: a BERT-family encoder runs as `fast_graph.FastEncoder`, on its own variables.
-        self.fast = _fast_graph.build(model) if fast_graph else None
+        # (A regressor's head is not in the fast graph: it serves the Keras model's call.)
+        self.fast = _fast_graph.build(model) if fast_graph and model.label_names is not None else None
         self.model_variables = list(self.fast.variables) if self.fast is not None else tf_variables(model)
         self.tokenizer = tokenizer
-        self.labels = tf.Variable(list(model.label_names), trainable=False, name="labels")
+        if model.label_names is not None:  # a classifier; a regressor serves `score`
+            self.labels = tf.Variable(list(model.label_names), trainable=False, name="labels")
+            self._label_names = tf.constant(list(model.label_names))
+        else:
+            self.task = tf.Variable(model.task, trainable=False, name="task")
         self.max_length = tf.Variable(model.max_length, trainable=False, name="max_length")
-        self._label_names = tf.constant(list(model.label_names))
         # Only the signatures that exist are attributes: tf.saved_model.save traces them all.
         # The code is graph-safe as written; without autograph, tracing is several times faster.
         self.predict_ids = tf.function(self._predict_ids, autograph=False, input_signature=[
@@ -125,9 +130,11 @@ class _ServingModule(tf.Module):
 
     def _logits_by_length(self, input_ids, attention_mask):
         return logits_by_length(self._logits, input_ids, attention_mask, chunk=SERVING_CHUNK,
-                                num_outputs=len(self._model.label_names))
+                                num_outputs=self._model.num_outputs)
 
     def _outputs(self, logits):
+        if self._model.label_names is None:  # a regressor: its score, in the target's units
+            return {"score": tf.reshape(logits, [-1])}  # (batch,)
         probabilities = tf.nn.softmax(logits, axis=-1)  # (batch, num_labels)
         label_id = tf.argmax(probabilities, axis=-1, output_type=tf.int64)  # (batch,)
         return {
@@ -160,7 +167,9 @@ def export_saved_model(
     an export; every worker must call this, as saving can need all of them.
 
     Args:
-        model: a `TextClassifier`, or the folder of one saved with `save_pretrained`.
+        model: a `TextClassifier` or `TextRegressor` (whose signatures return `score`, (batch,)
+            float32, instead of `probabilities`, `label_id` and `label`), or the folder of one
+            saved with `save_pretrained`.
         base: TF Serving's model base folder; created if missing.
         version: the version number; by default one more than the highest present (1 if none).
         overwrite: replace `base/<version>` if it exists.
@@ -200,14 +209,14 @@ def export_saved_model(
         version = max(_versions(base), default=0) + 1
     target = base / str(version)
     # Under a multi-worker strategy only the chief keeps the export (see `chief_or_discard`).
-    strategy = model.distribute_strategy if isinstance(model, TextClassifier) else None
+    strategy = model.distribute_strategy if isinstance(model, Task) else None
     if target.exists() and not overwrite and distribute.is_chief(strategy):
         raise ModelFileError(
             f"{target} already exists: give another --version, or add --overwrite (overwrite=True)"
         )
-    if not isinstance(model, TextClassifier):
+    if not isinstance(model, Task):
         logger.info("export: loading the model from %s", model)
-        model = TextClassifier.from_pretrained(model)
+        model = Task.from_pretrained(model)  # the folder's own task
     if model.tokenizer is None:
         raise ModelFileError("this model has no tokenizer: pass tokenizer= when creating it")
 
@@ -249,7 +258,8 @@ def export_saved_model(
         extra.mkdir()
         model.tokenizer.save_pretrained(str(extra / SAVED_TOKENIZER_DIR))
         metadata = {
-            "labels": list(model.label_names),
+            "task": model.task,
+            "labels": None if model.label_names is None else list(model.label_names),
             "max_length": model.max_length,
             "text_signature": tokenizer is not None,
             "text_signature_unavailable": reason,

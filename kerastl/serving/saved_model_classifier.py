@@ -56,12 +56,15 @@ class SavedModelClassifier:
             )
         self.path = folder
         self._loaded = tf.saved_model.load(str(folder))
-        if not hasattr(self._loaded, "labels") or IDS_SIGNATURE not in self._loaded.signatures:
+        regression = hasattr(self._loaded, "task") and self._loaded.task.numpy().decode() == "regression"
+        if not (hasattr(self._loaded, "labels") or regression) or IDS_SIGNATURE not in self._loaded.signatures:
             raise ModelFileError(
                 f"{folder} is a SavedModel but not one written by kerastl export (no labels or "
                 f"{IDS_SIGNATURE} signature): export the model with `kerastl export`"
             )
-        self.label_names = tuple(v.decode() for v in self._loaded.labels.numpy())
+        # A regressor's export serves `score`: `predict` then gives the scores, (n,) float32.
+        self.task = "regression" if regression else "classification"
+        self.label_names = None if regression else tuple(v.decode() for v in self._loaded.labels.numpy())
         self.max_length = int(self._loaded.max_length.numpy())
         self.has_text_signature = TEXT_SIGNATURE in self._loaded.signatures
         metadata = folder / EXTRA_DIR / SAVED_CONFIG_FILE
@@ -84,8 +87,13 @@ class SavedModelClassifier:
 
     def probabilities(self, texts, *, batch_size: int = INFERENCE_BATCH_SIZE) -> np.ndarray:
         """Class probabilities, (n, num_labels) float32, in input order; one `str` is one text."""
+        if self.task == "regression":
+            raise TypeError(f"{self.path} is a regressor's export: it serves scores (predict), not probabilities")
+        return self._run(texts, "probabilities", (0, len(self.label_names)), batch_size)
+
+    def _run(self, texts, output: str, empty: tuple, batch_size: int) -> np.ndarray:
         texts = as_examples(texts, labelled=False, what="predict(texts)").texts
-        out = [np.zeros((0, len(self.label_names)), np.float32)]
+        out = [np.zeros(empty, np.float32)]
         for start in range(0, len(texts), batch_size):
             batch = texts[start:start + batch_size]
             if self._tokenizer is None:
@@ -93,11 +101,14 @@ class SavedModelClassifier:
             else:
                 features = self._tokenizer.features(batch)
                 result = self._loaded.signatures[IDS_SIGNATURE](**features)
-            out.append(result["probabilities"].numpy())
+            out.append(result[output].numpy())
         return np.concatenate(out)
 
-    def predict(self, texts, *, batch_size: int = INFERENCE_BATCH_SIZE) -> Predictions:
-        """`Predictions` for `texts`; its logits are log-probabilities (the same softmax)."""
+    def predict(self, texts, *, batch_size: int = INFERENCE_BATCH_SIZE):
+        """`Predictions` for `texts`; its logits are log-probabilities (the same softmax). For a
+        regressor's export, the scores: (n,) float32, in input order."""
+        if self.task == "regression":
+            return self._run(texts, "score", (0,), batch_size)
         probabilities = self.probabilities(texts, batch_size=batch_size)
         with np.errstate(divide="ignore"):
             return Predictions(self.label_names, np.log(probabilities))

@@ -1,6 +1,8 @@
 """The Keras models a user meets: a backbone, a preprocessor and a head, one class per task shape."""
 
-from kerastl.tasks.heads import ClassificationHead
+from kerastl.tasks.heads import ClassificationHead, RegressionHead
+from kerastl.tasks.task import Task  # noqa: F401  (Task.from_pretrained loads any task's folder)
 from kerastl.tasks.text_classifier import TextClassifier
+from kerastl.tasks.text_regressor import TextRegressor
 
-__all__ = ["ClassificationHead", "TextClassifier"]
+__all__ = ["ClassificationHead", "RegressionHead", "TextClassifier", "TextRegressor"]

@@ -40,3 +40,46 @@ class ClassificationHead(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "num_labels": self.num_labels, "dropout": self.dropout}
+
+
+@keras.saving.register_keras_serializable(package="kerastl")
+class RegressionHead(keras.layers.Layer):
+    """Dropout then a one-unit dense layer, in target units: pooled vector (batch, dim) -> score
+    (batch, 1) = `target_mean + target_std * dense(dropout(pooled))`.
+
+    `target_mean` and `target_std` (non-trainable, 0 and 1 unless set by
+    `TextRegressor.adapt_targets`) make the dense layer fit standardized targets while the
+    output, the loss and the metrics stay in the target's own units. Runs in float32.
+
+    Example:
+    >>> head = RegressionHead()
+    >>> head(tf.zeros((2, 32))).shape
+    TensorShape([2, 1])
+    """
+
+    def __init__(self, dropout: float = DEFAULT_DROPOUT, target_mean: float = 0.0, target_std: float = 1.0,
+                 **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), received dropout={dropout}")
+        self.dropout = dropout
+        self.head_dropout = keras.layers.Dropout(dropout, name="head_dropout", dtype="float32")
+        self.score = keras.layers.Dense(1, name="score", dtype="float32")
+        self.target_mean = self.add_weight(name="target_mean", shape=(), dtype="float32", trainable=False,
+                                           initializer=keras.initializers.Constant(float(target_mean)))
+        self.target_std = self.add_weight(name="target_std", shape=(), dtype="float32", trainable=False,
+                                          initializer=keras.initializers.Constant(float(target_std)))
+
+    def set_scaling(self, mean: float, std: float) -> None:
+        """Set the target's mean and standard deviation (the output's offset and scale)."""
+        self.target_mean.assign(float(mean))
+        self.target_std.assign(float(std))
+
+    def call(self, pooled, training=None):
+        pooled = self.head_dropout(tf.cast(pooled, tf.float32), training=training)
+        return self.target_mean + self.target_std * self.score(pooled)  # (batch, 1)
+
+    def get_config(self):
+        return {**super().get_config(), "dropout": self.dropout, "target_mean": float(self.target_mean.numpy()),
+                "target_std": float(self.target_std.numpy())}

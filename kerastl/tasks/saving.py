@@ -7,6 +7,7 @@ the tokenizer, the weights and, once trained, the training history; it is writte
 temporary folder beside its place and renamed into it, so a crash never leaves half a model.
 """
 
+import importlib
 import json
 import logging
 import os
@@ -78,7 +79,8 @@ def save_pretrained(model, path, *, overwrite: bool = False) -> Path:
     staging = staging_dir(path.parent, f".{path.name}.", ".tmp")  # with the user's umask
     try:
         (staging / SAVED_CONFIG_FILE).write_text(
-            json.dumps({"format": FORMAT_VERSION, "keras": KERAS_VERSION, "config": model.get_config()}, indent=2)
+            json.dumps({"format": FORMAT_VERSION, "keras": KERAS_VERSION, "task": getattr(model, "task", None),
+                        "config": model.get_config()}, indent=2)
         )
         model.preprocessor.save(staging / SAVED_TOKENIZER_DIR)
         save_weights(str(staging))
@@ -90,6 +92,31 @@ def save_pretrained(model, path, *, overwrite: bool = False) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return path
+
+
+# task name (kerastl.json's "task"; folders saved before it are classifiers) -> (module, class)
+TASK_CLASSES = {
+    "classification": ("kerastl.tasks.text_classifier", "TextClassifier"),
+    "regression": ("kerastl.tasks.text_regressor", "TextRegressor"),
+}
+
+
+def task_class(model_class, task: str, path):
+    """The class that loads a folder saved by a `task` model: `model_class` if it is that task's,
+    the task's own class when `model_class` is the generic `Task`; another task's class is refused."""
+    if task not in TASK_CLASSES:
+        raise ModelFileError(f"{path} holds a model of the task {task!r}, which this kerastl does not know: "
+                             f"upgrade kerastl")
+    module, name = TASK_CLASSES[task]
+    own = getattr(model_class, "task", None)
+    if own is None:  # Task.from_pretrained: the folder says which class
+        return getattr(importlib.import_module(module), name)
+    if own != task:
+        raise ModelFileError(
+            f"{path} holds a {task} model, a {name}, not a {model_class.__name__}: load it with "
+            f"kerastl.{name}.from_pretrained (or kerastl.tasks.Task.from_pretrained, which reads the task)"
+        )
+    return model_class
 
 
 def load_pretrained(model_class, path, *, strategy=None):
@@ -107,6 +134,7 @@ def load_pretrained(model_class, path, *, strategy=None):
         config = saved["config"]
     except (ValueError, KeyError) as err:
         raise ModelFileError(f"{config_file} is damaged ({err}): train or copy the model again") from None
+    model_class = task_class(model_class, saved.get("task") or "classification", path)
     weights = path / SAVED_WEIGHTS_FILE
     if not weights.is_file():
         raise ModelFileError(f"{path} has no {SAVED_WEIGHTS_FILE}: the model was not saved completely")

@@ -53,6 +53,9 @@ class TextClassifier(Task):
     (2, 2)
     """
 
+    task = "classification"
+    best_epoch_metric = "val_accuracy"  # fine_tune keeps phase 2's epoch of best validation accuracy
+
     def __init__(
         self,
         backbone,

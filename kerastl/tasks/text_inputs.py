@@ -26,12 +26,16 @@ class TextInputs:
     Args:
         encode: `TextExamples` -> `kerastl.data.batching.EncodedExamples` under the model's tokenizer,
             `max_length` and label names.
-        label_names: the model's label names, in id order.
+        label_names: the model's label names, in id order; None for a regressor, whose targets
+            are numbers, passed through as float scores (an empty, non-numeric or NaN one is refused).
+        prepare: called with the training targets before `fit` (a regressor takes its target
+            scaling there), or None.
     """
 
-    def __init__(self, encode, label_names):
+    def __init__(self, encode, label_names, prepare=None):
         self.encode = encode
-        self.label_names = tuple(label_names)
+        self.label_names = None if label_names is None else tuple(label_names)
+        self.prepare = prepare
 
     def features(self, inputs) -> dict:
         """Raw text given to the model's call, as features padded to its longest text; rows keep
@@ -60,6 +64,8 @@ class TextInputs:
             examples = _take(examples, slice(0, at))
         if validation is not None:
             validation = self._validation(validation, _given(arguments.get("validation_batch_size"), batch_size))
+        if self.prepare is not None:
+            self.prepare(examples.labels)
         return {
             "x": self._dataset(examples, batch_size, shuffle=arguments.get("shuffle", True)),
             "y": None,
@@ -113,8 +119,9 @@ class TextInputs:
                 raise TypeError(f"{what}: y must be None when x is a tf.data.Dataset, which holds the labels")
             x, y, batch_size = _read_text_dataset(x, what)
             y = y if labelled else None
-        examples = as_examples(x, y, labelled=labelled, what=what)
-        if y is not None:
+        regression = self.label_names is None
+        examples = as_examples(x, y, labelled=labelled, what=what, task="regression" if regression else None)
+        if y is not None and not regression:
             examples = TextExamples(examples.texts, self._names_of_ids(examples.labels, what),
                                     examples.source, examples.label_set)
         return examples, batch_size

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import tensorflow as tf
 
 from kerastl._keras import keras
@@ -22,31 +23,34 @@ def duration(seconds: float) -> str:
 
 
 class BestEpoch(keras.callbacks.Callback):
-    """Keep the weights of the epoch of highest validation accuracy (lowest validation loss among
-    equals); `restore()` puts them back after training when a later epoch was worse.
+    """Keep the weights of the epoch of highest validation `monitor` (accuracy; a regressor's
+    Spearman), the lowest validation loss among equals; `restore()` puts them back after training
+    when a later epoch was worse.
 
     Args:
         store: where a resumable run keeps the best epoch across restarts (`save(model, values, record)`,
             `load(model)`, `record()`), or None to keep it in memory only.
+        monitor: the epoch log, higher is better, that ranks the epochs.
     """
 
-    def __init__(self, store=None):
+    def __init__(self, store=None, monitor: str = "val_accuracy"):
         super().__init__()
         self.store = store
-        self.best = store.record() if store else None  # {"epoch", "val_accuracy", "val_loss"}
+        self.monitor = monitor
+        self.best = store.record() if store else None  # {"epoch", monitor, "val_loss"}
         self.weights = None
         self.last_epoch = None
 
-    @staticmethod
-    def _rank(record) -> tuple:
-        return record["val_accuracy"], -record["val_loss"]
+    def _rank(self, record) -> tuple:
+        value = record.get(self.monitor, float("nan"))
+        return (value if math.isfinite(value) else -math.inf), -record["val_loss"]
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        if "val_accuracy" not in logs or "val_loss" not in logs:
+        if self.monitor not in logs or "val_loss" not in logs:
             return
         self.last_epoch = epoch
-        record = {"epoch": epoch, "val_accuracy": float(logs["val_accuracy"]), "val_loss": float(logs["val_loss"])}
+        record = {"epoch": epoch, self.monitor: float(logs[self.monitor]), "val_loss": float(logs["val_loss"])}
         if self.best is None or self._rank(record) > self._rank(self.best):
             self.best = record
             self.weights = self.model.get_weights()
@@ -244,3 +248,28 @@ class _TensorBoardPhase(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self.board.flush()
+
+
+class ValidationCorrelation(keras.callbacks.Callback):
+    """Adds `val_spearman` and `val_pearson` to every epoch's logs: the correlations of the model's
+    predictions with the validation targets (scipy.stats), for a regressor's best epoch.
+
+    Args:
+        encoded: the validation examples, encoded with float targets (n, 1).
+        batch_size: texts per forward pass.
+    """
+
+    def __init__(self, encoded, batch_size: int):
+        super().__init__()
+        self.encoded, self.batch_size = encoded, batch_size
+
+    def on_epoch_end(self, epoch, logs=None):
+        from scipy import stats
+
+        if logs is None:
+            return
+        predicted = self.model.predict_logits(self.encoded, batch_size=self.batch_size).numpy().reshape(-1)
+        targets = np.asarray(self.encoded.labels, dtype=np.float64).reshape(-1)
+        constant = np.ptp(predicted) == 0 or np.ptp(targets) == 0  # no correlation to speak of: 0
+        logs["val_spearman"] = 0.0 if constant else float(stats.spearmanr(predicted, targets).statistic)
+        logs["val_pearson"] = 0.0 if constant else float(stats.pearsonr(predicted, targets).statistic)

@@ -14,7 +14,6 @@ from kerastl._logging import progress_verbosity
 from kerastl.config import POOLED_NAMES, TrainingConfig
 from kerastl.data import batching as data_lib
 from kerastl.data.text_examples import as_examples
-from kerastl.tasks.text_classifier import default_loss, default_metrics
 from kerastl.training import resume as checkpoints
 from kerastl.training.callbacks import (
     BestEpoch,
@@ -22,6 +21,7 @@ from kerastl.training.callbacks import (
     PhaseColumn,
     StopOnNaN,
     TensorBoardLog,
+    ValidationCorrelation,
     appending_csv_loggers,
     duration,
 )
@@ -65,7 +65,8 @@ def fine_tune(
     `logging.getLogger("kerastl").setLevel(logging.WARNING)` keeps only warnings.
 
     Args:
-        model: a `TextClassifier`.
+        model: a `TextClassifier`, or a `TextRegressor` (phase 1 trains its head with mean squared
+            error, and phase 2 keeps its epoch of best validation Spearman).
         train: labelled training examples: anything `kerastl.as_examples` accepts with
             labels (`(texts, labels)`, a data file, a DataFrame, a `datasets.Dataset`,
             `TextExamples` ...).
@@ -106,9 +107,10 @@ def fine_tune(
     verbose = progress_verbosity(verbose)  # "auto": no bar where stdout is a file or a pipe
     if optimizer is not None and (_is_optimizer(optimizer) or not callable(optimizer)):
         _check_optimizer(optimizer)  # before phase 1 spends its time
-    train = as_examples(train, labelled=True, what="fine_tune(train)")
+    task = getattr(model, "task", None)  # a regressor reads its targets as scores
+    train = as_examples(train, labelled=True, what="fine_tune(train)", task=task)
     if validation is not None:
-        validation = as_examples(validation, labelled=True, what="fine_tune(validation)")
+        validation = as_examples(validation, labelled=True, what="fine_tune(validation)", task=task)
     # The strategy the model was built under (the default one if none): its replicas each take
     # `batch_size` examples of every global batch, and only its chief writes files.
     strategy = model.distribute_strategy
@@ -122,6 +124,8 @@ def fine_tune(
 
     train_data = model.encode(train)
     val_data = model.encode(validation) if validation is not None else None
+    if hasattr(model, "prepare_targets"):  # a regressor takes its target scaling here, once
+        model.prepare_targets(train_data.labels)
     batch_size = config.batch_size
     # The training batches repeat without end, an epoch being `steps` of them: one iterator then
     # serves every epoch, on one device as under a strategy, so both see the same batches.
@@ -153,23 +157,29 @@ def fine_tune(
         if phase == "fine_tune":
             extra.append(FirstStepNotice(PHASE_NAMES[phase]))
             if config.restore_best_epoch and val is not None:
-                best = BestEpoch(state.best_epoch(phase) if state else None)
+                monitor = getattr(model, "best_epoch_metric", "val_accuracy")
+                if monitor == "val_spearman":  # computed on the validation set, before the log keeps it
+                    extra.insert(0, ValidationCorrelation(val_data, max(config.batch_size, 64)))
+                best = BestEpoch(state.best_epoch(phase) if state else None, monitor=monitor)
                 extra.append(best)
         tagged = [PhaseColumn(number), *callbacks, PhaseColumn(None)]  # only the user's callbacks see it
         started = time.perf_counter()
         # Ctrl-C reaches one worker only, whose lone backup would wait for the others forever.
         with (checkpoints.graceful_interrupts(enabled=state is not None and not distribute.is_multi_worker(strategy)),
               appending_csv_loggers(callbacks, enabled=bool(ran))):
+            first = [c for c in extra if isinstance(c, ValidationCorrelation)]  # its logs reach the epoch log
             fit_model.fit(data, validation_data=val, epochs=epochs, verbose=verbose, **QUIET_SHUFFLE_KWARGS,
-                          callbacks=[guard, log, *extra, *tagged], **fit_steps)
+                          callbacks=[*first, guard, log, *[c for c in extra if c not in first], *tagged],
+                          **fit_steps)
         ran.append(phase)
         guard.check(PHASE_NAMES[phase], learning_rate)
         history[phase] = log.history()
         restored = best.restore() if best is not None else None
         if restored is not None:
-            logger.info("%s: restored epoch %d of %d, the best on validation (accuracy %.4f, loss %.4f)",
-                        PHASE_NAMES[phase], restored["epoch"] + 1, epochs, restored["val_accuracy"],
-                        restored["val_loss"])
+            metric = best.monitor
+            logger.info("%s: restored epoch %d of %d, the best on validation (%s %.4f, loss %.4f)",
+                        PHASE_NAMES[phase], restored["epoch"] + 1, epochs, metric[len("val_"):],
+                        restored[metric], restored["val_loss"])
         logger.info("%s: done in %s%s", PHASE_NAMES[phase], duration(time.perf_counter() - started),
                     _last_epoch(history[phase]))
         if state:
@@ -187,8 +197,9 @@ def fine_tune(
                 head_ds, head_val_ds = _cached_feature_batches(model, train_data, val_data, config, verbose)
                 with strategy.scope():
                     head_model = _head_model(model)
+                    defaults = model.default_compile()  # the task's loss and metrics
                     head_model.compile(optimizer=keras.optimizers.Adam(config.head_learning_rate),
-                                       loss=default_loss(), metrics=default_metrics())
+                                       loss=defaults["loss"], metrics=defaults["metrics"])
                 run_phase("head", head_model, head_ds, head_val_ds, config.head_epochs,
                           config.head_learning_rate)
             else:
