@@ -14,7 +14,8 @@ from kerastl.data import as_examples, read_examples
 from kerastl.data.labels import encode_labels, label_names_from
 from kerastl.errors import DataError
 
-PAIRS = "the column 'text_pair' holds a second text per row (sentence pairs); sentence-pair classification is not supported"
+PAIRS = ("the column 'text_pair' holds a second text per row (sentence pairs); "
+         "sentence-pair classification is not supported")
 MULTI_LABEL = "look like multi-label sets (several labels per text)"
 REGRESSION = "numbers that are not all integers"
 CHOICES = ('reads labels as classes (task="classification", one label name per text); the task is your choice, '

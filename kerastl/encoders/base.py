@@ -53,3 +53,24 @@ class Encoder:
     def config_dict(self) -> dict:
         """What rebuilds this encoder, with random weights, through `from_config_dict`."""
         raise NotImplementedError
+
+    def unfreeze(self, top_k: Optional[int] = None) -> None:
+        """Make the whole encoder trainable, or only its top `top_k` transformer blocks; layers no
+        output reads (`unused_layers`) stay frozen."""
+        self.layer.trainable = True
+        # Keras 3 does not reach every sublayer of a KerasHub backbone through its own flag.
+        for layer in [*self.other_layers, *self.transformer_layers]:
+            layer.trainable = True
+        if top_k is not None:
+            blocks = self.transformer_layers
+            if not 0 <= top_k <= len(blocks):
+                raise ValueError(
+                    f"top_k must be between 0 and the {len(blocks)} transformer blocks, "
+                    f"received top_k={top_k}"
+                )
+            for layer in self.other_layers:  # embeddings and any other non-block layers
+                layer.trainable = False
+            for i, block in enumerate(blocks):
+                block.trainable = i >= len(blocks) - top_k
+        for layer in self.unused_layers:  # BERT's pooler feeds nothing here; training it only warns
+            layer.trainable = False

@@ -7,6 +7,8 @@ copies and saving. A task shape (`TextClassifier`) adds its head, its outputs, i
 defaults and its config.
 """
 
+import logging
+import os
 import warnings
 from pathlib import Path
 from typing import Optional
@@ -14,7 +16,7 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
-from kerastl import encoders
+from kerastl import distribute, encoders
 from kerastl._keras import (
     DistributedModel,
     check_same_keras,
@@ -31,6 +33,8 @@ from kerastl.precision import precision_scope, resolve_precision
 from kerastl.preprocessing import TextClassifierPreprocessor
 from kerastl.tasks import inference, saving
 from kerastl.tasks.text_inputs import TextInputs, bind, is_text_input
+
+logger = logging.getLogger(__name__)
 
 
 class Task(DistributedModel, keras.Model):
@@ -68,6 +72,28 @@ class Task(DistributedModel, keras.Model):
         self.training_history = None
         for layer in encoder.unused_layers:  # BERT's pooler feeds nothing here; training it only warns
             layer.trainable = False
+
+    @classmethod
+    def _from_source(cls, source, *, tokenizer, pooling, strategy, precision, **task_arguments):
+        """`cls(encoder, tokenizer=..., pooling=..., **task_arguments)` on the encoder `source` loads
+        (`kerastl.load_backbone`), built under `strategy` and `precision`; pooling `"auto"` is the
+        checkpoint's own (`1_Pooling/config.json`), else `"cls"`. What every `from_backbone` does."""
+        with distribute.strategy_scope(strategy), precision_scope(precision) as policy:
+            name = str(source) if isinstance(source, (str, os.PathLike)) else type(source).__name__
+            logger.info("loading the encoder %s (precision: %s)", name, policy)
+            encoder, tokenizer = encoders.load_backbone(source, tokenizer=tokenizer)
+            if pooling == "auto":
+                found = encoders.checkpoint_pooling(source)
+                pooling = found or "cls"
+                logger.info("pooling: %s (%s)", pooling, "read from the checkpoint's 1_Pooling/config.json"
+                            if found else "the checkpoint names none")
+            return cls(encoder, tokenizer=tokenizer, pooling=pooling, **task_arguments)
+
+    @classmethod
+    def from_preset(cls, preset, *args, **kwargs) -> "Task":
+        """`from_backbone` under KerasHub's name: `TextClassifier.from_preset("all-minilm-l6-v2",
+        label_names=[...])`."""
+        return cls.from_backbone(preset, *args, **kwargs)
 
     def _build(self):
         self(self._dummy_inputs(), training=False)  # build, so summary() and weights exist now
@@ -132,23 +158,7 @@ class Task(DistributedModel, keras.Model):
         Call `compile` again afterwards (the two-phase workflow does); `fit` refuses to run
         on a stale compile.
         """
-        self.backbone.trainable = True
-        # Keras 3 does not reach every sublayer of a KerasHub backbone through its own flag.
-        for layer in [*self.encoder.other_layers, *self.encoder.transformer_layers]:
-            layer.trainable = True
-        if top_k is not None:
-            blocks = self.encoder.transformer_layers
-            if not 0 <= top_k <= len(blocks):
-                raise ValueError(
-                    f"top_k must be between 0 and the {len(blocks)} transformer blocks, "
-                    f"received top_k={top_k}"
-                )
-            for layer in self.encoder.other_layers:  # embeddings and any other non-block layers
-                layer.trainable = False
-            for i, block in enumerate(blocks):
-                block.trainable = i >= len(blocks) - top_k
-        for layer in self.encoder.unused_layers:  # BERT's pooler feeds nothing here; training it only warns
-            layer.trainable = False
+        self.encoder.unfreeze(top_k)
 
     # -- compile and fit
 

@@ -1,14 +1,12 @@
 """The text classifier: headless encoder -> pooled vector -> dropout + dense head -> logits."""
 
 import logging
-import os
 import warnings
 from typing import Optional, Sequence
 
-from kerastl import distribute, encoders
+from kerastl import encoders
 from kerastl._keras import keras
 from kerastl.config import DEFAULT_BACKBONE, DEFAULT_DROPOUT, DEFAULT_MAX_LENGTH, DEFAULT_POOLING
-from kerastl.precision import precision_scope
 from kerastl.tasks.heads import ClassificationHead
 from kerastl.tasks.task import Task
 
@@ -119,22 +117,8 @@ class TextClassifier(Task):
         if labels is not None:
             warnings.warn("from_backbone(labels=) is deprecated: use label_names=", DeprecationWarning, stacklevel=2)
             label_names = labels
-        with distribute.strategy_scope(strategy), precision_scope(precision) as policy:
-            name = str(source) if isinstance(source, (str, os.PathLike)) else type(source).__name__
-            logger.info("loading the encoder %s (precision: %s)", name, policy)
-            encoder, tokenizer = encoders.load_backbone(source, tokenizer=tokenizer)
-            if pooling == "auto":
-                pooling = encoders.checkpoint_pooling(source) or "cls"
-                logger.info("pooling: %s (%s)", pooling, "read from the checkpoint's 1_Pooling/config.json"
-                            if encoders.checkpoint_pooling(source) else "the checkpoint names none")
-            return cls(encoder, label_names, tokenizer=tokenizer, max_length=max_length, dropout=dropout,
-                       pooling=pooling)
-
-    @classmethod
-    def from_preset(cls, preset, *args, **kwargs) -> "TextClassifier":
-        """`from_backbone` under KerasHub's name: `TextClassifier.from_preset("all-minilm-l6-v2",
-        label_names=[...])`."""
-        return cls.from_backbone(preset, *args, **kwargs)
+        return cls._from_source(source, tokenizer=tokenizer, pooling=pooling, strategy=strategy, precision=precision,
+                                label_names=label_names, max_length=max_length, dropout=dropout)
 
     @property
     def labels(self) -> tuple:

@@ -3,18 +3,16 @@
 import dataclasses
 import logging
 import math
-import os
 from typing import Optional
 
 import numpy as np
 
-from kerastl import distribute, encoders
+from kerastl import encoders
 from kerastl._keras import keras
 from kerastl.config import DEFAULT_BACKBONE, DEFAULT_DROPOUT, DEFAULT_MAX_LENGTH, DEFAULT_POOLING
 from kerastl.data.batching import EncodedExamples
 from kerastl.data.labels import scores_from
 from kerastl.data.text_examples import TextExamples, as_examples
-from kerastl.precision import precision_scope
 from kerastl.tasks.heads import RegressionHead
 from kerastl.tasks.task import Task
 from kerastl.tasks.text_inputs import TextInputs
@@ -109,19 +107,8 @@ class TextRegressor(Task):
 
             regressor = TextRegressor.from_backbone("all-minilm-l6-v2")
         """
-        with distribute.strategy_scope(strategy), precision_scope(precision) as policy:
-            name = str(source) if isinstance(source, (str, os.PathLike)) else type(source).__name__
-            logger.info("loading the encoder %s (precision: %s)", name, policy)
-            encoder, tokenizer = encoders.load_backbone(source, tokenizer=tokenizer)
-            if pooling == "auto":
-                pooling = encoders.checkpoint_pooling(source) or "cls"
-            return cls(encoder, tokenizer=tokenizer, max_length=max_length, dropout=dropout, pooling=pooling,
-                       scale_targets=scale_targets)
-
-    @classmethod
-    def from_preset(cls, preset, *args, **kwargs) -> "TextRegressor":
-        """`from_backbone` under KerasHub's name."""
-        return cls.from_backbone(preset, *args, **kwargs)
+        return cls._from_source(source, tokenizer=tokenizer, pooling=pooling, strategy=strategy, precision=precision,
+                                max_length=max_length, dropout=dropout, scale_targets=scale_targets)
 
     # -- targets
 
