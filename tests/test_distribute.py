@@ -213,7 +213,9 @@ def test_mirrored_over_two_cpus_matches_one_device(still_encoder, data_file, tmp
     assert len(mixed["history"]["head"]["loss"]) == SETTINGS["head_epochs"]
     assert len(mixed["history"]["fine_tune"]["val_accuracy"]) == SETTINGS["epochs"]
     assert np.isfinite(mixed["logits"]).all()
-    np.testing.assert_allclose(out["served"], tf.nn.softmax(mixed["logits"]).numpy(), atol=1e-5)
+    # The bf16 export runs the fast serving graph, its own bf16 arithmetic: the same answers within
+    # bf16 rounding, not bit for bit (tests/test_fast_graph.py holds both graphs to predict).
+    np.testing.assert_allclose(out["served"], tf.nn.softmax(mixed["logits"]).numpy(), atol=2e-2)
 
 
 # -- MultiWorkerMirroredStrategy: two processes on localhost -----------------------------------
