@@ -116,6 +116,9 @@ def library_notices(show: bool):
         if "tensorflow" not in sys.modules:
             with _native_stderr_filtered():
                 import tensorflow  # noqa: F401  (loaded here, where its start-up lines are caught)
+        from kerastl._keras import transformers_without_torch  # the Keras first, then transformers
+
+        transformers_without_torch()  # so that its logging module never imports PyTorch
         from transformers.utils import logging as transformers_logging
 
         tensorflow_logger = logging.getLogger("tensorflow")
