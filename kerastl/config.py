@@ -31,7 +31,7 @@ DEFAULT_BACKBONE = "distilbert-base-uncased"
 DEFAULT_MAX_LENGTH = 128
 # The columns of a table, found by header: the text, and the target as the first of
 # LABEL_COLUMNS present (when label_column= / --label-column is left at "label"). A
-# TEXT_PAIR_COLUMN marks sentence pairs, which this version refuses rather than read without it.
+# TEXT_PAIR_COLUMN holds the second text of sentence pairs.
 TEXT_COLUMN = "text"
 LABEL_COLUMNS = ("label", "labels", "score")
 TEXT_PAIR_COLUMN = "text_pair"

@@ -19,11 +19,13 @@ from kerastl import distribute
 
 @dataclasses.dataclass
 class EncodedExamples:
-    """Examples tokenized once: ragged token ids, label ids (or None) and the pad id."""
+    """Examples tokenized once: ragged token ids, label ids (or None), the pad id and, for
+    sentence pairs where the tokenizer gives them, ragged segment ids (the rows of `ids`)."""
 
     ids: tf.RaggedTensor
     labels: Optional[np.ndarray]
     pad_id: int
+    segment_ids: Optional[tf.RaggedTensor] = None
 
     def __len__(self):
         return int(self.ids.nrows())
@@ -43,15 +45,20 @@ class EncodedExamples:
         return index_batches(self.ids.row_lengths(), batch_size, shuffle=shuffle, seed=seed, bucket=bucket)
 
     def pad(self, index) -> dict:
-        """Features of the examples at `index`, padded to the longest of them."""
+        """Features of the examples at `index`, padded to the longest of them (`token_type_ids`
+        too, 0 on padding, where there are segment ids)."""
         rows = tf.gather(self.ids, index)  # (batch, None) ragged
         # At least one position, so that an empty batch (a replica's share of a last, short
         # global batch) still has a [CLS] column to read.
         width = tf.maximum(rows.bounding_shape(axis=1), 1)
-        return {
-            "input_ids": rows.to_tensor(self.pad_id, shape=tf.stack([rows.nrows(), width])),  # (batch, longest)
+        shape = tf.stack([rows.nrows(), width])
+        features = {
+            "input_ids": rows.to_tensor(self.pad_id, shape=shape),  # (batch, longest)
             "attention_mask": tf.sequence_mask(rows.row_lengths(), width, dtype=tf.int32),  # (batch, longest)
         }
+        if self.segment_ids is not None:
+            features["token_type_ids"] = tf.gather(self.segment_ids, index).to_tensor(0, shape=shape)
+        return features
 
     def pad_now(self, index: np.ndarray) -> dict:
         """`pad(index)` computed in NumPy, for batches padded one at a time outside a `tf.data`
@@ -66,7 +73,13 @@ class EncodedExamples:
         mask = np.arange(width) < lengths[:, None]  # (batch, longest)
         positions = np.minimum(starts[:, None] + np.arange(width), max(len(flat) - 1, 0))
         ids = np.where(mask, flat[positions] if len(flat) else 0, self.pad_id).astype(np.int32)
-        return {"input_ids": ids, "attention_mask": mask.astype(np.int32)}
+        features = {"input_ids": ids, "attention_mask": mask.astype(np.int32)}
+        if self.segment_ids is not None:
+            if "_host_segments" not in self.__dict__:
+                self.__dict__["_host_segments"] = self.segment_ids.flat_values.numpy()
+            segments = self.__dict__["_host_segments"]
+            features["token_type_ids"] = np.where(mask, segments[positions] if len(segments) else 0, 0).astype(np.int32)
+        return features
 
     def dataset(self, batch_size: int, *, shuffle: bool = False, seed=None, bucket: bool = True,
                 repeat: bool = False, strategy=None):

@@ -14,8 +14,9 @@ from typing import NamedTuple, Optional
 import pandas as pd
 
 from kerastl._files import utf8_error
-from kerastl.config import LABEL_COLUMNS, TEXT_PAIR_COLUMN
+from kerastl.config import LABEL_COLUMNS
 from kerastl.data.labels import plain_labels
+from kerastl.data.pairs import missing_second_text
 from kerastl.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -50,19 +51,26 @@ def is_hf_dataset(value) -> bool:
 
 class Table(NamedTuple):
     """The examples of a table: texts, labels (or None), the name messages give the table, and
-    the label set its label column declares (a `ClassLabel`'s names) or None."""
+    the label set its label column declares (a `ClassLabel`'s names) or None, and the second texts
+    of sentence pairs (a `text_pair` column) or None."""
 
     texts: list
     labels: Optional[list]
     name: str
     label_set: Optional[tuple]
+    text_pairs: Optional[list] = None
 
 
-def read_table(source, *, text_column, label_column, sep, names, labels_required, task=None) -> Table:
+def read_table(source, *, text_column, label_column, sep, names, labels_required, task=None,
+               text_pair_column=None) -> Table:
     """The examples of a file, DataFrame, `datasets.Dataset` or dict; the label column is optional
-    unless `labels_required`."""
+    unless `labels_required`. A `text_pair_column` present gives the second texts of pairs."""
     frame, name = _as_frame(source, sep=sep, names=names)
-    refuse_text_pairs(frame.columns, name, text_column)
+    first_line = None if isinstance(source, (pd.DataFrame, dict)) or is_hf_dataset(source) else (1 if names else 2)
+    pair_column = text_pair_column if text_pair_column in map(str, frame.columns) else None
+    if pair_column == text_column:
+        raise DataError(f"{name}: the column {text_column!r} cannot hold both texts of a pair; choose another "
+                        f"text column with text_column= (--text-column)")
     if label_column == LABEL_COLUMNS[0]:  # left at its default: the target is found by header
         label_column = _target_column(frame.columns, name)
     if label_column is not None and label_column not in frame.columns and not labels_required:
@@ -76,17 +84,20 @@ def read_table(source, *, text_column, label_column, sep, names, labels_required
             f"(--text-column/--label-column){hint}"
         )
     columns = [text_column] + ([label_column] if label_column is not None else [])
+    if pair_column is not None:
+        _check_second_texts(frame[pair_column], name, pair_column, first_line)
+        columns.append(pair_column)
     frame = frame[columns]
     label_set = _class_label_names(source, label_column)
     if label_set is not None:  # ClassLabel ids -> names; -1 (no label) becomes a missing label
         ids = frame[label_column]
         frame = frame.assign(**{label_column: [label_set[i] if 0 <= i < len(label_set) else None for i in ids]})
     if label_column is None:  # texts to predict or encode: one answer per row, in row order
-        return _unlabelled_table(frame[text_column], name)
+        table = _unlabelled_table(frame[text_column], name)
+        return table._replace(text_pairs=None if pair_column is None else _strings(frame[pair_column]))
     if task == "regression":  # a score must be a number on every row: refused, never dropped
         frame = frame.assign(**{label_column: _scores(frame[label_column], name, label_column,
-                                                      first_line=None if isinstance(source, (pd.DataFrame, dict))
-                                                      or is_hf_dataset(source) else (1 if names else 2))})
+                                                      first_line=first_line)})
     keep = frame.notna().all(axis=1)
     if not keep.all():
         logger.warning("%s: dropped %d rows with a missing text or label", name, (~keep).sum())
@@ -105,7 +116,19 @@ def read_table(source, *, text_column, label_column, sep, names, labels_required
     labels = None
     if label_column is not None:
         labels = frame[label_column].tolist() if task == "regression" else plain_labels(frame[label_column])
-    return Table(texts, labels, name, label_set)
+    return Table(texts, labels, name, label_set, None if pair_column is None else _strings(frame[pair_column]))
+
+
+def _check_second_texts(column, name, pair_column, first_line) -> None:
+    """A row without its second text is refused, naming its line (its row in a table)."""
+    missing = column.isna().to_numpy().nonzero()[0]
+    if len(missing):
+        where = f"line {missing[0] + first_line}" if first_line is not None else f"row {missing[0]}"
+        raise missing_second_text(name, where, pair_column)
+
+
+def _strings(column) -> list:
+    return [t if isinstance(t, str) else str(t) for t in column.tolist()]
 
 
 def _scores(column, name, label_column, *, first_line) -> list:
@@ -124,18 +147,6 @@ def _scores(column, name, label_column, *, first_line) -> list:
                 f"task=\"regression\" needs a finite number on every row; fix or remove that row"
             )
     return [float(value) for value in column.tolist()]
-
-
-def refuse_text_pairs(columns, name, text_column) -> None:
-    """A `text_pair` column holds a second text per row: refused, since reading the table without
-    it would train or predict on the first text alone."""
-    if TEXT_PAIR_COLUMN in map(str, columns):
-        raise DataError(
-            f"{name}: the column {TEXT_PAIR_COLUMN!r} holds a second text per row (sentence pairs); "
-            f"sentence-pair classification is not supported by this version of kerastl, and reading "
-            f"only {text_column!r} would drop the second text. If one text per row is what you mean, "
-            f"join the two texts into one column yourself and remove {TEXT_PAIR_COLUMN!r}"
-        )
 
 
 def _target_column(columns, name) -> str:

@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from kerastl.config import TEXT_PAIR_COLUMN
 from kerastl.data.labels import encode_labels, integer_names, label_names_from, plain_labels, scores_from
+from kerastl.data.pairs import NEEDS_LABELS, bare_pair_message, check_text_pairs, is_text_sequence, pair_tuple
 from kerastl.data.tables import DATA_EXTENSIONS, is_hf_dataset, names_a_path, read_table
 from kerastl.errors import DataError
 
@@ -39,6 +41,8 @@ class TextExamples:
         source: where they came from, for messages.
         label_set: the whole label set in id order, when the source declares one (a `datasets`
             `ClassLabel`); otherwise `label_names()` derives it from `labels`.
+        text_pairs: the second text of every example (sentence pairs), as Python strings, or
+            `None` for single texts.
 
     Example:
     >>> data = TextExamples(["good film", "dull"], ["pos", "neg"])
@@ -50,9 +54,10 @@ class TextExamples:
     labels: Optional[list] = None
     source: str = "data"
     label_set: Optional[tuple] = None
+    text_pairs: Optional[list] = None
 
     def __post_init__(self):
-        for field, value in (("texts", self.texts), ("labels", self.labels)):
+        for field, value in (("texts", self.texts), ("labels", self.labels), ("text_pairs", self.text_pairs)):
             if isinstance(value, (str, bytes, Mapping, pd.DataFrame)):
                 raise TypeError(
                     f"TextExamples({field}=...) takes one entry per example, received {_describe(value)}; "
@@ -65,6 +70,8 @@ class TextExamples:
                 f"{self.source}: every text must be a str, received texts[{bad}] = "
                 f"{_short(repr(self.texts[bad]))} ({type(self.texts[bad]).__name__})"
             )
+        if self.text_pairs is not None:
+            self.text_pairs = check_text_pairs(self.text_pairs, len(self.texts), self.source)
         if self.label_set is not None:
             self.label_set = tuple(str(name) for name in self.label_set)
         if self.labels is not None:
@@ -114,6 +121,7 @@ def as_examples(
     labelled: Optional[bool] = None,
     what: str = "data",
     task: Optional[str] = None,
+    text_pair_column: Optional[str] = TEXT_PAIR_COLUMN,
 ) -> TextExamples:
     """The one way kerastl turns what it is given as examples into `TextExamples`.
 
@@ -125,6 +133,8 @@ def as_examples(
     - a `pandas.DataFrame`, a `datasets.Dataset` or a dict of columns: `text_column` and, where
       there is one, `label_column`. A `ClassLabel` label column gives label names in its id order;
     - a `(texts, labels)` tuple;
+    - sentence pairs: a table's `text_pair_column`, `((texts_a, texts_b), labels)`, or
+      `(texts_a, texts_b)` with `labels` given apart (or alone, to predict);
     - texts: a list of `str` (always texts, whatever they say), a 1-D numpy array or
       `pandas.Series` of strings, a `tf.string` tensor, or one `str` that is no path as above,
       which is one text; their labels, if any, as `labels`;
@@ -150,6 +160,8 @@ def as_examples(
         task: `"regression"` reads the labels as float scores, refusing an empty, non-numeric
             or NaN one with a `DataError` that names its line (row); otherwise (`None`,
             `"classification"`) labels are read as written, names or integer ids.
+        text_pair_column: the column holding the second text of sentence pairs, read where
+            present; a row without it is a `DataError` naming its line. `None` ignores it.
 
     Example:
     >>> as_examples(["good film", "dull"], ["pos", "neg"]).labels
@@ -175,16 +187,26 @@ def as_examples(
         _refuse_separate_labels(labels, value, what)
         tabular = True
         table = read_table(value, text_column=text_column, label_column=label_column, sep=sep, names=names,
-                           labels_required=bool(labelled), task=task)
-        examples = TextExamples(table.texts, table.labels, source=table.name, label_set=table.label_set)
+                           labels_required=bool(labelled), task=task, text_pair_column=text_pair_column)
+        examples = TextExamples(table.texts, table.labels, source=table.name, label_set=table.label_set,
+                                text_pairs=table.text_pairs)
+    elif isinstance(value, tuple) and pair_tuple(value, labels, labelled) is not None:
+        first, second, pair_labels = pair_tuple(value, labels, labelled)
+        if pair_labels is NEEDS_LABELS:
+            raise DataError(bare_pair_message(what, _describe(value)))
+        if isinstance(value[0], tuple):
+            _refuse_separate_labels(labels, value, what)
+        labels = pair_labels
+        examples = TextExamples(_text_list(first, what), _label_list(labels, what), source=what,
+                                text_pairs=_text_list(second, what))
     elif isinstance(value, tuple):
         if len(value) != 2 or not _is_text_sequence(value[0]):
             raise TypeError(
-                f"{what}: received {_describe(value)}; a tuple is read as (texts, labels), with texts "
-                f"a list of str. For texts alone give a list; {what} accepts {ACCEPTED}"
+                f"{what}: received {_describe(value)}; a tuple is read as (texts, labels) or "
+                f"((texts_a, texts_b), labels), with texts a list of str. For texts alone give a list; "
+                f"{what} accepts {ACCEPTED}"
             )
         _refuse_separate_labels(labels, value, what)
-        _refuse_text_pairs(value, what, labelled)
         examples = TextExamples(_text_list(value[0], what), _label_list(value[1], what), source=what)
     elif isinstance(value, str):
         examples = TextExamples([value], _label_list(labels, what, one_text=True), source=what)
@@ -198,7 +220,7 @@ def as_examples(
         raise TypeError(_unlabelled_message(value, what, label_column))
     if task == "regression" and examples.labels is not None and not tabular:
         examples = TextExamples(examples.texts, scores_from(examples.labels, examples.source).tolist(),
-                                examples.source)
+                                examples.source, text_pairs=examples.text_pairs)
     return examples
 
 
@@ -213,27 +235,6 @@ def _unlabelled_message(value, what, label_column) -> str:
         f"Give the labels too: (texts, labels), or texts with labels=, or a DataFrame, dict, "
         f"datasets.Dataset or data file with a {label_column or 'label'!r} column"
     )
-
-
-def _refuse_text_pairs(value, what, labelled) -> None:
-    """A `(texts_a, texts_b)` tuple is refused rather than read as `(texts, labels)`: one whose
-    second member reads as texts, not label names (all distinct, most holding a space; of two or
-    more unless only texts are used, `labelled=False`, where one pair is refused too)."""
-    second = value[1]
-    if not _is_text_sequence(second) or isinstance(second, tf.Tensor):
-        return
-    entries = list(second)
-    if not entries or not all(isinstance(v, (str, bytes)) for v in entries):
-        return
-    spaced = sum(1 for v in entries if len((v.decode("utf-8", "replace") if isinstance(v, bytes) else v).split()) > 1)
-    if (len(entries) > 1 or labelled is False) and len(set(entries)) == len(entries) and spaced * 2 > len(entries):
-        raise DataError(
-            f"{what}: received {_describe(value)} of two string sequences, which reads as (texts_a, "
-            f"texts_b) sentence pairs; sentence-pair classification is not supported by this version of "
-            f"kerastl, and reading it as (texts, labels) would drop the second text. Give texts alone "
-            f"(a list) where texts are expected, and labelled examples as TextExamples(texts, labels) if "
-            f"the second member really holds label names"
-        )
 
 
 def _refuse_separate_labels(labels, value, what) -> None:
@@ -251,8 +252,7 @@ def _is_dataset_dict(value) -> bool:
 
 
 
-def _is_text_sequence(value) -> bool:
-    return isinstance(value, (list, np.ndarray, pd.Series, pd.Index, tf.Tensor))
+_is_text_sequence = is_text_sequence
 
 
 def _text_list(value, what) -> list:
@@ -347,6 +347,7 @@ def read_examples(
     sep: Optional[str] = None,
     names: Optional[Sequence[str]] = None,
     task: Optional[str] = None,
+    text_pair_column: Optional[str] = TEXT_PAIR_COLUMN,
 ) -> TextExamples:
     """Read texts and labels from a file, a DataFrame, a Hugging Face `Dataset` or a dict.
 
@@ -364,12 +365,14 @@ def read_examples(
         text_column: the column holding the texts.
         label_column: the column holding the labels; `None` to read texts only. Left at
             `"label"`, a table without a `label` column has its labels found in `labels` or
-            `score`. A `text_pair` column (sentence pairs) is refused with a `DataError`.
+            `score`. A `text_pair` column holds the second text of sentence pairs
+            (`TextExamples.text_pairs`): a row without it is a `DataError` naming its line.
         sep: field separator for delimited text; inferred from the extension otherwise.
         names: column names for a file without a header row.
         task: how the labels are read: as written (`None` or `"classification"`: names or integer
             ids), or `"regression"`: float scores (the `score` column by header), where an
             empty, non-numeric or NaN score stops with a `DataError` naming its file and line.
+        text_pair_column: the column of the second texts of sentence pairs (read where present).
 
     Example (headerless `text;label` lines, as in the emotion data):
     >>> from pathlib import Path
@@ -379,5 +382,6 @@ def read_examples(
     (['i feel great', 'i am so sad'], ['joy', 'sadness'])
     """
     return as_examples(source, text_column=text_column, label_column=label_column, sep=sep, names=names,
-                       labelled=label_column is not None, what="read_examples(source)", task=task)
+                       labelled=label_column is not None, what="read_examples(source)", task=task,
+                       text_pair_column=text_pair_column)
 

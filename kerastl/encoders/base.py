@@ -15,6 +15,8 @@ class Encoder:
         position_limit: the longest token sequence it embeds, or None where it has no limit.
         vocabulary_size: the number of token ids it embeds (ids are 0 to this - 1), or None.
         input_names: the features it reads, in order (e.g. `("input_ids", "attention_mask")`).
+        takes_segments: whether it embeds segment ids (`token_type_ids`, BERT's sentence pairs);
+            a pair task then adds `"token_type_ids"` to the features it feeds.
         no_decay_names: substrings of the weight names that skip weight decay.
     """
 
@@ -23,6 +25,7 @@ class Encoder:
     position_limit: Optional[int] = None
     vocabulary_size: Optional[int] = None
     input_names: tuple = ("input_ids", "attention_mask")
+    takes_segments: bool = False
     no_decay_names: tuple = ()
 
     @property

@@ -22,8 +22,8 @@ import tensorflow as tf
 from kerastl._keras import keras
 from kerastl.encoders.base import Encoder
 
-# Inputs a single-text classifier feeds the encoder. token_type_ids are all zero for one segment,
-# which is every encoder's default, so they are never built or sent.
+# Inputs a single-text task feeds the encoder. token_type_ids are all zero for one segment, which
+# is every encoder's default, so they are sent only for sentence pairs (`takes_segments`).
 MODEL_INPUTS = ("input_ids", "attention_mask")
 
 # Weights that AdamW leaves undecayed: layer norms (BERT names them "LayerNorm", DistilBERT
@@ -56,6 +56,7 @@ class HFTFEncoder(Encoder):
         self.vocabulary_size = getattr(layer.config, "vocab_size", None)
         accepted = inspect.signature(layer.call).parameters
         self.input_names = tuple(name for name in MODEL_INPUTS if name in accepted)
+        self.takes_segments = "token_type_ids" in accepted
 
     @classmethod
     def from_config_dict(cls, config: dict) -> "HFTFEncoder":
@@ -105,7 +106,8 @@ class HFTFEncoder(Encoder):
         """The top-layer hidden state of the first token: (batch, dim).
 
         Args:
-            features: `input_ids` and, where the encoder takes one, `attention_mask` (batch, seq).
+            features: `input_ids` and, where the encoder takes them, `attention_mask` and
+                `token_type_ids` (batch, seq).
             training: dropout on or off inside the encoder.
         """
         encoder = self.layer
@@ -117,10 +119,10 @@ class HFTFEncoder(Encoder):
         attention_mask = features.get("attention_mask")
         if attention_mask is None:
             attention_mask = tf.ones_like(input_ids)
-        return top_block_for_cls(main, input_ids, attention_mask, training)
+        return top_block_for_cls(main, input_ids, attention_mask, training, features.get("token_type_ids"))
 
 
-def _distilbert(main, input_ids, attention_mask, training):
+def _distilbert(main, input_ids, attention_mask, training, token_type_ids=None):  # no segments in DistilBERT
     # As TFDistilBertMainLayer and TFTransformer run it, up to the top block.
     # HF passes no training flag here: the embeddings' dropout follows the main layer's call.
     hidden = main.embeddings(input_ids, training=training)  # (batch, seq, dim)
@@ -136,9 +138,9 @@ def _distilbert(main, input_ids, attention_mask, training):
     return output[:, 0]  # (batch, dim)
 
 
-def _bert(main, input_ids, attention_mask, training):
+def _bert(main, input_ids, attention_mask, training, token_type_ids=None):
     # As TFBertMainLayer (and its RoBERTa copies) run it, up to the top block.
-    hidden = main.embeddings(input_ids=input_ids, training=training)  # (batch, seq, dim)
+    hidden = main.embeddings(input_ids=input_ids, token_type_ids=token_type_ids, training=training)  # (batch, seq, dim)
     keep = tf.cast(attention_mask[:, None, None, :], hidden.dtype)  # (batch, 1, 1, seq)
     mask = (tf.constant(1.0, hidden.dtype) - keep) * tf.constant(-10000.0, hidden.dtype)
     *lower, top = main.encoder.layer

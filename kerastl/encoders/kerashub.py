@@ -5,7 +5,8 @@ Loading is in `kerashub_loading`. A KerasHub backbone is a functional Keras mode
 `token_ids`, `padding_mask` and, for BERT, `segment_ids`, and whose output holds the
 `sequence_output`; kerastl's batches carry `input_ids` and `attention_mask`, the names its data
 pipeline and serving signatures share with the other family, and this module maps one onto the
-other. Single-text classification sends segment 0 everywhere, as the other family does.
+other. Single texts send segment 0 everywhere, as the other family does; sentence pairs send
+their `token_type_ids` as the `segment_ids` of a backbone that takes them.
 
 The [CLS] fast path, as in the other family (`kerastl.encoders.hf_tf`): the classifier reads one
 position of the top layer, so inside the top block only the keys and values need every
@@ -64,7 +65,7 @@ class KerasHubEncoder(Encoder):
         self.hidden_dim = int(layer.hidden_dim)
         self.position_limit = getattr(layer, "max_sequence_length", None)
         self.vocabulary_size = getattr(layer, "vocabulary_size", None)
-        self._segments = "segment_ids" in inputs
+        self._segments = self.takes_segments = "segment_ids" in inputs
         self._cls_index = int(getattr(layer, "cls_token_index", None) or 0)
         # The checkpoint's feed-forward activation, where kerastl set it (kept on the layer, so
         # every view of it, and its saved config, agree).
@@ -123,13 +124,15 @@ class KerasHubEncoder(Encoder):
         return [layer for layer in self.layer.layers if layer.name == "pooled_dense"]
 
     def backbone_inputs(self, features: dict) -> dict:
-        """kerastl's `input_ids` and `attention_mask` as the backbone's own inputs."""
+        """kerastl's `input_ids`, `attention_mask` and `token_type_ids` (zeros where absent) as the
+        backbone's own inputs."""
         ids = tf.convert_to_tensor(features["input_ids"])
         mask = features.get("attention_mask")
         mask = None if mask is None else tf.convert_to_tensor(mask)
         inputs = {"token_ids": ids, "padding_mask": tf.ones_like(ids) if mask is None else mask}
         if self._segments:
-            inputs["segment_ids"] = tf.zeros_like(ids)
+            segments = features.get("token_type_ids")
+            inputs["segment_ids"] = tf.zeros_like(ids) if segments is None else tf.convert_to_tensor(segments)
         return inputs
 
     def hidden_states(self, features, training=False):

@@ -12,17 +12,22 @@ import tensorflow as tf
 
 from kerastl.config import DEFAULT_MAX_LENGTH
 from kerastl.data.batching import EncodedExamples
+from kerastl.data.pairs import mismatch_message
 from kerastl.data.text_examples import TextExamples, as_examples
 from kerastl.errors import DataError
-from kerastl.preprocessing.tokenizers import load_tokenizer, tokenize
+from kerastl.preprocessing.tokenizers import load_tokenizer, tokenize, tokenize_pairs
 
 
 class TextClassifierPreprocessor:
-    """Texts to the features of a headless encoder: `input_ids` and `attention_mask`.
+    """Texts to the features of a headless encoder: `input_ids` and `attention_mask` (and, for
+    sentence pairs where the tokenizer gives them, `token_type_ids`).
 
     Args:
         tokenizer: a Hugging Face fast tokenizer, or a folder holding one.
-        max_length: longest token sequence, special tokens included; longer texts are truncated.
+        max_length: longest token sequence, special tokens included; longer texts are truncated
+            (pairs longest-first).
+        text_pair: whether the examples are sentence pairs: `True`, `False`, or `None` until
+            examples tell (the first pairs, or the first labelled single texts, decide).
 
     Example:
     >>> preprocessor = TextClassifierPreprocessor(tokenizer, max_length=8)
@@ -30,11 +35,22 @@ class TextClassifierPreprocessor:
     TensorShape([2, 4])
     """
 
-    def __init__(self, tokenizer, max_length: int = DEFAULT_MAX_LENGTH):
+    def __init__(self, tokenizer, max_length: int = DEFAULT_MAX_LENGTH, text_pair: Optional[bool] = None):
         if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
             raise ValueError(f"max_length must be an integer >= 2, received max_length={max_length!r}")
         self.tokenizer = None if tokenizer is None else load_tokenizer(tokenizer)
         self.max_length = max_length
+        self.text_pair = None if text_pair is None else bool(text_pair)
+
+    def check_pairs(self, examples: TextExamples, *, labelled: Optional[bool] = None) -> None:
+        """Refuse single texts once the examples are pairs, and pairs once they are single texts
+        (a `DataError` naming the fix); until then, pairs (or labelled single texts) decide."""
+        pairs = examples.text_pairs is not None
+        if self.text_pair is None:
+            if pairs or (examples.labels is not None if labelled is None else labelled):
+                self.text_pair = pairs
+        elif pairs != self.text_pair:
+            raise DataError(mismatch_message(examples.source, self.text_pair))
 
     @property
     def pad_id(self) -> int:
@@ -42,26 +58,34 @@ class TextClassifierPreprocessor:
         return pad if pad is not None else 0
 
     def encode(self, examples, labels=None, *, label_names: Optional[Sequence[str]] = None,
-               what: str = "encode(texts)") -> EncodedExamples:
+               what: str = "encode(texts)", labelled: Optional[bool] = None) -> EncodedExamples:
         """Tokenize examples once (truncated to `max_length`) and map their labels to ids under
         `label_names` (without `label_names`, or without labels, the examples carry none).
 
         `examples` is anything `kerastl.as_examples` accepts: a data file, a DataFrame, a
-        `datasets.Dataset`, `(texts, labels)`, `TextExamples`, or texts with `labels`.
+        `datasets.Dataset`, `(texts, labels)`, `((texts_a, texts_b), labels)`, `TextExamples`, or
+        texts with `labels`. Pairs must match `text_pair` (see `check_pairs`; `labelled` says
+        whether the examples are training or evaluation data when their labels were taken off).
         """
         examples = as_examples(examples, labels, what=what)
         if len(examples) == 0:
             raise DataError(f"{examples.source} holds no examples")
-        ids = tokenize(examples.texts, self._require_tokenizer(), self.max_length)
+        self.check_pairs(examples, labelled=labelled)
+        segments = None
+        if examples.text_pairs is not None:
+            ids, segments = tokenize_pairs(examples.texts, examples.text_pairs, self._require_tokenizer(),
+                                           self.max_length)
+        else:
+            ids = tokenize(examples.texts, self._require_tokenizer(), self.max_length)
         label_ids = None
         if examples.labels is not None and label_names is not None:
             label_ids = examples.label_ids(label_names)
-        return EncodedExamples(ids, label_ids, self.pad_id)
+        return EncodedExamples(ids, label_ids, self.pad_id, segments)
 
     def features(self, texts) -> dict:
         """Raw texts as features padded to their longest text; rows keep their order."""
         examples = as_examples(texts, labelled=False, what="model(inputs)")
-        encoded = self.encode(TextExamples(examples.texts, source=examples.source))
+        encoded = self.encode(TextExamples(examples.texts, source=examples.source, text_pairs=examples.text_pairs))
         return encoded.pad(tf.range(len(encoded)))
 
     def make_dataset(self, examples, labels=None, *, label_names=None, batch_size: int = 32,

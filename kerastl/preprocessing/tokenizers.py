@@ -43,3 +43,18 @@ def tokenize(texts: Sequence[str], tokenizer, max_length: int) -> tf.RaggedTenso
     lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
     flat = np.fromiter((t for row in ids for t in row), dtype=np.int32, count=int(lengths.sum()))
     return tf.RaggedTensor.from_row_lengths(flat, lengths, validate=False)  # valid as built
+
+
+def tokenize_pairs(texts: Sequence[str], text_pairs: Sequence[str], tokenizer, max_length: int) -> tuple:
+    """Token ids of every sentence pair as the checkpoint's tokenizer packs it (`[CLS] a [SEP] b
+    [SEP]` for BERT), truncated longest-first to `max_length`, and its segment ids: `(ids,
+    segment_ids)`, both (n, None) int32 ragged; `segment_ids` is None where the tokenizer gives
+    none (DistilBERT's, RoBERTa's)."""
+    ids, types = truncation.pair_token_ids(texts, text_pairs, tokenizer, max_length)
+    lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+
+    def ragged(rows):
+        flat = np.fromiter((t for row in rows for t in row), dtype=np.int32, count=int(lengths.sum()))
+        return tf.RaggedTensor.from_row_lengths(flat, lengths, validate=False)  # valid as built
+
+    return ragged(ids), (None if types is None else ragged(types))

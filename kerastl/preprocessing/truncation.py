@@ -44,30 +44,60 @@ def token_ids(texts: Sequence[str], tokenizer, max_length: int) -> list:
     >>> ids == [tokenizer("good film " * 100_000, truncation=True, max_length=8)["input_ids"]]
     True
     """
-    texts = list(texts)
-
     def encode(batch):
         return tokenizer(batch, truncation=True, max_length=max_length,
                          return_attention_mask=False, return_token_type_ids=False)["input_ids"]
 
+    return _bounded(list(texts), encode, tokenizer, max_length)[0]
+
+
+def pair_token_ids(texts: Sequence[str], text_pairs: Sequence[str], tokenizer, max_length: int) -> tuple:
+    """`tokenizer(texts, text_pairs, truncation="longest_first", max_length=max_length)`'s
+    `input_ids` and `token_type_ids` (None where the tokenizer gives none), reading less.
+
+    Each side is cut as `token_ids` cuts a text: to a part that holds at least `max_length`
+    tokens, which is all longest-first truncation can keep of it, so the ids are the same.
+
+    Example:
+    >>> ids, types = pair_token_ids(["a cat sat"], ["a cat was sitting"], tokenizer, 16)
+    >>> types == [tokenizer("a cat sat", "a cat was sitting")["token_type_ids"]]
+    True
+    """
+    def encode(batch):
+        return tokenizer(batch, truncation=True, max_length=max_length,
+                         return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+
+    first = _bounded(list(texts), encode, tokenizer, max_length)[1]
+    second = _bounded(list(text_pairs), encode, tokenizer, max_length)[1]
+    if not first:
+        return [], None
+    encoded = tokenizer(first, second, truncation="longest_first", max_length=max_length,
+                        return_attention_mask=False)
+    types = encoded.get("token_type_ids")
+    return encoded["input_ids"], (None if types is None else list(types))
+
+
+def _bounded(texts: list, encode, tokenizer, max_length: int) -> tuple:
+    """`(ids, parts)`: `encode` of every text, and the part of it that gave those ids (the text
+    itself unless it is long and the tokenizer allows parts)."""
     size = _WINDOW_CHARS_PER_TOKEN * max_length
     if all(not isinstance(text, str) or len(text) <= size for text in texts):
-        return encode(texts)  # nothing to save
+        return (encode(texts) if texts else []), texts  # nothing to save
     if bounded_reading_unavailable(tokenizer) is not None:
-        return encode(texts)
+        return encode(texts), texts
     left = getattr(tokenizer, "truncation_side", "right") == "left"
-    ids = [None] * len(texts)
+    ids, chosen = [None] * len(texts), list(texts)
     window = dict.fromkeys(range(len(texts)), size)
     while window:
         parts = {i: text_part(texts[i], size, left=left) for i, size in window.items()}
         ready = [i for i, part in parts.items() if part is not None]
         for i, row in zip(ready, encode([parts[i] for i in ready]) if ready else []):
             if parts[i] is texts[i] or len(row) >= max_length:  # the whole text, or ids enough
-                ids[i] = row
+                ids[i], chosen[i] = row, parts[i]
                 del window[i]
         for i in window:
             window[i] *= 2
-    return ids
+    return ids, chosen
 
 
 def text_part(text: str, size: int, *, left: bool = False) -> Optional[str]:

@@ -40,7 +40,7 @@ def _traced(model, output: str):
     """The model's traced function for `output`, built once per model and kept out of Keras'
     tracking. One trace serves every batch shape: tracing the encoder costs about as much as
     running it over a few hundred texts."""
-    attribute = f"_{output}_fn"
+    attribute = f"_{output}_fn_{len(model.input_names_)}"  # a pair model feeds one feature more
     if attribute not in model.__dict__:
         batch = {name: tf.TensorSpec((None, None), tf.int32, name=name) for name in model.input_names_}
         function = tf.function(lambda features: OUTPUTS[output](model, features), input_signature=[batch],

@@ -32,12 +32,13 @@ from kerastl.data.text_examples import TextExamples
 from kerastl.precision import precision_scope, resolve_precision
 from kerastl.preprocessing import TextClassifierPreprocessor
 from kerastl.tasks import inference, saving
+from kerastl.tasks.pairs import PairInputs
 from kerastl.tasks.text_inputs import TextInputs, bind, is_text_input
 
 logger = logging.getLogger(__name__)
 
 
-class Task(DistributedModel, keras.Model):
+class Task(PairInputs, DistributedModel, keras.Model):
     """The base of kerastl's task models; see `TextClassifier` for one to use.
 
     Args:
@@ -46,10 +47,12 @@ class Task(DistributedModel, keras.Model):
         max_length: longest token sequence fed to the encoder.
         pooling: what the head reads: `"cls"`, the first token's hidden state, or `"mean"`,
             the mean of the real (non-padding) tokens' hidden states.
+        text_pair: whether it reads sentence pairs; `None` learns it from the first examples
+            (`kerastl.tasks.pairs`).
     """
 
     def __init__(self, backbone, *, tokenizer=None, max_length: int = DEFAULT_MAX_LENGTH, pooling: str = "cls",
-                 **kwargs):
+                 text_pair: Optional[bool] = None, **kwargs):
         super().__init__(**kwargs)
         encoder = encoders.wrap(backbone)
         family = encoders.family_of_encoder(encoder).name
@@ -63,9 +66,8 @@ class Task(DistributedModel, keras.Model):
             raise ValueError(f"pooling must be one of {POOLINGS}, received pooling={pooling!r}")
         # Plain values, kept out of Keras' attribute tracking (Keras 3 would turn tuples into lists).
         object.__setattr__(self, "_encoder", encoder)  # a plain view of `backbone`
-        object.__setattr__(self, "preprocessor", TextClassifierPreprocessor(tokenizer, int(max_length)))
+        object.__setattr__(self, "preprocessor", TextClassifierPreprocessor(tokenizer, int(max_length), text_pair))
         object.__setattr__(self, "encoder_family", family)
-        object.__setattr__(self, "input_names_", encoder.input_names)
         object.__setattr__(self, "pooling", pooling)
         object.__setattr__(self, "_compiled_trainables", None)
         self.backbone = encoder.layer
@@ -105,7 +107,8 @@ class Task(DistributedModel, keras.Model):
 
     @tokenizer.setter
     def tokenizer(self, tokenizer):
-        object.__setattr__(self, "preprocessor", TextClassifierPreprocessor(tokenizer, self.max_length))
+        object.__setattr__(self, "preprocessor",
+                           TextClassifierPreprocessor(tokenizer, self.max_length, self.preprocessor.text_pair))
 
     @property
     def max_length(self) -> int:
@@ -141,10 +144,6 @@ class Task(DistributedModel, keras.Model):
         hidden = tf.cast(self.encoder.hidden_states(features, training), tf.float32)  # (batch, seq, dim)
         mask = tf.cast(features["attention_mask"], tf.float32)[:, :, None]  # (batch, seq, 1): 1 = a token
         return tf.reduce_sum(hidden * mask, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
-
-    def _dummy_inputs(self):
-        ids = tf.constant([[0, 1]], dtype=tf.int32)
-        return {"input_ids": ids, "attention_mask": tf.ones_like(ids)}
 
     # -- freezing -----------------------------------------------------------------------------
 
@@ -290,9 +289,6 @@ class Task(DistributedModel, keras.Model):
         """
         return inference.run_by_length(self, encoded, "logits", batch_size, verbose)
 
-    def _encoder_features(self, inputs):
-        return {name: inputs[name] for name in self.input_names_}
-
     def _require_tokenizer(self):
         return self.preprocessor._require_tokenizer()
 
@@ -304,6 +300,7 @@ class Task(DistributedModel, keras.Model):
             "encoder_family": self.encoder_family,
             "max_length": self.max_length,
             "pooling": self.pooling,
+            "text_pair": self.text_pair,
             "name": self.name,
         }
 
@@ -376,6 +373,7 @@ class Task(DistributedModel, keras.Model):
             config["backbone"] = encoders.with_precision(config["backbone"], policy)
             copy = type(self).from_config(config, tokenizer=self.tokenizer)
         copy.set_weights(self.get_weights())
+        copy.preprocessor.text_pair = self.preprocessor.text_pair  # undecided stays undecided
         copy.training_history = self.training_history
         return copy
 

@@ -42,6 +42,7 @@ class TextClassifier(Task):
         dropout: dropout rate of the head.
         pooling: what the head reads: `"cls"`, the first token's hidden state, or `"mean"`,
             the mean of the real (non-padding) tokens' hidden states.
+        text_pair: whether it reads sentence pairs, `(texts_a, texts_b)` (see `kerastl.tasks.pairs`).
 
     Example (`model` is a tiny random one here; `TextClassifier.from_backbone("all-minilm-l6-v2",
     label_names=["neg", "pos"])` builds a real one):
@@ -87,6 +88,7 @@ class TextClassifier(Task):
         pooling: str = DEFAULT_POOLING,
         strategy=None,
         precision: Optional[str] = None,
+        text_pair: Optional[bool] = None,
     ) -> "TextClassifier":
         """Load an encoder with `kerastl.load_backbone` and graft a new head on it.
 
@@ -107,6 +109,8 @@ class TextClassifier(Task):
                 `kerastl.precision.detect_precision`) or a name of `kerastl.config.PRECISIONS`.
                 Keras' global policy is left as it was. `None` (the default) follows the global
                 policy: float32 unless set (`kerastl.set_precision`). Logits and loss are float32.
+            text_pair: `True` for a model of sentence pairs (`fit((texts_a, texts_b), y)`); `None`
+                learns it from the first examples, as `fit` on pairs or a `text_pair` column does.
 
         Example (the second and third download bert-base-uncased once):
 
@@ -118,7 +122,7 @@ class TextClassifier(Task):
             warnings.warn("from_backbone(labels=) is deprecated: use label_names=", DeprecationWarning, stacklevel=2)
             label_names = labels
         return cls._from_source(source, tokenizer=tokenizer, pooling=pooling, strategy=strategy, precision=precision,
-                                label_names=label_names, max_length=max_length, dropout=dropout)
+                                label_names=label_names, max_length=max_length, dropout=dropout, text_pair=text_pair)
 
     @property
     def labels(self) -> tuple:

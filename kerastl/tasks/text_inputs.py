@@ -41,7 +41,7 @@ class TextInputs:
         """Raw text given to the model's call, as features padded to its longest text; rows keep
         their order."""
         examples = as_examples(inputs, labelled=False, what="model(inputs)")
-        encoded = self.encode(TextExamples(examples.texts, source=examples.source))
+        encoded = self.encode(TextExamples(examples.texts, source=examples.source, text_pairs=examples.text_pairs))
         return encoded.pad(tf.range(len(encoded)))
 
     def fit_arguments(self, arguments) -> dict:
@@ -88,7 +88,7 @@ class TextInputs:
         examples, given = self._examples(arguments["x"], None, False, "predict(x)")
         if len(examples) == 0:
             return None
-        texts = TextExamples(examples.texts, source=examples.source)
+        texts = TextExamples(examples.texts, source=examples.source, text_pairs=examples.text_pairs)
         return dict(x=self._dataset(texts, _given(arguments.get("batch_size"), given), shuffle=False), batch_size=None)
 
     def _validation(self, data, batch_size):
@@ -123,7 +123,7 @@ class TextInputs:
         examples = as_examples(x, y, labelled=labelled, what=what, task="regression" if regression else None)
         if y is not None and not regression:
             examples = TextExamples(examples.texts, self._names_of_ids(examples.labels, what),
-                                    examples.source, examples.label_set)
+                                    examples.source, examples.label_set, examples.text_pairs)
         return examples, batch_size
 
     def _names_of_ids(self, labels, what) -> list:
@@ -189,6 +189,9 @@ def is_text_input(x, what: str) -> bool:
         )
     if isinstance(x, (str, TextExamples)):
         return True
+    if isinstance(x, tuple) and len(x) == 2 and not isinstance(x[0], tuple):  # (texts_a, texts_b) pairs
+        return all(isinstance(part, (list, np.ndarray, pd.Series, tf.Tensor)) and is_text_input(part, what)
+                   for part in x)
     if isinstance(x, list):
         return not x or isinstance(x[0], (str, bytes))  # [] is no texts, not a Keras input
     if isinstance(x, pd.Series):
@@ -230,4 +233,5 @@ def _read_text_dataset(dataset, what):
 
 
 def _take(examples: TextExamples, part: slice) -> TextExamples:
-    return TextExamples(examples.texts[part], examples.labels[part], examples.source, examples.label_set)
+    pairs = None if examples.text_pairs is None else examples.text_pairs[part]
+    return TextExamples(examples.texts[part], examples.labels[part], examples.source, examples.label_set, pairs)

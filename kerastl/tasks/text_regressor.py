@@ -99,6 +99,7 @@ class TextRegressor(Task):
         scale_targets: bool = True,
         strategy=None,
         precision: Optional[str] = None,
+        text_pair: Optional[bool] = None,
     ) -> "TextRegressor":
         """Load an encoder with `kerastl.load_backbone` and graft a regression head on it; the
         arguments are `TextClassifier.from_backbone`'s, without label names.
@@ -108,7 +109,8 @@ class TextRegressor(Task):
             regressor = TextRegressor.from_backbone("all-minilm-l6-v2")
         """
         return cls._from_source(source, tokenizer=tokenizer, pooling=pooling, strategy=strategy, precision=precision,
-                                max_length=max_length, dropout=dropout, scale_targets=scale_targets)
+                                max_length=max_length, dropout=dropout, scale_targets=scale_targets,
+                                text_pair=text_pair)
 
     # -- targets
 
@@ -165,7 +167,9 @@ class TextRegressor(Task):
         return TextInputs(self._encode, None, prepare=self.prepare_targets)
 
     def _encode(self, examples: TextExamples) -> EncodedExamples:
-        encoded = self.preprocessor.encode(TextExamples(examples.texts, source=examples.source))
+        encoded = self.preprocessor.encode(TextExamples(examples.texts, source=examples.source,
+                                                        text_pairs=examples.text_pairs),
+                                           labelled=examples.labels is not None)
         if examples.labels is None:
             return encoded
         return dataclasses.replace(encoded, labels=scores_from(examples.labels, examples.source)[:, None])  # (n, 1)
