@@ -29,8 +29,11 @@ def test_train_evaluate_predict_round_trip(encoder_folder, csv_files, tmp_path, 
 
     assert main(["evaluate", "--model", str(out), "--data", str(csv_files["validation"]), "--json"]) == 0
     scores = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert set(scores) >= {"accuracy", "macro_f1", "weighted_f1", "loss", "n"}
+    assert set(scores) >= {"accuracy", "macro_f1", "weighted_f1", "loss", "n", "per_class"}
+    per_class = scores.pop("per_class")  # the report's figures per label
     assert scores["n"] == 16 and scores == pytest.approx(trained["validation"])
+    assert set(per_class) == {"neg", "pos"} and sum(c["support"] for c in per_class.values()) == 16
+    assert set(per_class["pos"]) == {"precision", "recall", "f1", "support"}
 
     assert main(["predict", "--model", str(out), "--json", "a good film", "awful"]) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]

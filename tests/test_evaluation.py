@@ -177,7 +177,7 @@ def test_bad_evaluation_input_raises_data_error(make_classifier):
         predict_one(model, ["a", "b"])
 
 
-def test_write_report_uses_the_training_history(fine_tuned, corpus, tmp_path):
+def test_write_report_uses_the_training_history(fine_tuned, corpus, tmp_path, capsys):
     texts, labels = corpus
     validation = kerastl.TextExamples(texts[32:48], labels[32:48], "val")
     model = fine_tuned().model  # with a training history of both phases
@@ -192,6 +192,11 @@ def test_write_report_uses_the_training_history(fine_tuned, corpus, tmp_path):
     data.write_text("text,label\n" + rows)
     assert main(["evaluate", "--model", str(saved), "--data", str(data), "--json",
                  "--report", str(tmp_path / "cli-report")]) == 0
+    printed = json.loads(capsys.readouterr().out)  # --json: the scores and the report's per_class
+    expected = evaluation.metrics()["per_class"]
+    assert set(printed["per_class"]) == {"neg", "pos"}
+    assert all(printed["per_class"][name] == pytest.approx(expected[name]) for name in expected)
+    assert printed["accuracy"] == pytest.approx(evaluation.scores()["accuracy"])
     for name in ("metrics.json", "confusion_matrix.png", "training_curves.png", "highest_loss.csv",
                  "lowest_loss.csv"):
         assert (tmp_path / "cli-report" / name).is_file(), name

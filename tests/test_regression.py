@@ -7,7 +7,9 @@ import json
 import random
 
 import numpy as np
+import pandas as pd
 import pytest
+from matplotlib.image import imread
 
 import kerastl
 from kerastl.errors import DataError, ModelFileError
@@ -173,8 +175,14 @@ def test_cli_train_evaluate_predict_export_with_task_regression(encoder_folder, 
     scores = json.loads(capsys.readouterr().out)
     assert set(scores) == METRICS and scores["n"] == 8
     assert scores["mse"] == pytest.approx(result["validation"]["mse"], rel=1e-4)
-    assert main(["evaluate", "--model", str(out), "--data", str(validation), "--report", str(tmp_path / "r")]) == 2
-    assert "--report is not available for a regression model" in capsys.readouterr().err
+    report = tmp_path / "report"
+    assert main(["evaluate", "--model", str(out), "--data", str(validation), "--report", str(report)]) == 0
+    assert "pearson" in capsys.readouterr().out
+    assert sorted(p.name for p in report.iterdir()) == [
+        "largest_errors.csv", "metrics.json", "predicted_vs_true.png", "training_curves.png"]
+    assert json.loads((report / "metrics.json").read_text()) == pytest.approx(scores)
+    errors = pd.read_csv(report / "largest_errors.csv")
+    assert errors.columns.tolist() == ["text", "true", "predicted", "error"] and len(errors) == 8
 
     assert main(["predict", "--model", str(out), "--json", "good good film", "the plot"]) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -200,3 +208,56 @@ def test_cli_a_bad_score_stops_naming_file_and_line_and_writes_nothing(encoder_f
     err = capsys.readouterr().err
     assert f"{train}, line 3: an empty score in the 'score' column is not a number" in err
     assert "Traceback" not in err and not out.exists()
+
+
+# -- the regression report -------------------------------------------------------------------------
+
+def test_regression_evaluation_ranks_the_largest_absolute_errors_and_keeps_pairs(tmp_path):
+    from kerastl.analysis.regression import regression_scores
+    from kerastl.analysis.regression_report import RegressionEvaluation
+
+    targets = np.array([1.0, 2.0, 3.0, 4.0, 5.0], np.float32)
+    predicted = np.array([1.5, 2.0, 1.0, 4.25, 5.0], np.float32)
+    ev = RegressionEvaluation([f"t{i}" for i in range(5)], targets, predicted)
+    assert ev.scores() == pytest.approx(regression_scores(targets, predicted))
+    assert ev.metrics() == ev.scores()
+    top = ev.largest_errors(3)
+    assert top["text"].tolist() == ["t2", "t0", "t3"]  # |-2| > |0.5| > |0.25|
+    assert top["error"].tolist() == pytest.approx([-2.0, 0.5, 0.25])  # predicted minus true
+    assert top.columns.tolist() == ["text", "true", "predicted", "error"]
+
+    paired = RegressionEvaluation(["a", "b"], targets[:2], predicted[:2], text_pairs=["x", "y"])
+    assert paired.largest_errors().columns.tolist() == ["text", "text_pair", "true", "predicted", "error"]
+    assert paired.largest_errors()["text_pair"].tolist() == ["x", "y"]
+
+    metrics = ev.save(tmp_path)  # no history: no training curves
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["largest_errors.csv", "metrics.json",
+                                                           "predicted_vs_true.png"]
+    assert json.loads((tmp_path / "metrics.json").read_text()) == metrics
+    assert imread(tmp_path / "predicted_vs_true.png").shape[1] > 500
+
+
+def test_scatter_plot_has_the_identity_line_and_the_correlations_in_its_title():
+    from kerastl.analysis.plots import plot_predicted_against_true
+
+    figure = plot_predicted_against_true([1.0, 2.0, 3.0, 4.0], [1.0, 3.0, 2.0, 4.0])
+    ax = figure.axes[0]
+    assert "Pearson 0.800" in ax.get_title() and "Spearman 0.800" in ax.get_title() and "n=4" in ax.get_title()
+    (line,) = ax.get_lines()
+    xs, ys = line.get_data()
+    assert list(xs) == list(ys)  # y = x
+    assert ax.collections[0].get_offsets().shape == (4, 2)
+    with pytest.raises(DataError, match="as many predictions as true scores"):
+        plot_predicted_against_true([1.0, 2.0], [1.0])
+
+
+def test_write_report_of_a_regressor(trained, tmp_path):
+    model, _, (texts, scores) = trained
+    evaluation = kerastl.write_report(model, (texts, scores), tmp_path, top_k=4)
+    assert evaluation.scores() == pytest.approx(kerastl.evaluate(model, (texts, scores)))
+    assert (tmp_path / "training_curves.png").is_file() and (tmp_path / "predicted_vs_true.png").is_file()
+    errors = pd.read_csv(tmp_path / "largest_errors.csv")
+    assert len(errors) == 4 and errors["error"].abs().tolist() == sorted(errors["error"].abs(), reverse=True)
+    row = errors.iloc[0]
+    assert row["predicted"] == pytest.approx(kerastl.predict(model, [row["text"]])[0], abs=1e-4)
+    assert row["error"] == pytest.approx(row["predicted"] - row["true"], abs=1e-4)

@@ -20,14 +20,14 @@ from sklearn import metrics as sk_metrics
 
 from kerastl._keras import keras
 from kerastl.analysis import regression
+from kerastl.analysis.plots import DPI, plot_training_history, save_figure  # noqa: F401 (re-exported)
 from kerastl.analysis.predictions import Predictions
+from kerastl.analysis.regression_report import RegressionEvaluation
 from kerastl.config import INFERENCE_BATCH_SIZE
 from kerastl.data.text_examples import TextExamples, as_examples
 from kerastl.errors import DataError
 
 logger = logging.getLogger(__name__)
-
-DPI = 120  # saved PNGs: about 800 px wide for the default figure sizes below
 
 
 def predict(model, texts, *, batch_size: int = INFERENCE_BATCH_SIZE, verbose=0) -> Predictions:
@@ -255,7 +255,8 @@ def write_report(model, examples, directory, *, top_k: int = 10,
     `examples` are anything `kerastl.as_examples` accepts with labels.
 
     The training curves come from `model.training_history` (kept by `fine_tune` and saved with
-    the model).
+    the model). For a `TextRegressor` it writes `RegressionEvaluation.save`'s report instead (the
+    scores, a predicted-against-true scatter plot and the largest errors) and returns that.
 
     Example:
     >>> from pathlib import Path
@@ -263,10 +264,18 @@ def write_report(model, examples, directory, *, top_k: int = 10,
     >>> sorted(path.name for path in Path("runs/report").iterdir())
     ['confusion_matrix.png', 'highest_loss.csv', 'lowest_loss.csv', 'metrics.json', 'training_curves.png']
     """
-    examples = as_examples(examples, labelled=True, what="write_report(examples)")
-    evaluation = Evaluation.from_model(model, examples, batch_size=batch_size, verbose=verbose)
+    evaluation = evaluation_of(model, examples, batch_size=batch_size, verbose=verbose)
     evaluation.save(directory, top_k=top_k, history=model.training_history)
     return evaluation
+
+
+def evaluation_of(model, examples, *, batch_size: int = INFERENCE_BATCH_SIZE, verbose=0):
+    """The evaluation of `model`'s task on labelled `examples`: an `Evaluation` for a classifier, a
+    `RegressionEvaluation` for a `TextRegressor`; each has `scores()`, `metrics()` and `save()`."""
+    if getattr(model, "task", None) == "regression":
+        return RegressionEvaluation.from_model(model, examples, batch_size=batch_size, verbose=verbose)
+    examples = as_examples(examples, labelled=True, what="write_report(examples)")
+    return Evaluation.from_model(model, examples, batch_size=batch_size, verbose=verbose)
 
 
 # -- plots ----------------------------------------------------------------------------------------
@@ -308,50 +317,6 @@ def plot_confusion_matrix(y_true, y_pred, label_names: Sequence[str], *, title: 
     return save_figure(figure, path)
 
 
-def plot_training_history(history: Mapping, *, path=None) -> Figure:
-    """Loss and accuracy per epoch over both phases of `fine_tune`, the phase boundary marked.
-
-    Args:
-        history: `{"head": {metric: [...]}, "fine_tune": {metric: [...]}}`, as `fine_tune`
-            returns it and `model.training_history` keeps it.
-        path: also save the figure as a PNG there.
-
-    Example:
-    >>> figure = plot_training_history(model.training_history, path="curves.png")
-    """
-    if not history or not any(history.get(phase) for phase in ("head", "fine_tune")):
-        raise DataError(
-            "no training history to plot: train with kerastl.fine_tune (or kerastl train), "
-            "which keeps it in model.training_history and saves it with the model"
-        )
-    head = history.get("head") or {}
-    tune = history.get("fine_tune") or {}
-    head_epochs = len(head.get("loss", []))
-    metrics = [m for m in ("loss", "accuracy") if m in head or m in tune]
-    total = head_epochs + len(tune.get("loss", []))
-    figure = Figure(figsize=(5.2 * len(metrics), 4.6), layout="constrained")
-    figure.suptitle("Training curves: the head on the frozen encoder, then fine-tuning")
-    for i, metric in enumerate(metrics):
-        ax = figure.add_subplot(1, len(metrics), i + 1)
-        for key, label, style in ((metric, "train", "-o"), (f"val_{metric}", "validation", "--s")):
-            values = list(head.get(key, [])) + list(tune.get(key, []))
-            if values:
-                ax.plot(range(1, len(values) + 1), values, style, label=label)
-        if head_epochs:
-            ax.axvspan(0.5, head_epochs + 0.5, color="0.9", zorder=0, label="phase 1: head, encoder frozen")
-        if head_epochs and tune:
-            ax.axvline(head_epochs + 0.5, color="0.3", linestyle=":", linewidth=1.5,
-                       label="phase 2 starts: fine-tuning")
-        ax.set_xticks(range(1, total + 1))
-        ax.set_xlim(0.5, total + 0.5)
-        ax.set_xlabel("Epoch (both phases)")
-        ax.set_ylabel(metric.capitalize())
-        ax.set_title(metric.capitalize())
-        ax.grid(alpha=0.3)
-    figure.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=4, frameon=False)
-    return save_figure(figure, path)
-
-
 def plot_probabilities(probabilities: Mapping[str, float], *, text: Optional[str] = None,
                        path=None) -> Figure:
     """A bar per label with its predicted probability; the most probable bar stands out.
@@ -380,11 +345,3 @@ def plot_probabilities(probabilities: Mapping[str, float], *, text: Optional[str
         title = "\n".join(textwrap.wrap(f'"{textwrap.shorten(text, 200)}"', 60))
     ax.set_title(title)
     return save_figure(figure, path)
-
-
-def save_figure(figure: Figure, path=None) -> Figure:
-    """Save `figure` as a PNG at `path` (folders created) when a path is given; return it."""
-    if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(path, dpi=DPI)
-    return figure

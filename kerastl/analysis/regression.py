@@ -1,19 +1,22 @@
 """A regressor's predictions and scores: Pearson and Spearman correlations (scipy.stats), mean
 squared and mean absolute error."""
 
+import dataclasses
+
 import numpy as np
 
 from kerastl.config import INFERENCE_BATCH_SIZE
-from kerastl.data.text_examples import TextExamples, as_examples
+from kerastl.data.text_examples import as_examples
 from kerastl.errors import DataError
 
 
 def predict_scores(model, texts, *, batch_size: int = INFERENCE_BATCH_SIZE, verbose=0) -> np.ndarray:
     """A `TextRegressor`'s scores for `texts`, (n,) float32 in input order, in the targets' units."""
-    texts = as_examples(texts, labelled=False, what="predict(texts)").texts
-    if not texts:
+    examples = as_examples(texts, labelled=False, what="predict(texts)")
+    if not len(examples):
         return np.zeros((0,), np.float32)
-    outputs = model.predict_logits(model.encode(TextExamples(texts)), batch_size=batch_size, verbose=verbose)
+    unlabelled = dataclasses.replace(examples, labels=None, label_set=None)  # the texts (and pairs) only
+    outputs = model.predict_logits(model.encode(unlabelled), batch_size=batch_size, verbose=verbose)
     return outputs.numpy().astype(np.float32).reshape(-1)
 
 
@@ -40,5 +43,5 @@ def evaluate_regression(model, examples, *, batch_size: int = INFERENCE_BATCH_SI
     examples = as_examples(examples, labelled=True, what="evaluate(examples)", task="regression")
     if len(examples) == 0:
         raise DataError(f"{examples.source} holds no examples")
-    predicted = predict_scores(model, examples.texts, batch_size=batch_size, verbose=verbose)
+    predicted = predict_scores(model, examples, batch_size=batch_size, verbose=verbose)
     return regression_scores(examples.labels, predicted)

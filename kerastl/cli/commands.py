@@ -157,8 +157,9 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--batch-size", type=int, default=INFERENCE_BATCH_SIZE, help="(default: %(default)s)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.add_argument("--report", type=Path, metavar="DIR",
-                          help="also write metrics.json, confusion_matrix.png, training_curves.png "
-                               "and the error analysis (highest_loss.csv, lowest_loss.csv) to DIR")
+                          help="also write metrics.json, training_curves.png and, for a classifier, "
+                               "confusion_matrix.png, highest_loss.csv and lowest_loss.csv; for a "
+                               "regressor, predicted_vs_true.png and largest_errors.csv, to DIR")
     evaluate.set_defaults(run=_evaluate, check=checks.check_evaluate)
 
     explore = command("explore", "plot class counts and tokens per text of a labelled file")
@@ -296,19 +297,15 @@ def _train(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from kerastl.analysis.evaluation import Evaluation, evaluate
+    from kerastl.analysis.evaluation import evaluation_of
     from kerastl.tasks.task import Task
 
     args.task = tasks.saved_task(args.model)  # the saved model's task reads the file
-    tasks.check_report(args, args.task)
     examples = _read(args.data, args)
     model = Task.from_pretrained(args.model)
     logger.info("scoring %s on the %d examples of %s", args.model, len(examples), examples.source)
-    if args.task == "regression":
-        evaluation, scores = None, evaluate(model, examples, batch_size=args.batch_size, verbose=args.progress)
-    else:
-        evaluation = Evaluation.from_model(model, examples, batch_size=args.batch_size, verbose=args.progress)
-        scores = evaluation.scores()
+    evaluation = evaluation_of(model, examples, batch_size=args.batch_size, verbose=args.progress)
+    scores = evaluation.metrics() if args.json else evaluation.scores()  # --json: per_class too
     if args.json:
         _emit(args, json.dumps(scores))
     else:

@@ -58,9 +58,3 @@ class Scores:
     def records(self) -> list:
         return [{"score": score} for score in self.scores]
 
-
-def check_report(args, task: str) -> None:
-    """`evaluate --report` writes a classifier's report; a regressor's is not written yet."""
-    if task == "regression" and getattr(args, "report", None):
-        raise ValueError("--report is not available for a regression model yet: use --json for pearson, "
-                         "spearman, mse and mae")

@@ -1,0 +1,111 @@
+"""Figures shared by the reports: saving a figure, the training curves of both phases, and a
+regressor's predicted-against-true scatter plot.
+
+Plots are drawn on a bare `matplotlib.figure.Figure` rather than through pyplot, so nothing opens
+a window or changes the matplotlib backend of the process that imports kerastl; `savefig` renders
+them with Agg. Every plot function returns its figure and, given `path=`, saves it as a PNG.
+"""
+
+from pathlib import Path
+from typing import Mapping, Optional
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from kerastl.analysis.regression import regression_scores
+from kerastl.errors import DataError
+
+DPI = 120  # saved PNGs: about 800 px wide for the default figure sizes below
+# What the training curves show, where the history has it, and their axis titles.
+CURVE_METRICS = {"loss": "Loss", "accuracy": "Accuracy", "mae": "Mean absolute error"}
+
+
+def save_figure(figure: Figure, path=None) -> Figure:
+    """Save `figure` as a PNG at `path` (folders created) when a path is given; return it."""
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(path, dpi=DPI)
+    return figure
+
+
+def plot_training_history(history: Mapping, *, path=None) -> Figure:
+    """Loss and accuracy (a regressor: mean absolute error) per epoch over both phases of `fine_tune`,
+    the phase boundary marked.
+
+    Args:
+        history: `{"head": {metric: [...]}, "fine_tune": {metric: [...]}}`, as `fine_tune`
+            returns it and `model.training_history` keeps it.
+        path: also save the figure as a PNG there.
+
+    Example:
+    >>> figure = plot_training_history(model.training_history, path="curves.png")
+    """
+    if not history or not any(history.get(phase) for phase in ("head", "fine_tune")):
+        raise DataError(
+            "no training history to plot: train with kerastl.fine_tune (or kerastl train), "
+            "which keeps it in model.training_history and saves it with the model"
+        )
+    head = history.get("head") or {}
+    tune = history.get("fine_tune") or {}
+    head_epochs = len(head.get("loss", []))
+    metrics = [m for m in CURVE_METRICS if m in head or m in tune]
+    total = head_epochs + len(tune.get("loss", []))
+    figure = Figure(figsize=(5.2 * len(metrics), 4.6), layout="constrained")
+    figure.suptitle("Training curves: the head on the frozen encoder, then fine-tuning")
+    for i, metric in enumerate(metrics):
+        ax = figure.add_subplot(1, len(metrics), i + 1)
+        for key, label, style in ((metric, "train", "-o"), (f"val_{metric}", "validation", "--s")):
+            values = list(head.get(key, [])) + list(tune.get(key, []))
+            if values:
+                ax.plot(range(1, len(values) + 1), values, style, label=label)
+        if head_epochs:
+            ax.axvspan(0.5, head_epochs + 0.5, color="0.9", zorder=0, label="phase 1: head, encoder frozen")
+        if head_epochs and tune:
+            ax.axvline(head_epochs + 0.5, color="0.3", linestyle=":", linewidth=1.5,
+                       label="phase 2 starts: fine-tuning")
+        ax.set_xticks(range(1, total + 1))
+        ax.set_xlim(0.5, total + 0.5)
+        ax.set_xlabel("Epoch (both phases)")
+        ax.set_ylabel(CURVE_METRICS[metric])
+        ax.set_title(CURVE_METRICS[metric])
+        ax.grid(alpha=0.3)
+    figure.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=4, frameon=False)
+    return save_figure(figure, path)
+
+
+def plot_predicted_against_true(y_true, y_pred, *, title: Optional[str] = None, path=None) -> Figure:
+    """A regressor's predicted scores against the true ones, one dot per example, with the y = x
+    line that perfect predictions would sit on; Pearson, Spearman and n in the title.
+
+    Args:
+        y_true: the true scores, (n,).
+        y_pred: the predicted scores, (n,).
+        title: what the dots are, put before the correlations (default: "Predicted against true").
+        path: also save the figure as a PNG there.
+
+    Example:
+    >>> figure = plot_predicted_against_true([1.0, 2.5, 4.0], [1.2, 2.0, 3.9], path="scatter.png")
+    """
+    y_true = np.asarray(y_true, dtype=np.float64).reshape(-1)
+    y_pred = np.asarray(y_pred, dtype=np.float64).reshape(-1)
+    if len(y_true) != len(y_pred) or not len(y_true):
+        raise DataError(f"plot_predicted_against_true needs as many predictions as true scores, at least one; "
+                        f"received {len(y_true)} true and {len(y_pred)} predicted")
+    scores = regression_scores(y_true, y_pred)
+    low, high = float(min(y_true.min(), y_pred.min())), float(max(y_true.max(), y_pred.max()))
+    margin = 0.05 * (high - low) or 0.5
+    figure = Figure(figsize=(5.6, 5.4), layout="constrained")
+    ax = figure.add_subplot()
+    ax.scatter(y_true, y_pred, s=14, alpha=min(1.0, max(0.15, 60 / len(y_true))), color="C0", edgecolors="none")
+    ax.plot([low - margin, high + margin], [low - margin, high + margin], color="C3", linestyle="--",
+            linewidth=1.2, label="y = x (predicted = true)")
+    ax.set_xlim(low - margin, high + margin)
+    ax.set_ylim(low - margin, high + margin)
+    ax.set_aspect("equal")
+    ax.set_xlabel("True score")
+    ax.set_ylabel("Predicted score")
+    ax.set_title(f"{title or 'Predicted against true'}\nPearson {scores['pearson']:.3f}, "
+                 f"Spearman {scores['spearman']:.3f}, MAE {scores['mae']:.3f} (n={scores['n']})")
+    ax.legend(loc="upper left", frameon=False)
+    ax.grid(alpha=0.3)
+    return save_figure(figure, path)
