@@ -74,3 +74,42 @@ def test_baseline_command(encoder_folder, csv_files, tmp_path, capsys):
     assert scores["logistic_regression"]["n"] == 16
     assert json.loads((report / "baseline.json").read_text()) == scores
     assert (report / "baseline_confusion_matrix.png").is_file()
+
+
+# -- regression: ridge on the frozen features, and the training mean --------------------------------
+
+def test_regression_baseline_fits_ridge_and_the_mean(tmp_path):
+    from kerastl.analysis.baseline_tasks import RIDGE_ALPHAS
+    from tests.test_regression import counting_corpus, tiny_regressor
+
+    model = tiny_regressor(pooling="mean")
+    (train_texts, train_scores), validation = counting_corpus(96, seed=1), counting_corpus(32, seed=2)
+    result = feature_baseline(model, (train_texts, train_scores), validation, directory=tmp_path, verbose=0)
+    scores = result.scores()
+    assert set(scores) == {"mean", "ridge"}
+    assert set(scores["ridge"]) == {"n", "pearson", "spearman", "mse", "mae"} and scores["ridge"]["n"] == 32
+    np.testing.assert_allclose(result.predictions["mean"], np.mean(train_scores))  # the training mean
+    assert result.alpha in RIDGE_ALPHAS  # chosen on the training set
+    # How often "good" occurs decides the score, and mean-pooled features carry that count.
+    assert scores["ridge"]["mse"] < scores["mean"]["mse"] and scores["ridge"]["spearman"] > 0.5, scores
+    assert json.loads((tmp_path / "baseline.json").read_text()) == scores
+    assert (tmp_path / "baseline_predicted_vs_true.png").is_file()
+    assert "ridge: pearson" in result.summary_text()
+    with pytest.raises(ValueError, match="give task='regression'"):
+        feature_baseline(model, (train_texts, train_scores), validation, task="classification")
+
+
+def test_baseline_command_with_task_regression(encoder_folder, tmp_path, capsys):
+    from tests.test_regression import _score_file
+
+    train, validation = _score_file(tmp_path / "train.tsv", 32, 1), _score_file(tmp_path / "val.tsv", 8, 2)
+    report = tmp_path / "baseline"
+    assert main(["baseline", "--model", str(encoder_folder), "--train", str(train), "--validation",
+                 str(validation), "--max-length", "24", "--task", "regression", "--json", "--report", str(report)]) == 0
+    scores = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(scores) == {"mean", "ridge"} and scores["ridge"]["n"] == 8
+    assert sorted(p.name for p in report.iterdir()) == ["baseline.json", "baseline_predicted_vs_true.png"]
+    # Without --task the scores are classes: refused as the training command refuses them.
+    assert main(["baseline", "--model", str(encoder_folder), "--train", str(train), "--validation",
+                 str(validation)]) == 2
+    assert "--task regression" in capsys.readouterr().err

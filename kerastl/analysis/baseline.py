@@ -19,28 +19,17 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from kerastl.analysis.baseline_tasks import regression_baseline
 from kerastl.analysis.evaluation import classification_scores, plot_confusion_matrix
-from kerastl.config import DEFAULT_MAX_LENGTH, INFERENCE_BATCH_SIZE, POOLED_NAMES
-from kerastl.data.text_examples import TextExamples, as_examples
+from kerastl.analysis.features import extract_features, split_features  # noqa: F401 (extract_features re-exported)
+from kerastl.config import DEFAULT_MAX_LENGTH, INFERENCE_BATCH_SIZE
+from kerastl.data.text_examples import as_examples
 
 logger = logging.getLogger(__name__)
 
 MOST_FREQUENT = "most_frequent"
 LOGISTIC_REGRESSION = "logistic_regression"
-
-
-def extract_features(model, examples, *, batch_size: int = INFERENCE_BATCH_SIZE, verbose=0) -> np.ndarray:
-    """The frozen encoder's [CLS] vector of every text, in input order: (n, hidden_size) float32.
-
-    Args:
-        model: a `TextClassifier`; only its encoder and tokenizer are used.
-        examples: a list of texts, or anything `kerastl.as_examples` accepts (its texts are used).
-        batch_size: texts per forward pass.
-        verbose: 0 (silent), 1 (a progress bar), 2 (a line at the end) or `"auto"` (as Keras).
-    """
-    texts = as_examples(examples, labelled=False, what="extract_features(examples)").texts
-    encoded = model.encode(TextExamples(texts))
-    return model.pooled_features(encoded, batch_size=batch_size, verbose=verbose).numpy().astype(np.float32)
+BASELINE_TASKS = ("classification", "regression")
 
 
 @dataclasses.dataclass
@@ -106,8 +95,12 @@ def feature_baseline(
     max_iter: int = 1000,
     directory: Optional[os.PathLike] = None,
     verbose="auto",
-) -> BaselineResult:
+    task: Optional[str] = None,
+):
     """Fit `LogisticRegression` and `DummyClassifier("most_frequent")` on frozen [CLS] features.
+
+    With `task="regression"` (or a `TextRegressor`) it fits ridge regression and the training mean
+    instead, and returns a `RegressionBaselineResult` (pearson, spearman, mse, mae).
 
     Features are standardised before the logistic regression, which then converges in a few
     hundred L-BFGS steps instead of thousands; the predictions are scored on `validation`.
@@ -124,6 +117,8 @@ def feature_baseline(
         directory: also write the scores and a confusion matrix there (see `BaselineResult.save`).
         verbose: progress bars of the two [CLS] passes: `"auto"` (as Keras' `fit`), 0, 1 or 2.
             The steps are also logged to the `kerastl` logger.
+        task: `"classification"` or `"regression"` (the targets read as scores); default: the
+            model's own task, and classification for a source.
 
     Example (`model` a tiny `TextClassifier`; `"all-minilm-l6-v2"` in its place loads the real encoder):
     >>> result = feature_baseline(model, train, validation, verbose=0)
@@ -133,8 +128,18 @@ def feature_baseline(
            most_frequent: accuracy 0.500  macro F1 0.333  weighted F1 0.333  (n=16)
      logistic_regression: accuracy ...  macro F1 ...  weighted F1 ...  (n=16)
     """
-    train, validation = (as_examples(split, labelled=True, what=f"feature_baseline({name})")
+    task = _baseline_task(model, task)
+    train, validation = (as_examples(split, labelled=True, what=f"feature_baseline({name})", task=task)
                          for name, split in (("train", train), ("validation", validation)))
+    if task == "regression":
+        if isinstance(model, (str, os.PathLike)):
+            from kerastl.tasks.text_regressor import TextRegressor
+
+            model = TextRegressor.from_backbone(model, max_length=max_length)
+        result = regression_baseline(model, train, validation, batch_size=batch_size, verbose=verbose)
+        if directory is not None:
+            result.save(directory)
+        return result
     label_names = train.label_names() if isinstance(model, (str, os.PathLike)) else model.label_names
     # Unknown labels fail here, before an encoder is loaded or a feature computed.
     y_train = train.label_ids(label_names)
@@ -143,7 +148,7 @@ def feature_baseline(
         from kerastl.tasks.text_classifier import TextClassifier
 
         model = TextClassifier.from_backbone(model, label_names, max_length=max_length)
-    x_train, x_val = (_features(model, split, name, batch_size, verbose)
+    x_train, x_val = (split_features(model, split, name, batch_size, verbose)
                       for split, name in ((train, "training"), (validation, "validation")))
     logger.info("baseline: fitting a logistic regression on %d vectors of %d dimensions, and the majority class",
                 *x_train.shape)
@@ -158,7 +163,14 @@ def feature_baseline(
     return result
 
 
-def _features(model, examples, name, batch_size, verbose):
-    logger.info("baseline: computing the frozen encoder's %s vectors of the %d %s examples",
-                POOLED_NAMES[model.pooling], len(examples), name)
-    return extract_features(model, examples, batch_size=batch_size, verbose=verbose)
+def _baseline_task(model, task: Optional[str]) -> str:
+    """The task to fit a baseline for: `task` as given, else the model's own (classification for a
+    source); a model of another task is refused."""
+    own = None if isinstance(model, (str, os.PathLike)) else getattr(model, "task", "classification")
+    task = task or own or "classification"
+    if task not in BASELINE_TASKS:
+        raise ValueError(f"task must be one of {list(BASELINE_TASKS)}, received task={task!r}")
+    if own is not None and own != task:
+        raise ValueError(f"feature_baseline(task={task!r}) received a {type(model).__name__} (task {own!r}): "
+                         f"give task={own!r}, or an encoder source such as 'all-minilm-l6-v2'")
+    return task

@@ -186,7 +186,9 @@ def _parser() -> argparse.ArgumentParser:
     baseline.add_argument("--batch-size", type=int, default=INFERENCE_BATCH_SIZE, help="(default: %(default)s)")
     baseline.add_argument("--json", action="store_true", help="print one JSON object")
     baseline.add_argument("--report", type=Path, metavar="DIR",
-                          help="also write baseline.json and baseline_confusion_matrix.png to DIR")
+                          help="also write baseline.json and baseline_confusion_matrix.png (a regression: "
+                               "baseline_predicted_vs_true.png) to DIR")
+    tasks.task_option(baseline, "ridge regression and the mean instead of the classifiers")
     baseline.set_defaults(run=_baseline, check=checks.check_baseline)
 
     predict = command(
@@ -332,7 +334,8 @@ def _baseline(args) -> int:
     train = _read(args.train, args)
     validation = _read(args.validation, args)
     result = feature_baseline(args.model, train, validation, max_length=args.max_length,
-                              batch_size=args.batch_size, directory=args.report, verbose=args.progress)
+                              batch_size=args.batch_size, directory=args.report, verbose=args.progress,
+                              task=args.task)
     _emit(args, json.dumps(result.scores()) if args.json else result.summary_text())
     return 0
 

@@ -58,3 +58,10 @@ class Scores:
     def records(self) -> list:
         return [{"score": score} for score in self.scores]
 
+
+def task_option(parser, what: str) -> None:
+    """`--task` of `baseline` and `explore`, read as `train --task` reads it: how the target column
+    is read (class names, or a numeric score), classification by default."""
+    parser.add_argument("--task", choices=TASKS, default="classification",
+                        help=f"what the target column holds, as train --task: classes (default), or regression: "
+                             f"a numeric score per text ({what})")
