@@ -29,6 +29,8 @@ _PUBLIC = {
     "TextClassifier": "kerastl.tasks",
     "TextRegressor": "kerastl.tasks",
     "RegressionHead": "kerastl.tasks",
+    "TextMultiLabelClassifier": "kerastl.tasks",
+    "MultiLabelHead": "kerastl.tasks",
     "DEFAULT_BACKBONE": "kerastl.config",
     "DEFAULT_MAX_LENGTH": "kerastl.config",
     "TrainingConfig": "kerastl.config",

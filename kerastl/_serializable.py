@@ -23,6 +23,8 @@ SERIALIZABLE = {
     "ClassificationHead": "kerastl.tasks.heads",
     "TextRegressor": "kerastl.tasks.text_regressor",
     "RegressionHead": "kerastl.tasks.heads",
+    "TextMultiLabelClassifier": "kerastl.tasks.text_multi_label",
+    "MultiLabelHead": "kerastl.tasks.heads",
     "AdamW": "kerastl.training.optimizers",
 }
 

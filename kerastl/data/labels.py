@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from kerastl.config import MULTI_LABEL_SEP
+from kerastl.data.label_sets import is_label_set
 from kerastl.errors import DataError
 
 
@@ -111,7 +112,8 @@ MAX_SPARSE_INTEGER_LABELS = 50
 _ONLY_CLASSIFICATION = (
     'without a task chosen kerastl reads labels as classes (task="classification", one label name per '
     'text); the task is your choice, never a guess: for a numeric target choose task="regression" '
-    '(kerastl.TextRegressor; --task regression); multi-label is not supported yet'
+    '(kerastl.TextRegressor; --task regression), for a set of labels per text task="multi_label" '
+    '(kerastl.TextMultiLabelClassifier; --task multi_label)'
 )
 
 
@@ -121,13 +123,19 @@ def refuse_other_tasks(labels, source: str = "data", *, label_set: bool = False)
     and, for a training label set (`label_set`), many integers most of which label one or two
     examples. The task is the user's choice, never a guess, so these stop with the choices."""
     values = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in labels]
+    listed = next((v for v in values if is_label_set(v)), None)
+    if listed is not None:
+        raise DataError(
+            f"{source}: labels such as {list(listed)[:5]} are collections of names (several labels per "
+            f"text); {_ONLY_CLASSIFICATION}. Choose task=\"multi_label\", or give one label name per text"
+        )
     sets = sorted({v for v in values if isinstance(v, str) and MULTI_LABEL_SEP in v})
     if sets:
         raise DataError(
             f"{source}: labels such as {sets[:3]} hold {MULTI_LABEL_SEP!r} and look like multi-label "
-            f"sets (several labels per text); {_ONLY_CLASSIFICATION}. Give one label per text; if the "
-            f"commas are part of single label names, rename those labels without {MULTI_LABEL_SEP!r} "
-            f"(a separator option is not available yet)"
+            f"sets (several labels per text); {_ONLY_CLASSIFICATION}. Give one label per text, or choose "
+            f"task=\"multi_label\" for sets; if the commas are part of single label names, rename those "
+            f"labels without {MULTI_LABEL_SEP!r}"
         )
     numbers = [_number(v) for v in values]
     if values and all(n is not None for n in numbers) and not all(float(n).is_integer() for n in numbers):

@@ -15,6 +15,7 @@ import pandas as pd
 
 from kerastl._files import utf8_error
 from kerastl.config import LABEL_COLUMNS
+from kerastl.data.label_sets import MULTI_LABEL_SEP, label_sets_from
 from kerastl.data.labels import plain_labels
 from kerastl.data.pairs import missing_second_text
 from kerastl.errors import DataError
@@ -62,6 +63,7 @@ class Table(NamedTuple):
 
 
 def read_table(source, *, text_column, label_column, sep, names, labels_required, task=None,
+               label_sep=MULTI_LABEL_SEP,
                text_pair_column=None) -> Table:
     """The examples of a file, DataFrame, `datasets.Dataset` or dict; the label column is optional
     unless `labels_required`. A `text_pair_column` present gives the second texts of pairs."""
@@ -98,6 +100,10 @@ def read_table(source, *, text_column, label_column, sep, names, labels_required
     if task == "regression":  # a score must be a number on every row: refused, never dropped
         frame = frame.assign(**{label_column: _scores(frame[label_column], name, label_column,
                                                       first_line=first_line)})
+    if task == "multi_label":  # a set of names on every row: an empty field is refused, never dropped
+        line = None if isinstance(source, (pd.DataFrame, dict)) or is_hf_dataset(source) else (1 if names else 2)
+        frame = frame.assign(**{label_column: label_sets_from(frame[label_column].tolist(), name, sep=label_sep,
+                                                              first_line=line)})
     keep = frame.notna().all(axis=1)
     if not keep.all():
         logger.warning("%s: dropped %d rows with a missing text or label", name, (~keep).sum())
@@ -115,7 +121,8 @@ def read_table(source, *, text_column, label_column, sep, names, labels_required
             raise DataError(f"{name}: every text is empty or only whitespace; check --text-column")
     labels = None
     if label_column is not None:
-        labels = frame[label_column].tolist() if task == "regression" else plain_labels(frame[label_column])
+        raw = task in ("regression", "multi_label")  # scores and label sets, as read above
+        labels = frame[label_column].tolist() if raw else plain_labels(frame[label_column])
     return Table(texts, labels, name, label_set, None if pair_column is None else _strings(frame[pair_column]))
 
 

@@ -16,6 +16,7 @@ import pandas as pd
 import tensorflow as tf
 
 from kerastl.config import TEXT_PAIR_COLUMN
+from kerastl.data import label_sets
 from kerastl.data.labels import encode_labels, integer_names, label_names_from, plain_labels, scores_from
 from kerastl.data.pairs import NEEDS_LABELS, bare_pair_message, check_text_pairs, is_text_sequence, pair_tuple
 from kerastl.data.tables import DATA_EXTENSIONS, is_hf_dataset, names_a_path, read_table
@@ -92,6 +93,8 @@ class TextExamples:
             if len(self.label_set) < 2:
                 raise DataError(f"{self.source}: the label set {list(self.label_set)} has fewer than two labels")
             return self.label_set
+        if label_sets.holds_label_sets(self.labels):  # multi-label: the sorted union of the sets
+            return label_sets.set_label_names(self.labels, self.source)
         return label_names_from(self.labels, self.source)
 
     def label_ids(self, label_names: Sequence[str]) -> np.ndarray:
@@ -103,6 +106,8 @@ class TextExamples:
         if self.labels is None:
             raise DataError(f"{self.source} has no labels; give label_column= (--label-column)")
         names = tuple(label_names)
+        if label_sets.holds_label_sets(self.labels):  # multi-label: (n, len(names)) float32 multi-hot
+            return label_sets.multi_hot(self.labels, names, self.source)
         if (self.label_set is not None and names == integer_names(len(self.label_set))
                 and not set(names) & set(self.label_set)):
             index = {name: i for i, name in enumerate(self.label_set)}
@@ -121,6 +126,7 @@ def as_examples(
     labelled: Optional[bool] = None,
     what: str = "data",
     task: Optional[str] = None,
+    label_sep: str = label_sets.MULTI_LABEL_SEP,
     text_pair_column: Optional[str] = TEXT_PAIR_COLUMN,
 ) -> TextExamples:
     """The one way kerastl turns what it is given as examples into `TextExamples`.
@@ -158,8 +164,10 @@ def as_examples(
             labels when there are some.
         what: how messages name `value`, e.g. `"fine_tune(train)"`.
         task: `"regression"` reads the labels as float scores, refusing an empty, non-numeric
-            or NaN one with a `DataError` that names its line (row); otherwise (`None`,
-            `"classification"`) labels are read as written, names or integer ids.
+            or NaN one with a `DataError` that names its line (row); `"multi_label"` (or
+            `"multi-label"`) reads each label as a set of names (see `label_sep`); otherwise
+            (`None`, `"classification"`) labels are read as written, names or integer ids.
+        label_sep: with `task="multi_label"`, the separator a str of names is split on.
         text_pair_column: the column holding the second text of sentence pairs, read where
             present; a row without it is a `DataError` naming its line. `None` ignores it.
 
@@ -171,6 +179,7 @@ def as_examples(
     """
     if labelled is False:
         label_column = None
+    task = label_sets.task_name(task)
     tabular = False
     if isinstance(value, TextExamples):
         _refuse_separate_labels(labels, value, what)
@@ -187,7 +196,8 @@ def as_examples(
         _refuse_separate_labels(labels, value, what)
         tabular = True
         table = read_table(value, text_column=text_column, label_column=label_column, sep=sep, names=names,
-                           labels_required=bool(labelled), task=task, text_pair_column=text_pair_column)
+                           labels_required=bool(labelled), task=task, text_pair_column=text_pair_column,
+                           label_sep=label_sep)
         examples = TextExamples(table.texts, table.labels, source=table.name, label_set=table.label_set,
                                 text_pairs=table.text_pairs)
     elif isinstance(value, tuple) and pair_tuple(value, labels, labelled) is not None:
@@ -221,7 +231,7 @@ def as_examples(
     if task == "regression" and examples.labels is not None and not tabular:
         examples = TextExamples(examples.texts, scores_from(examples.labels, examples.source).tolist(),
                                 examples.source, text_pairs=examples.text_pairs)
-    return examples
+    return label_sets.with_label_sets(examples, label_sep) if task == "multi_label" and not tabular else examples
 
 
 
@@ -311,6 +321,8 @@ def _label_list(labels, what, *, one_text: bool = False) -> Optional[list]:
     elif isinstance(labels, Mapping) or not hasattr(labels, "__iter__"):
         raise TypeError(f"{what}: labels must be a list with one label per text, received {_describe(labels)}")
     values = [v.decode("utf-8") if isinstance(v, bytes) else v for v in labels]
+    if any(isinstance(v, (list, tuple, set, frozenset, np.ndarray)) for v in values):
+        return values  # label sets: multi-label, or refused as such without the task
     return plain_labels(pd.Series(values, dtype=object)) if values else []
 
 
@@ -347,6 +359,7 @@ def read_examples(
     sep: Optional[str] = None,
     names: Optional[Sequence[str]] = None,
     task: Optional[str] = None,
+    label_sep: str = label_sets.MULTI_LABEL_SEP,
     text_pair_column: Optional[str] = TEXT_PAIR_COLUMN,
 ) -> TextExamples:
     """Read texts and labels from a file, a DataFrame, a Hugging Face `Dataset` or a dict.
@@ -371,7 +384,10 @@ def read_examples(
         names: column names for a file without a header row.
         task: how the labels are read: as written (`None` or `"classification"`: names or integer
             ids), or `"regression"`: float scores (the `score` column by header), where an
-            empty, non-numeric or NaN score stops with a `DataError` naming its file and line.
+            empty, non-numeric or NaN score stops with a `DataError` naming its file and line;
+            or `"multi_label"`: a set of names per row, the field split on `label_sep` (an empty
+            field or name is a `DataError` naming file and line).
+        label_sep: the separator of the names in a multi-label field (default ",").
         text_pair_column: the column of the second texts of sentence pairs (read where present).
 
     Example (headerless `text;label` lines, as in the emotion data):
@@ -382,6 +398,6 @@ def read_examples(
     (['i feel great', 'i am so sad'], ['joy', 'sadness'])
     """
     return as_examples(source, text_column=text_column, label_column=label_column, sep=sep, names=names,
-                       labelled=label_column is not None, what="read_examples(source)", task=task,
+                       labelled=label_column is not None, what="read_examples(source)", task=task, label_sep=label_sep,
                        text_pair_column=text_pair_column)
 

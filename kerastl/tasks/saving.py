@@ -98,6 +98,7 @@ def save_pretrained(model, path, *, overwrite: bool = False) -> Path:
 TASK_CLASSES = {
     "classification": ("kerastl.tasks.text_classifier", "TextClassifier"),
     "regression": ("kerastl.tasks.text_regressor", "TextRegressor"),
+    "multi_label": ("kerastl.tasks.text_multi_label", "TextMultiLabelClassifier"),
 }
 
 

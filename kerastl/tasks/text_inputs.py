@@ -30,12 +30,14 @@ class TextInputs:
             are numbers, passed through as float scores (an empty, non-numeric or NaN one is refused).
         prepare: called with the training targets before `fit` (a regressor takes its target
             scaling there), or None.
+        task: `"multi_label"` reads each label as a set of names; None reads names or ids.
     """
 
-    def __init__(self, encode, label_names, prepare=None):
+    def __init__(self, encode, label_names, prepare=None, task=None):
         self.encode = encode
         self.label_names = None if label_names is None else tuple(label_names)
         self.prepare = prepare
+        self.task = task
 
     def features(self, inputs) -> dict:
         """Raw text given to the model's call, as features padded to its longest text; rows keep
@@ -119,9 +121,9 @@ class TextInputs:
                 raise TypeError(f"{what}: y must be None when x is a tf.data.Dataset, which holds the labels")
             x, y, batch_size = _read_text_dataset(x, what)
             y = y if labelled else None
-        regression = self.label_names is None
-        examples = as_examples(x, y, labelled=labelled, what=what, task="regression" if regression else None)
-        if y is not None and not regression:
+        task = "regression" if self.label_names is None else self.task
+        examples = as_examples(x, y, labelled=labelled, what=what, task=task)
+        if y is not None and task is None:
             examples = TextExamples(examples.texts, self._names_of_ids(examples.labels, what),
                                     examples.source, examples.label_set, examples.text_pairs)
         return examples, batch_size
