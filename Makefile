@@ -4,10 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DATA ?= ../shared/data/emotion
 
-.PHONY: help install test test-slow test-all lint demo emotion bench bench-deps quality clean
+.PHONY: help install test test-slow test-all lint demo emotion bench bench-deps quality quality-tasks clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 # The environment, built once and again when setup.cfg changes: every target that runs Python
 # depends on this file, so a fresh clone needs only `make test` or `make demo`.
@@ -55,6 +55,9 @@ bench-deps: $(INSTALLED)  ## the peers of benchmarks/serving.py into $(VENV): Py
 
 quality: $(INSTALLED)  ## accuracy and macro F1 of kerastl's defaults, the HF TF path and the feature baseline on 3 sets, every example, JSON to runs/quality.json (benchmarks/quality.py --quick: small subsets, to try ideas)
 	$(BIN)/python benchmarks/quality.py
+
+quality-tasks: $(INSTALLED)  ## the same on the task shapes of issue 28: MRPC (pairs), STS-B (pairs, regression), GoEmotions (multi-label), validation splits, about 2 hours on 2 cores; JSON to runs/quality-tasks.json
+	$(BIN)/python benchmarks/quality.py --sets mrpc,stsb,go_emotions --output runs/quality-tasks.json
 
 clean:  ## remove caches and runs/
 	rm -rf runs .pytest_cache .ruff_cache build *.egg-info
