@@ -104,14 +104,6 @@ BAD_INPUTS = {
     "output_holds_a_model": (lambda f: {"extra": [], "made": _write(f["out"] / "kerastl.json", "{}")},
                              "is not empty: choose a new folder or add --overwrite"),
     # Task shapes this version does not train (../shared/data's mrpc, go_emotions and stsb headers).
-    "text_pair_column": (lambda f: {"train": _write(f["dir"] / "mrpc.tsv", "text\ttext_pair\tlabel\n"
-                                                    "a cat sat\ta cat was sitting\tequivalent\n"
-                                                    "it rained\tthe sun shone\tnot_equivalent\n")},
-                         "mrpc.tsv: the column 'text_pair' holds a second text per row (sentence pairs); "
-                         "sentence-pair classification is not supported"),
-    "text_pair_by_names": (lambda f: {"train": _write(f["dir"] / "pairs.txt", "a cat;a cat sat;pos\nrain;sun;neg\n"),
-                                      "extra": ["--sep", ";", "--names", "text,text_pair,label"]},
-                           "pairs.txt: the column 'text_pair' holds a second text per row"),
     "multi_label_sets": (lambda f: {"train": _write(f["dir"] / "go.tsv", "text\tlabels\nso happy\tjoy,love\n"
                                                     "so sad\tsadness\nglad\tjoy\n")},
                          "go.tsv: labels such as ['joy,love'] hold ',' and look like multi-label sets"),

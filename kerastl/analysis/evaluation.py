@@ -48,10 +48,11 @@ def predict(model, texts, *, batch_size: int = INFERENCE_BATCH_SIZE, verbose=0) 
     """
     if getattr(model, "task", None) == "regression":
         return regression.predict_scores(model, texts, batch_size=batch_size, verbose=verbose)
-    texts = as_examples(texts, labelled=False, what="predict(texts)").texts
-    if not texts:
+    examples = as_examples(texts, labelled=False, what="predict(texts)")
+    if not len(examples):
         return Predictions(model.label_names, np.zeros((0, len(model.label_names)), np.float32))
-    logits = model.predict_logits(model.encode(TextExamples(texts)), batch_size=batch_size, verbose=verbose)
+    unlabelled = TextExamples(examples.texts, source=examples.source, text_pairs=examples.text_pairs)
+    logits = model.predict_logits(model.encode(unlabelled), batch_size=batch_size, verbose=verbose)
     return Predictions(model.label_names, logits.numpy().astype(np.float32))
 
 
@@ -147,7 +148,8 @@ class Evaluation:
         if len(examples) == 0:
             raise DataError(f"{examples.source} holds no examples")
         y_true = examples.label_ids(model.label_names)
-        logits = predict(model, examples.texts, batch_size=batch_size, verbose=verbose).logits
+        logits = predict(model, TextExamples(examples.texts, source=examples.source, text_pairs=examples.text_pairs),
+                         batch_size=batch_size, verbose=verbose).logits
         return cls(tuple(model.label_names), list(examples.texts), y_true, logits)
 
     @property

@@ -21,7 +21,7 @@ from importlib import metadata
 from pathlib import Path
 
 from kerastl import _logging
-from kerastl.cli import checks, tasks
+from kerastl.cli import checks, pairs, tasks
 from kerastl.config import (
     DEFAULT_BACKBONE,
     DEFAULT_DROPOUT,
@@ -207,6 +207,7 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--json", action="store_true", help="print one JSON object per text")
     predict.add_argument("--file", type=Path, metavar="F", help="read the texts from F, one a line")
     predict.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify; '-' alone reads stdin")
+    pairs.add_predict_arguments(predict)
     predict.set_defaults(run=_predict, check=checks.check_predict)
 
     export = command("export", "write a SavedModel for TF Serving that takes raw text, or an ONNX model "
@@ -341,6 +342,9 @@ def _baseline(args) -> int:
 
 
 def _predict(args) -> int:
+    paired = pairs.predict_pairs(args)
+    if paired is not None:  # --text-pair, or a --file with a text_pair column
+        return pairs.emit_pairs(args, paired, _predictions, _emit)
     if args.lines is not None:  # a file or stdin: JSON Lines, each with its line number
         numbers, texts = [n for n, _ in args.lines], [t for _, t in args.lines]
         if not texts:

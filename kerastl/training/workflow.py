@@ -289,6 +289,8 @@ def _fingerprint(model, train, validation, config) -> dict:
         if examples is not None:
             for text, label in zip(examples.texts, examples.labels):
                 digest.update(f"{text}\x1f{label}\x1e".encode("utf-8", "surrogatepass"))
+            for pair in examples.text_pairs or ():  # sentence pairs: the second texts too
+                digest.update(f"{pair}\x1d".encode("utf-8", "surrogatepass"))
     return {"model": model.get_config(), "data": digest.hexdigest(), "config": dataclasses.asdict(config),
             "replicas": model.distribute_strategy.num_replicas_in_sync}
 
