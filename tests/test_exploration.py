@@ -109,3 +109,50 @@ def test_explore_command_reports_a_missing_column(distilbert_tokenizer, csv_file
     err = capsys.readouterr().err
     assert status == 2 and "no column 'category'" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+# -- regression targets and sentence pairs ----------------------------------------------------------
+
+def test_regression_shows_the_target_distribution_not_class_counts(distilbert_tokenizer, tmp_path):
+    scores = [0.5, 1.0, 4.25, 3.75, 2.0]
+    with pytest.raises(kerastl.DataError):  # a score is no class: without task="regression" it is refused
+        explore((TEXTS, scores), distilbert_tokenizer, max_length=8)
+    exploration = explore((TEXTS, scores), distilbert_tokenizer, max_length=8, task="regression", directory=tmp_path)
+    summary = exploration.summary()
+    assert summary["task"] == "regression" and "class_counts" not in summary
+    assert summary["target"] == {"min": 0.5, "max": 4.25, "mean": pytest.approx(np.mean(scores)),
+                                 "std": pytest.approx(np.std(scores), abs=1e-4), "median": 2.0}
+    text = exploration.summary_text()
+    assert "a numeric target" in text and "target: min 0.5, max 4.25" in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "summary.json", "summary.txt", "target_distribution.png", "tokens_per_text.png"]
+    hist = exploration.plot_target_distribution()
+    assert sum(patch.get_height() for patch in hist.axes[0].patches) == len(scores)
+    with pytest.raises(ValueError, match="task must be one of"):
+        explore((TEXTS, LABELS), distilbert_tokenizer, task="ranking")
+
+
+def test_pairs_count_the_packed_pair(distilbert_tokenizer):
+    firsts, seconds = ["good", "bad"], ["dull", "bad bad bad"]
+    lengths = token_lengths(firsts, distilbert_tokenizer, seconds)
+    assert lengths.tolist() == [len(distilbert_tokenizer(a, b)["input_ids"]) for a, b in zip(firsts, seconds)]
+    assert lengths[1] == 7  # [CLS] bad [SEP] bad bad bad [SEP]
+    examples = kerastl.TextExamples(firsts, ["pos", "neg"], "pairs.csv", text_pairs=seconds)
+    exploration = explore(examples, distilbert_tokenizer, max_length=6)
+    assert exploration.pairs and exploration.summary()["text_pairs"] is True
+    assert exploration.tokens.tolist() == [5, 7] and exploration.summary()["longer_than_max_length"] == 1
+    assert "2 text pairs, 2 labels" in exploration.summary_text()
+    assert "tokens per pair (both texts packed, special tokens included)" in exploration.summary_text()
+
+
+def test_explore_command_with_task_regression_and_pairs(distilbert_tokenizer, tmp_path, capsys):
+    distilbert_tokenizer.save_pretrained(tmp_path / "tok")
+    data = tmp_path / "sts.tsv"
+    data.write_text("text\ttext_pair\tscore\na good film\tgood\t4.5\nbad\tdull and bad\t1.25\nfilm\tplot\t3\n")
+    out = tmp_path / "explore"
+    assert main(["explore", "--data", str(data), "--task", "regression", "--model", str(tmp_path / "tok"),
+                 "--max-length", "12", "--output", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["target"]["max"] == 4.5 and summary["n"] == 3 and summary["text_pairs"] is True
+    assert summary["tokens_per_text"]["max"] == len(distilbert_tokenizer("bad", "dull and bad")["input_ids"])
+    assert (out / "target_distribution.png").is_file() and not (out / "class_counts.png").exists()

@@ -1,7 +1,9 @@
-"""Look at a labelled dataset before training: how many texts per class, and how long they are.
+"""Look at a labelled dataset before training: how many texts per class (a regression: how the
+target is distributed), and how long they are.
 
 Lengths are counted in the encoder's own tokens, special tokens included, without truncation,
-so the share of texts longer than `max_length` is the share the model would see cut short.
+so the share of texts longer than `max_length` is the share the model would see cut short. A
+sentence pair counts as the model sees it: both texts packed into one sequence.
 """
 
 import dataclasses
@@ -17,7 +19,8 @@ from matplotlib.figure import Figure
 
 from kerastl import encoders as backbone_lib
 from kerastl._keras import transformers_without_torch
-from kerastl.analysis.evaluation import save_figure
+from kerastl.analysis.exploration_tasks import plot_target_distribution, target_summary
+from kerastl.analysis.plots import save_figure
 from kerastl.config import DEFAULT_MAX_LENGTH, SAVED_CONFIG_FILE, SAVED_TOKENIZER_DIR
 from kerastl.data.text_examples import TextExamples, as_examples
 from kerastl.encoders.sources import hub_unreachable, looks_like_path
@@ -25,10 +28,14 @@ from kerastl.errors import BackboneError, DataError
 
 logger = logging.getLogger(__name__)
 
+EXPLORED_TASKS = ("classification", "regression")
 
-def token_lengths(texts: Sequence[str], tokenizer) -> np.ndarray:
-    """Tokens per text, special tokens included and nothing truncated: (n,) int64."""
-    ids = tokenizer(list(texts), truncation=False, verbose=False, return_attention_mask=False,
+
+def token_lengths(texts: Sequence[str], tokenizer, text_pairs: Optional[Sequence[str]] = None) -> np.ndarray:
+    """Tokens per text, special tokens included and nothing truncated: (n,) int64. With
+    `text_pairs`, tokens per pair packed as the model reads it (`[CLS] a [SEP] b [SEP]`)."""
+    pairs = None if text_pairs is None else list(text_pairs)
+    ids = tokenizer(list(texts), pairs, truncation=False, verbose=False, return_attention_mask=False,
                     return_token_type_ids=False)["input_ids"]
     return np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
 
@@ -70,10 +77,12 @@ class Exploration:
     """Labels and token counts of a dataset, with the summary and plots drawn from them.
 
     Args:
-        labels: the label of every text, as strings.
-        tokens: tokens per text, untruncated, (n,).
+        labels: the label of every text, as strings (a regression: the scores, as floats).
+        tokens: tokens per text (per packed pair), untruncated, (n,).
         max_length: the model's token limit; longer texts would be truncated.
         source: the dataset's name, for titles and the summary.
+        task: `"classification"` or `"regression"`.
+        pairs: whether the examples are sentence pairs, whose `tokens` count both texts.
 
     Example (`explore(train, "all-minilm-l6-v2", max_length=128)` takes the preset's tokenizer):
     >>> exploration = explore(train, tokenizer, max_length=24)
@@ -86,6 +95,8 @@ class Exploration:
     tokens: np.ndarray
     max_length: int
     source: str = "data"
+    task: str = "classification"
+    pairs: bool = False
 
     def __repr__(self):
         return f"Exploration({self.summary()})"
@@ -99,13 +110,20 @@ class Exploration:
         return float(np.mean(self.tokens > self.max_length))
 
     def summary(self) -> dict:
-        """Counts per label, token statistics and the share of texts `max_length` would cut."""
-        counts = self.class_counts()
+        """Counts per label (a regression: the target's range, mean and spread), token statistics
+        and the share of texts `max_length` would cut."""
+        if self.task == "regression":
+            target = {"target": target_summary(self.labels)}
+        else:
+            counts = self.class_counts()
+            target = {"class_counts": {str(k): int(v) for k, v in counts.items()},
+                      "largest_to_smallest_class": round(float(counts.iloc[0] / counts.iloc[-1]), 2)}
         return {
             "source": self.source,
+            "task": self.task,
             "n": len(self.labels),
-            "class_counts": {str(k): int(v) for k, v in counts.items()},
-            "largest_to_smallest_class": round(float(counts.iloc[0] / counts.iloc[-1]), 2),
+            "text_pairs": self.pairs,
+            **target,
             "tokens_per_text": {
                 "median": float(np.median(self.tokens)),
                 "mean": round(float(np.mean(self.tokens)), 2),
@@ -120,14 +138,23 @@ class Exploration:
     def summary_text(self) -> str:
         """The summary as a few lines for a person to read."""
         s = self.summary()
-        counts = ", ".join(f"{k} {v}" for k, v in s["class_counts"].items())
+        texts = "text pairs" if self.pairs else "texts"
+        if self.task == "regression":
+            t = s["target"]
+            head = [f"{s['source']}: {s['n']} {texts}, a numeric target",
+                    f"target: min {t['min']:g}, max {t['max']:g}, mean {t['mean']:.3f}, std {t['std']:.3f}, "
+                    f"median {t['median']:g}"]
+        else:
+            counts = ", ".join(f"{k} {v}" for k, v in s["class_counts"].items())
+            head = [f"{s['source']}: {s['n']} {texts}, {len(s['class_counts'])} labels",
+                    f"class counts: {counts} (largest/smallest {s['largest_to_smallest_class']:.1f}x)"]
         tokens = s["tokens_per_text"]
+        what = "pair (both texts packed, " if self.pairs else "text ("
         return "\n".join([
-            f"{s['source']}: {s['n']} texts, {len(s['class_counts'])} labels",
-            f"class counts: {counts} (largest/smallest {s['largest_to_smallest_class']:.1f}x)",
-            f"tokens per text (special tokens included): median {tokens['median']:g}, "
+            *head,
+            f"tokens per {what}special tokens included): median {tokens['median']:g}, "
             f"mean {tokens['mean']:.1f}, 95th percentile {tokens['p95']:g}, max {tokens['max']}",
-            f"texts longer than max_length={s['max_length']}, which the model sees truncated: "
+            f"{texts} longer than max_length={s['max_length']}, which the model sees truncated: "
             f"{s['longer_than_max_length']} ({100 * s['fraction_longer_than_max_length']:.2f}%)",
         ])
 
@@ -144,11 +171,19 @@ class Exploration:
         ax.set_ylabel("Label")
         return save_figure(figure, path)
 
+    def plot_target_distribution(self, *, path=None) -> Figure:
+        """A regression's histogram of the targets, with their mean."""
+        return plot_target_distribution(self.labels, title=f"{_short(self.source)}, n={len(self.labels)}", path=path)
+
     def plot_token_lengths(self, *, path=None) -> Figure:
-        """A box plot of tokens per text for each label, with `max_length` drawn across."""
-        names = sorted(set(self.labels))
-        labels = np.asarray(self.labels, dtype=object)
-        groups = [self.tokens[labels == name] for name in names]
+        """A box plot of tokens per text for each label (a regression: one box), with `max_length`
+        drawn across."""
+        if self.task == "regression":
+            names, groups = ["all pairs" if self.pairs else "all texts"], [self.tokens]
+        else:
+            names = sorted(set(self.labels))
+            labels = np.asarray(self.labels, dtype=object)
+            groups = [self.tokens[labels == name] for name in names]
         figure = Figure(figsize=(max(6.4, 0.9 * len(names) + 2.0), 4.6), layout="constrained")
         ax = figure.add_subplot()
         ax.boxplot(groups, tick_labels=names, showfliers=True, flierprops={"markersize": 3, "alpha": 0.4},
@@ -159,25 +194,31 @@ class Exploration:
         ax.text(0.99, self.max_length, limit, transform=ax.get_yaxis_transform(), ha="right", va="bottom",
                 color="C3", bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1})
         ax.set_ylim(0, max(self.max_length, int(self.tokens.max())) * 1.12)
-        ax.set_title(f"Tokens per text by class ({_short(self.source)})")
-        ax.set_xlabel("Label")
-        ax.set_ylabel("Tokens per text (special tokens included)")
+        what = "pair (both texts packed)" if self.pairs else "text"
+        ax.set_title(f"Tokens per {what}{'' if self.task == 'regression' else ' by class'} ({_short(self.source)})")
+        ax.set_xlabel("Examples" if self.task == "regression" else "Label")
+        ax.set_ylabel(f"Tokens per {what}, special tokens included")
         if len(names) > 8 or max(map(len, names)) > 10:
             ax.tick_params(axis="x", labelrotation=45)
         ax.grid(axis="y", alpha=0.3)
         return save_figure(figure, path)
 
     def save(self, directory) -> dict:
-        """Write `class_counts.png`, `tokens_per_text.png`, `summary.json` and `summary.txt`."""
+        """Write `class_counts.png` (a regression: `target_distribution.png`), `tokens_per_text.png`,
+        `summary.json` and `summary.txt`."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        self.plot_class_counts(path=directory / "class_counts.png")
+        if self.task == "regression":
+            figure = "target_distribution.png"
+            self.plot_target_distribution(path=directory / figure)
+        else:
+            figure = "class_counts.png"
+            self.plot_class_counts(path=directory / figure)
         self.plot_token_lengths(path=directory / "tokens_per_text.png")
         summary = self.summary()
         (directory / "summary.json").write_text(json.dumps(summary, indent=2))
         (directory / "summary.txt").write_text(self.summary_text() + "\n")
-        logger.info("explore: wrote class_counts.png, tokens_per_text.png, summary.json and summary.txt to %s",
-                    directory)
+        logger.info("explore: wrote %s, tokens_per_text.png, summary.json and summary.txt to %s", figure, directory)
         return summary
 
 
@@ -188,8 +229,9 @@ def _short(source: str) -> str:
 
 
 def explore(examples: TextExamples, tokenizer, *, max_length: int = DEFAULT_MAX_LENGTH,
-            directory: Optional[os.PathLike] = None) -> Exploration:
-    """Count the texts per label and the tokens per text of labelled examples.
+            directory: Optional[os.PathLike] = None, task: Optional[str] = None) -> Exploration:
+    """Count the texts per label (a regression: the target's distribution) and the tokens per text
+    (per packed pair, for sentence pairs) of labelled examples.
 
     Args:
         examples: labelled examples: `TextExamples` (e.g. from `read_examples`), or anything
@@ -198,6 +240,8 @@ def explore(examples: TextExamples, tokenizer, *, max_length: int = DEFAULT_MAX_
             kerastl model or a hub name.
         max_length: the token limit to compare the lengths with.
         directory: also write the plots and summary there (see `Exploration.save`).
+        task: `"classification"` (default: labels as classes) or `"regression"` (numeric targets,
+            read as scores; never guessed from the labels).
 
     Example:
     >>> exploration = explore(train, model.tokenizer, max_length=model.max_length)
@@ -207,15 +251,21 @@ def explore(examples: TextExamples, tokenizer, *, max_length: int = DEFAULT_MAX_
     tokens per text (special tokens included): median 13, mean 12.9, 95th percentile 21.85, max 22
     texts longer than max_length=24, which the model sees truncated: 0 (0.00%)
     """
-    examples = as_examples(examples, labelled=True, what="explore(examples)")
+    task = task or "classification"
+    if task not in EXPLORED_TASKS:
+        raise ValueError(f"task must be one of {list(EXPLORED_TASKS)}, received task={task!r}")
+    examples = as_examples(examples, labelled=True, what="explore(examples)", task=task)
     if len(examples) == 0:
         raise DataError(f"{examples.source} holds no examples")
     if max_length < 1:
         raise DataError(f"max_length must be >= 1, received max_length={max_length}")
     logger.info("explore: counting the tokens of %d texts (%s)", len(examples), examples.source)
-    tokens = token_lengths(examples.texts, resolve_tokenizer(tokenizer))
-    labels = [str(label) for label in examples.labels]
-    exploration = Exploration(labels, tokens, int(max_length), examples.source)
+    if task == "classification":
+        examples.label_names()  # what training would refuse (scores, label sets, one class) stops here too
+    pairs = getattr(examples, "text_pairs", None)
+    tokens = token_lengths(examples.texts, resolve_tokenizer(tokenizer), pairs)
+    labels = [float(y) for y in examples.labels] if task == "regression" else [str(y) for y in examples.labels]
+    exploration = Exploration(labels, tokens, int(max_length), examples.source, task, pairs is not None)
     if directory is not None:
         exploration.save(directory)
     return exploration

@@ -171,8 +171,9 @@ def _parser() -> argparse.ArgumentParser:
     explore.add_argument("--max-length", type=int, default=DEFAULT_MAX_LENGTH,
                          help="token limit to compare lengths with (default: %(default)s)")
     explore.add_argument("--output", required=True, type=Path,
-                         help="folder for class_counts.png, tokens_per_text.png and the summary")
+                         help="folder for the plots (class counts or targets, tokens per text) and the summary")
     explore.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    tasks.task_option(explore, "a histogram of the scores instead of class counts")
     explore.set_defaults(run=_explore, check=checks.check_explore)
 
     baseline = command("baseline", "logistic regression on the frozen encoder's [CLS] features, and the "
@@ -186,8 +187,7 @@ def _parser() -> argparse.ArgumentParser:
     baseline.add_argument("--batch-size", type=int, default=INFERENCE_BATCH_SIZE, help="(default: %(default)s)")
     baseline.add_argument("--json", action="store_true", help="print one JSON object")
     baseline.add_argument("--report", type=Path, metavar="DIR",
-                          help="also write baseline.json and baseline_confusion_matrix.png (a regression: "
-                               "baseline_predicted_vs_true.png) to DIR")
+                          help="also write baseline.json and its confusion matrix (or scatter plot) PNG to DIR")
     tasks.task_option(baseline, "ridge regression and the mean instead of the classifiers")
     baseline.set_defaults(run=_baseline, check=checks.check_baseline)
 
@@ -324,7 +324,7 @@ def _explore(args) -> int:
     from kerastl.analysis.exploration import explore
 
     examples = _read(args.data, args)
-    exploration = explore(examples, args.model, max_length=args.max_length, directory=args.output)
+    exploration = explore(examples, args.model, max_length=args.max_length, directory=args.output, task=args.task)
     _emit(args, json.dumps(exploration.summary()) if args.json else exploration.summary_text())
     return 0
 
