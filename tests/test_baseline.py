@@ -113,3 +113,42 @@ def test_baseline_command_with_task_regression(encoder_folder, tmp_path, capsys)
     assert main(["baseline", "--model", str(encoder_folder), "--train", str(train), "--validation",
                  str(validation)]) == 2
     assert "--task regression" in capsys.readouterr().err
+
+
+# -- multi-label: one-vs-rest logistic regression, and the most frequent label ----------------------
+
+def _label_set_corpus(n, seed):
+    """Texts holding a non-empty subset of the words good, bad and plot; those words are its labels."""
+    rng = np.random.default_rng(seed)
+    texts, sets = [], []
+    for _ in range(n):
+        names = [w for w in ("good", "bad", "plot") if rng.random() < 0.5] or ["good"]
+        words = names + list(rng.choice(["the", "movie", "is", "very", "and"], size=rng.integers(1, 5)))
+        rng.shuffle(words)
+        texts.append(" ".join(words))
+        sets.append(names)
+    return texts, sets
+
+
+def test_multi_label_baseline_fits_one_vs_rest_logistic_regression(tmp_path):
+    from tests.helpers import tiny_bert_config, tiny_distilbert_config, tiny_tokenizer
+
+    kind = "distilbert" if kerastl.keras.__version__.startswith("3") else "bert"
+    config = tiny_distilbert_config() if kind == "distilbert" else tiny_bert_config()
+    kerastl.keras.utils.set_random_seed(0)
+    model = kerastl.TextMultiLabelClassifier.from_backbone(config, ("bad", "good", "plot"), max_length=24,
+                                                           tokenizer=tiny_tokenizer(kind), pooling="mean")
+    train, validation = _label_set_corpus(96, 1), _label_set_corpus(32, 2)
+    result = feature_baseline(model, train, validation, directory=tmp_path, verbose=0)
+    scores = result.scores()
+    assert set(scores) == {"most_frequent", "logistic_regression"}
+    assert set(scores["logistic_regression"]) == {"n", "micro_f1", "macro_f1", "subset_accuracy"}
+    truth = np.array([[name in names for name in ("bad", "good", "plot")] for names in validation[1]], np.float32)
+    np.testing.assert_array_equal(result.y_true, truth)
+    assert result.predictions["most_frequent"].sum(axis=1).tolist() == [1.0] * 32  # one label, the commonest
+    assert scores["logistic_regression"]["micro_f1"] > scores["most_frequent"]["micro_f1"], scores
+    assert json.loads((tmp_path / "baseline.json").read_text()) == scores
+    assert (tmp_path / "baseline_per_label_f1.png").is_file()
+    assert "subset accuracy" in result.summary_text()
+    with pytest.raises(kerastl.DataError, match="'awful' is not among the model's labels"):
+        feature_baseline(model, train, (["awful film"], [["awful"]]))

@@ -19,17 +19,18 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from kerastl.analysis.baseline_tasks import regression_baseline
+from kerastl.analysis.baseline_tasks import multi_label_baseline, regression_baseline
 from kerastl.analysis.evaluation import classification_scores, plot_confusion_matrix
 from kerastl.analysis.features import extract_features, split_features  # noqa: F401 (extract_features re-exported)
 from kerastl.config import DEFAULT_MAX_LENGTH, INFERENCE_BATCH_SIZE
+from kerastl.data.label_sets import multi_hot, task_name
 from kerastl.data.text_examples import as_examples
 
 logger = logging.getLogger(__name__)
 
 MOST_FREQUENT = "most_frequent"
 LOGISTIC_REGRESSION = "logistic_regression"
-BASELINE_TASKS = ("classification", "regression")
+BASELINE_TASKS = ("classification", "regression", "multi_label")
 
 
 @dataclasses.dataclass
@@ -100,7 +101,9 @@ def feature_baseline(
     """Fit `LogisticRegression` and `DummyClassifier("most_frequent")` on frozen [CLS] features.
 
     With `task="regression"` (or a `TextRegressor`) it fits ridge regression and the training mean
-    instead, and returns a `RegressionBaselineResult` (pearson, spearman, mse, mae).
+    instead, and returns a `RegressionBaselineResult` (pearson, spearman, mse, mae); with
+    `task="multi_label"` (or a `TextMultiLabelClassifier`) one-vs-rest logistic regression and the
+    most frequent label, a `MultiLabelBaselineResult` (micro and macro F1, subset accuracy).
 
     Features are standardised before the logistic regression, which then converges in a few
     hundred L-BFGS steps instead of thousands; the predictions are scored on `validation`.
@@ -117,8 +120,8 @@ def feature_baseline(
         directory: also write the scores and a confusion matrix there (see `BaselineResult.save`).
         verbose: progress bars of the two [CLS] passes: `"auto"` (as Keras' `fit`), 0, 1 or 2.
             The steps are also logged to the `kerastl` logger.
-        task: `"classification"` or `"regression"` (the targets read as scores); default: the
-            model's own task, and classification for a source.
+        task: `"classification"`, `"regression"` (the targets read as scores) or `"multi_label"`
+            (label sets); default: the model's own task, and classification for a source.
 
     Example (`model` a tiny `TextClassifier`; `"all-minilm-l6-v2"` in its place loads the real encoder):
     >>> result = feature_baseline(model, train, validation, verbose=0)
@@ -137,6 +140,16 @@ def feature_baseline(
 
             model = TextRegressor.from_backbone(model, max_length=max_length)
         result = regression_baseline(model, train, validation, batch_size=batch_size, verbose=verbose)
+    if task == "multi_label":
+        names = train.label_names() if isinstance(model, (str, os.PathLike)) else model.label_names
+        multi_hot(validation.labels, names, validation.source)  # unknown names stop before an encoder loads
+        if isinstance(model, (str, os.PathLike)):
+            from kerastl.tasks.text_multi_label import TextMultiLabelClassifier
+
+            model = TextMultiLabelClassifier.from_backbone(model, names, max_length=max_length)
+        result = multi_label_baseline(model, train, validation, batch_size=batch_size, max_iter=max_iter,
+                                      verbose=verbose)
+    if task != "classification":
         if directory is not None:
             result.save(directory)
         return result
@@ -167,7 +180,7 @@ def _baseline_task(model, task: Optional[str]) -> str:
     """The task to fit a baseline for: `task` as given, else the model's own (classification for a
     source); a model of another task is refused."""
     own = None if isinstance(model, (str, os.PathLike)) else getattr(model, "task", "classification")
-    task = task or own or "classification"
+    task = task_name(task) or own or "classification"
     if task not in BASELINE_TASKS:
         raise ValueError(f"task must be one of {list(BASELINE_TASKS)}, received task={task!r}")
     if own is not None and own != task:
