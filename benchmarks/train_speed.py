@@ -31,6 +31,10 @@ The systems (the parent sets each child's Keras: `KERASTL_KERAS` for the kerastl
 - kerastl_minilm, kerastl_keras2_minilm: the same code on `from_backbone("all-minilm-l6-v2")`,
   the real weights and their tokenizer, under Keras 3 (KerasHub `BertBackbone`) and Keras 2
   (`TFBertModel`);
+- kerastl_minilm_pairs, kerastl_minilm_joined: the same on Keras 3 and all-MiniLM-L6-v2, trained on
+  `../shared/data/mrpc/train.tsv` as sentence pairs and as the same pairs joined into one text
+  (`text + " " + text_pair`); `pairs_over_joined` in the summary divides the first by the second
+  (skipped when that file is absent);
 - hf_tf: `TFAutoModelForSequenceClassification` + `prepare_tf_dataset` + `model.fit`, float32,
   phase 1 with `model.distilbert.trainable = False`, as the transformers docs teach it;
 - torch_trainer: `AutoModelForSequenceClassification` + `Trainer` on the CPU, float32
@@ -62,9 +66,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 EMOTION = Path(__file__).resolve().parents[2] / "shared" / "data" / "emotion" / "train.txt"
+MRPC = Path(__file__).resolve().parents[2] / "shared" / "data" / "mrpc" / "train.tsv"
 RESULT_MARK = "BENCH_RESULT "
 SYSTEMS = ("kerastl", "kerastl_keras2", "hf_tf", "hf_tf_bf16", "torch_trainer", "torch_trainer_bf16",
-           "kerastl_minilm", "kerastl_keras2_minilm")
+           "kerastl_minilm", "kerastl_keras2_minilm", "kerastl_minilm_pairs", "kerastl_minilm_joined")
 # The peers at their defaults (float32) and at their fastest documented CPU setting: bf16, which
 # pays only where the CPU computes it natively (AVX512-BF16 or AMX; elsewhere it is emulated).
 PEERS = ("hf_tf", "hf_tf_bf16", "torch_trainer", "torch_trainer_bf16")
@@ -80,7 +85,13 @@ KERASTL_SYSTEMS = {
     "kerastl_keras2": {"keras": 2, "encoder": "distilbert", "diagnostics": True},
     "kerastl_minilm": {"keras": 3, "encoder": "all-minilm-l6-v2", "diagnostics": False},
     "kerastl_keras2_minilm": {"keras": 2, "encoder": "all-minilm-l6-v2", "diagnostics": False},
+    # Sentence pairs against the same texts joined into one: MRPC's training pairs, packed as pairs
+    # ([CLS] a [SEP] b [SEP], segment ids) and as one text "a b" ([CLS] a b [SEP]), so both rows
+    # train on the same words and their real tokens/s compare the pair path with the single one.
+    "kerastl_minilm_pairs": {"keras": 3, "encoder": "all-minilm-l6-v2", "diagnostics": False, "data": "pairs"},
+    "kerastl_minilm_joined": {"keras": 3, "encoder": "all-minilm-l6-v2", "diagnostics": False, "data": "joined"},
 }
+PAIR_SYSTEMS = ("kerastl_minilm_pairs", "kerastl_minilm_joined")
 # Keras 3 over Keras 2, each pair on one encoder (the `families` section of the summary).
 FAMILY_PAIRS = {
     "distilbert": ("kerastl", "kerastl_keras2"),
@@ -157,11 +168,19 @@ def useful_flops(config, tokens: int, sum_sq_lengths: int) -> float:
     return 6.0 * non_embedding_parameters(config) * tokens + 12.0 * layers * d * sum_sq_lengths
 
 
-def load_texts():
-    """(texts, labels, source) of the training set the benchmark uses."""
+def load_texts(data: str = "single"):
+    """(examples, source) of the training set the benchmark uses: emotion (or the bundled
+    snippets) for `"single"`; MRPC's pairs for `"pairs"`, and the same pairs joined into one text
+    for `"joined"`."""
     import kerastl
     import kerastl.data.sample_data
 
+    if data != "single":
+        pairs = kerastl.read_examples(MRPC)
+        if data == "pairs":
+            return pairs, str(MRPC)
+        joined = [f"{a} {b}" for a, b in zip(pairs.texts, pairs.text_pairs)]
+        return kerastl.TextExamples(joined, pairs.labels, source=f"{MRPC} (joined)"), f"{MRPC}, text + ' ' + text_pair"
     if EMOTION.is_file():
         examples = kerastl.read_examples(EMOTION, sep=";", names=["text", "label"])
         source = str(EMOTION)
@@ -178,8 +197,9 @@ def subset(examples, count: int):
     from kerastl.data import TextExamples
 
     order = np.random.default_rng(SEED).permutation(len(examples))[:count]
+    pairs = None if examples.text_pairs is None else [examples.text_pairs[i] for i in order]
     return TextExamples([examples.texts[i] for i in order], [examples.labels[i] for i in order],
-                        source=f"{examples.source}[{count}]")
+                        source=f"{examples.source}[{count}]", text_pairs=pairs)
 
 
 def tokenizer():
@@ -283,7 +303,7 @@ def child_kerastl(spec, system: dict) -> dict:
         raise RuntimeError(f"this row is for Keras {system['keras']} but kerastl runs on Keras {KERAS_VERSION}: "
                            f"check KERASTL_KERAS in the child's environment")
     policy = kerastl.precision.set_precision("auto")
-    examples, _ = load_texts()
+    examples, data_source = load_texts(system.get("data", "single"))
     labels = examples.label_names()
     if system["encoder"] == "distilbert":
         config = encoder_config(spec["tiny"], len(labels))
@@ -293,6 +313,7 @@ def child_kerastl(spec, system: dict) -> dict:
         model = kerastl.TextClassifier.from_backbone(system["encoder"], labels, max_length=MAX_LENGTH)
     result = {"keras": KERAS_VERSION, "keras_package": f"{keras.__name__} {keras.__version__}",
               "encoder": system["encoder"], "backbone_class": type(model.backbone).__name__, "precision": policy,
+              "data": data_source,
               "other_keras_imported": ("keras" if KERAS_VERSION == 2 else "tf_keras") in sys.modules}
 
     # Phase 1: kerastl's own two-phase entry point, head only.
@@ -714,6 +735,22 @@ def families(results: dict) -> dict:
     return out
 
 
+def pairs_over_joined(results: dict):
+    """The pair path against the same words as one text (MRPC): phase-2 real tokens/s and
+    examples/s of `kerastl_minilm_pairs` over `kerastl_minilm_joined` (1.0: pairs cost what their
+    tokens cost), and their pad fractions; None when either row did not run."""
+    a, b = results.get("kerastl_minilm_pairs", {}), results.get("kerastl_minilm_joined", {})
+    if "phase2" not in a or "phase2" not in b:
+        return None
+    return {
+        "phase2_tokens_per_s_pairs_over_joined": ratio(a["phase2"]["tokens_per_s"], b["phase2"]["tokens_per_s"]),
+        "phase2_examples_per_s_pairs_over_joined": ratio(a["phase2"]["examples_per_s"],
+                                                         b["phase2"]["examples_per_s"]),
+        "phase1_speedup_pairs_over_joined": ratio(b.get("phase1_seconds"), a.get("phase1_seconds")),
+        "pad_fraction_pairs_joined": [a.get("pad_fraction"), b.get("pad_fraction")],
+    }
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     mode = parser.add_mutually_exclusive_group()
@@ -747,6 +784,8 @@ def main(argv=None) -> int:
         message = None
         if name in TORCH_PEERS and not torch_available():
             message = "skipped: torch is not installed (pip install torch==2.13.0 accelerate)"
+        elif name in PAIR_SYSTEMS and not MRPC.is_file():
+            message = f"skipped: no sentence pairs to train on ({MRPC} is absent)"
         elif name in BF16_PEERS and mode != "tiny" and not native_bf16():
             message = "skipped: this CPU has no native bf16 (AVX512-BF16 or AMX), so float32 is the peer's best"
         if message:
@@ -756,6 +795,7 @@ def main(argv=None) -> int:
         results[name] = launch(name, spec, output.parent)
     ratios, targets = summarise(results)
     family_ratios = families(results)
+    pair_ratios = pairs_over_joined(results)
     # The load average counts this benchmark's own threads (up to one per core); more than
     # that means other work shared the cores, and figures taken then are not on even terms.
     busy = [name for name, r in results.items()
@@ -788,6 +828,7 @@ def main(argv=None) -> int:
         "ratios_kerastl_over_peer": ratios,
         "targets": targets,
         "families": family_ratios,
+        "pairs_over_joined": pair_ratios,
         "useful_flops_formula": ("6 * N * real_tokens + 12 * layers * dim * sum(real_length^2) over the timed "
                                  "batches; N = non-embedding encoder parameters: "
                                  + ", ".join(f"{results[name].get('non_embedding_parameters')} ({name})"
