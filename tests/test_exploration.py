@@ -156,3 +156,16 @@ def test_explore_command_with_task_regression_and_pairs(distilbert_tokenizer, tm
     assert summary["target"]["max"] == 4.5 and summary["n"] == 3 and summary["text_pairs"] is True
     assert summary["tokens_per_text"]["max"] == len(distilbert_tokenizer("bad", "dull and bad")["input_ids"])
     assert (out / "target_distribution.png").is_file() and not (out / "class_counts.png").exists()
+
+
+def test_multi_label_shows_label_frequencies_and_labels_per_text(distilbert_tokenizer, tmp_path):
+    sets = [["pos"], ["pos", "film"], ["neg"], ["neg", "film", "plot"], ["neg"]]
+    exploration = explore((TEXTS, sets), distilbert_tokenizer, max_length=8, task="multi-label", directory=tmp_path)
+    summary = exploration.summary()
+    assert summary["task"] == "multi_label" and "class_counts" not in summary
+    assert summary["label_counts"] == {"neg": 3, "pos": 2, "film": 2, "plot": 1}
+    assert summary["labels_per_example"] == {"1": 3, "2": 1, "3": 1} and summary["mean_labels_per_example"] == 1.6
+    assert "4 labels, a set per text" in exploration.summary_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "class_counts.png", "labels_per_example.png", "summary.json", "summary.txt", "tokens_per_text.png"]
+    assert len(exploration.plot_class_counts().axes[0].patches) == 4

@@ -19,16 +19,22 @@ from matplotlib.figure import Figure
 
 from kerastl import encoders as backbone_lib
 from kerastl._keras import transformers_without_torch
-from kerastl.analysis.exploration_tasks import plot_target_distribution, target_summary
+from kerastl.analysis.exploration_tasks import (
+    labels_per_example,
+    plot_labels_per_example,
+    plot_target_distribution,
+    target_summary,
+)
 from kerastl.analysis.plots import save_figure
 from kerastl.config import DEFAULT_MAX_LENGTH, SAVED_CONFIG_FILE, SAVED_TOKENIZER_DIR
+from kerastl.data.label_sets import task_name
 from kerastl.data.text_examples import TextExamples, as_examples
 from kerastl.encoders.sources import hub_unreachable, looks_like_path
 from kerastl.errors import BackboneError, DataError
 
 logger = logging.getLogger(__name__)
 
-EXPLORED_TASKS = ("classification", "regression")
+EXPLORED_TASKS = ("classification", "multi_label", "regression")
 
 
 def token_lengths(texts: Sequence[str], tokenizer, text_pairs: Optional[Sequence[str]] = None) -> np.ndarray:
@@ -77,11 +83,12 @@ class Exploration:
     """Labels and token counts of a dataset, with the summary and plots drawn from them.
 
     Args:
-        labels: the label of every text, as strings (a regression: the scores, as floats).
+        labels: the label of every text, as strings (a regression: the scores, as floats;
+            multi-label: a tuple of names per text).
         tokens: tokens per text (per packed pair), untruncated, (n,).
         max_length: the model's token limit; longer texts would be truncated.
         source: the dataset's name, for titles and the summary.
-        task: `"classification"` or `"regression"`.
+        task: `"classification"`, `"multi_label"` or `"regression"`.
         pairs: whether the examples are sentence pairs, whose `tokens` count both texts.
 
     Example (`explore(train, "all-minilm-l6-v2", max_length=128)` takes the preset's tokenizer):
@@ -102,8 +109,9 @@ class Exploration:
         return f"Exploration({self.summary()})"
 
     def class_counts(self) -> pd.Series:
-        """Texts per label, most frequent first."""
-        return pd.Series(self.labels, dtype=object).value_counts().rename("examples")
+        """Texts per label, most frequent first (multi-label: texts that carry each label)."""
+        names = [n for names in self.labels for n in names] if self.task == "multi_label" else self.labels
+        return pd.Series(names, dtype=object).value_counts().rename("examples")
 
     def fraction_truncated(self) -> float:
         """The share of texts with more than `max_length` tokens."""
@@ -114,6 +122,10 @@ class Exploration:
         and the share of texts `max_length` would cut."""
         if self.task == "regression":
             target = {"target": target_summary(self.labels)}
+        elif self.task == "multi_label":
+            target = {"label_counts": {str(k): int(v) for k, v in self.class_counts().items()},
+                      "labels_per_example": labels_per_example(self.labels),
+                      "mean_labels_per_example": round(float(np.mean([len(n) for n in self.labels])), 4)}
         else:
             counts = self.class_counts()
             target = {"class_counts": {str(k): int(v) for k, v in counts.items()},
@@ -144,6 +156,12 @@ class Exploration:
             head = [f"{s['source']}: {s['n']} {texts}, a numeric target",
                     f"target: min {t['min']:g}, max {t['max']:g}, mean {t['mean']:.3f}, std {t['std']:.3f}, "
                     f"median {t['median']:g}"]
+        elif self.task == "multi_label":
+            counts = ", ".join(f"{k} {v}" for k, v in s["label_counts"].items())
+            sizes = ", ".join(f"{k}: {v}" for k, v in s["labels_per_example"].items())
+            head = [f"{s['source']}: {s['n']} {texts}, {len(s['label_counts'])} labels, a set per text",
+                    f"texts per label: {counts}",
+                    f"labels per text: {sizes} (mean {s['mean_labels_per_example']:.2f})"]
         else:
             counts = ", ".join(f"{k} {v}" for k, v in s["class_counts"].items())
             head = [f"{s['source']}: {s['n']} {texts}, {len(s['class_counts'])} labels",
@@ -166,7 +184,8 @@ class Exploration:
         bars = ax.barh([str(k) for k in counts.index], counts.to_numpy(), color="C0")
         ax.bar_label(bars, padding=3)
         ax.set_xlim(0, counts.max() * 1.15)
-        ax.set_title(f"Examples per class ({_short(self.source)}, n={len(self.labels)})")
+        per = "label" if self.task == "multi_label" else "class"
+        ax.set_title(f"Examples per {per} ({_short(self.source)}, n={len(self.labels)})")
         ax.set_xlabel("Examples")
         ax.set_ylabel("Label")
         return save_figure(figure, path)
@@ -178,7 +197,7 @@ class Exploration:
     def plot_token_lengths(self, *, path=None) -> Figure:
         """A box plot of tokens per text for each label (a regression: one box), with `max_length`
         drawn across."""
-        if self.task == "regression":
+        if self.task != "classification":
             names, groups = ["all pairs" if self.pairs else "all texts"], [self.tokens]
         else:
             names = sorted(set(self.labels))
@@ -195,8 +214,9 @@ class Exploration:
                 color="C3", bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1})
         ax.set_ylim(0, max(self.max_length, int(self.tokens.max())) * 1.12)
         what = "pair (both texts packed)" if self.pairs else "text"
-        ax.set_title(f"Tokens per {what}{'' if self.task == 'regression' else ' by class'} ({_short(self.source)})")
-        ax.set_xlabel("Examples" if self.task == "regression" else "Label")
+        by_class = self.task == "classification"
+        ax.set_title(f"Tokens per {what}{' by class' if by_class else ''} ({_short(self.source)})")
+        ax.set_xlabel("Label" if by_class else "Examples")
         ax.set_ylabel(f"Tokens per {what}, special tokens included")
         if len(names) > 8 or max(map(len, names)) > 10:
             ax.tick_params(axis="x", labelrotation=45)
@@ -211,6 +231,10 @@ class Exploration:
         if self.task == "regression":
             figure = "target_distribution.png"
             self.plot_target_distribution(path=directory / figure)
+        elif self.task == "multi_label":
+            figure = "class_counts.png and labels_per_example.png"
+            self.plot_class_counts(path=directory / "class_counts.png")
+            plot_labels_per_example(self.labels, title=_short(self.source), path=directory / "labels_per_example.png")
         else:
             figure = "class_counts.png"
             self.plot_class_counts(path=directory / figure)
@@ -240,8 +264,8 @@ def explore(examples: TextExamples, tokenizer, *, max_length: int = DEFAULT_MAX_
             kerastl model or a hub name.
         max_length: the token limit to compare the lengths with.
         directory: also write the plots and summary there (see `Exploration.save`).
-        task: `"classification"` (default: labels as classes) or `"regression"` (numeric targets,
-            read as scores; never guessed from the labels).
+        task: `"classification"` (default: labels as classes), `"regression"` (numeric targets,
+            read as scores) or `"multi_label"` (a set of names per text); never guessed.
 
     Example:
     >>> exploration = explore(train, model.tokenizer, max_length=model.max_length)
@@ -251,7 +275,7 @@ def explore(examples: TextExamples, tokenizer, *, max_length: int = DEFAULT_MAX_
     tokens per text (special tokens included): median 13, mean 12.9, 95th percentile 21.85, max 22
     texts longer than max_length=24, which the model sees truncated: 0 (0.00%)
     """
-    task = task or "classification"
+    task = task_name(task) or "classification"
     if task not in EXPLORED_TASKS:
         raise ValueError(f"task must be one of {list(EXPLORED_TASKS)}, received task={task!r}")
     examples = as_examples(examples, labelled=True, what="explore(examples)", task=task)
@@ -264,7 +288,12 @@ def explore(examples: TextExamples, tokenizer, *, max_length: int = DEFAULT_MAX_
         examples.label_names()  # what training would refuse (scores, label sets, one class) stops here too
     pairs = getattr(examples, "text_pairs", None)
     tokens = token_lengths(examples.texts, resolve_tokenizer(tokenizer), pairs)
-    labels = [float(y) for y in examples.labels] if task == "regression" else [str(y) for y in examples.labels]
+    if task == "regression":
+        labels = [float(y) for y in examples.labels]
+    elif task == "multi_label":
+        labels = [tuple(str(name) for name in names) for names in examples.labels]
+    else:
+        labels = [str(y) for y in examples.labels]
     exploration = Exploration(labels, tokens, int(max_length), examples.source, task, pairs is not None)
     if directory is not None:
         exploration.save(directory)

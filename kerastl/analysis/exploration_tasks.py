@@ -1,5 +1,6 @@
 """What `explore` shows of a target that is not one class per text: the distribution of a
-regression score (a histogram instead of class counts)."""
+regression score (a histogram instead of class counts), and how many labels multi-label examples
+carry."""
 
 from typing import Sequence
 
@@ -43,4 +44,25 @@ def plot_target_distribution(scores: Sequence[float], *, title: str, path=None) 
     ax.set_ylabel("Examples")
     ax.legend(frameon=False)
     ax.grid(axis="y", alpha=0.3)
+    return save_figure(figure, path)
+
+
+def labels_per_example(label_sets: Sequence) -> dict:
+    """`{number of labels: examples}` of multi-label data, fewest labels first."""
+    sizes = np.fromiter((len(names) for names in label_sets), dtype=np.int64, count=len(label_sets))
+    values, counts = np.unique(sizes, return_counts=True)
+    return {str(int(v)): int(c) for v, c in zip(values, counts)}
+
+
+def plot_labels_per_example(label_sets: Sequence, *, title: str, path=None) -> Figure:
+    """A bar per number of labels with the examples that have that many."""
+    counts = labels_per_example(label_sets)
+    figure = Figure(figsize=(5.6, 4.0), layout="constrained")
+    ax = figure.add_subplot()
+    bars = ax.bar(list(counts), list(counts.values()), color="C0")
+    ax.bar_label(bars, padding=2)
+    ax.set_ylim(0, max(counts.values()) * 1.15)
+    ax.set_title(f"Labels per example ({title})")
+    ax.set_xlabel("Labels of the example")
+    ax.set_ylabel("Examples")
     return save_figure(figure, path)
