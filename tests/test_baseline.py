@@ -152,3 +152,13 @@ def test_multi_label_baseline_fits_one_vs_rest_logistic_regression(tmp_path):
     assert "subset accuracy" in result.summary_text()
     with pytest.raises(kerastl.DataError, match="'awful' is not among the model's labels"):
         feature_baseline(model, train, (["awful film"], [["awful"]]))
+
+
+def test_features_of_pairs_are_those_of_the_packed_pair(make_classifier):
+    firsts, seconds = ["a good film", "dull"], ["the plot", "bad bad"]
+    model = make_classifier()
+    paired = extract_features(model, kerastl.TextExamples(firsts, None, "pairs", text_pairs=seconds))
+    expected = model.pooled_features(model.encode(kerastl.TextExamples(firsts, text_pairs=seconds))).numpy()
+    np.testing.assert_allclose(paired, expected, atol=1e-5)
+    singles = extract_features(make_classifier(), firsts)  # the same weights, the first texts alone
+    assert paired.shape == singles.shape and not np.allclose(paired, singles, atol=1e-3)

@@ -261,3 +261,18 @@ def test_write_report_of_a_regressor(trained, tmp_path):
     row = errors.iloc[0]
     assert row["predicted"] == pytest.approx(kerastl.predict(model, [row["text"]])[0], abs=1e-4)
     assert row["error"] == pytest.approx(row["predicted"] - row["true"], abs=1e-4)
+
+
+def test_regression_report_of_pairs_shows_both_texts(tmp_path):
+    from kerastl.analysis.regression_report import RegressionEvaluation
+
+    model = tiny_regressor()
+    firsts, seconds, scores = ["a good film", "dull", "the plot"], ["good", "bad bad", "film"], [4.0, 1.0, 2.5]
+    evaluation = RegressionEvaluation.from_model(model, ((firsts, seconds), scores))
+    assert evaluation.text_pairs == seconds
+    pairs = kerastl.TextExamples(firsts, text_pairs=seconds)
+    np.testing.assert_allclose(evaluation.predictions, kerastl.predict(model, pairs), atol=1e-5)
+    evaluation.save(tmp_path)
+    table = pd.read_csv(tmp_path / "largest_errors.csv")
+    assert table.columns.tolist() == ["text", "text_pair", "true", "predicted", "error"]
+    assert sorted(zip(table["text"], table["text_pair"])) == sorted(zip(firsts, seconds))
