@@ -67,6 +67,11 @@ def _regressor_data():
     return texts, [4.5, 1.0, 5.0, 0.5, 4.0, 0.0]
 
 
+def _multi_label_data():
+    texts = ["a good film", "an awful plot", "i love it", "dull and bad", "great fun", "i hate it"]
+    return texts, [["pos"], ["neg"], ["pos", "fun"], ["neg"], ["pos", "fun"], ["neg"]]
+
+
 # task name -> how to build and train it.
 TASK_FIXTURES = {
     "TextClassifier": TaskFixture(
@@ -84,6 +89,14 @@ TASK_FIXTURES = {
         serving_output="score",
         served=lambda outputs: np.asarray(outputs, dtype="float32").reshape(-1),
         bf16_atol=5e-2,  # scores in the targets' units: bf16's 2e-2 times their spread (std 2.1)
+    ),
+    "TextMultiLabelClassifier": TaskFixture(
+        task_class=lambda: kerastl.TextMultiLabelClassifier,
+        build=lambda source, tokenizer: kerastl.TextMultiLabelClassifier.from_backbone(
+            source, ("fun", "neg", "pos"), tokenizer=tokenizer, max_length=16),
+        data=_multi_label_data,
+        num_outputs=3,
+        served=lambda outputs: np.asarray(outputs, dtype="float32"),  # sigmoid probabilities, as predict gives
     ),
 }
 

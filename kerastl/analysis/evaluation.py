@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from sklearn import metrics as sk_metrics
 
 from kerastl._keras import keras
-from kerastl.analysis import regression
+from kerastl.analysis import multi_label, regression
 from kerastl.analysis.plots import DPI, plot_training_history, save_figure  # noqa: F401 (re-exported)
 from kerastl.analysis.predictions import Predictions
 from kerastl.analysis.regression_report import RegressionEvaluation
@@ -48,6 +48,8 @@ def predict(model, texts, *, batch_size: int = INFERENCE_BATCH_SIZE, verbose=0) 
     """
     if getattr(model, "task", None) == "regression":
         return regression.predict_scores(model, texts, batch_size=batch_size, verbose=verbose)
+    if getattr(model, "task", None) == "multi_label":  # label sets and every probability
+        return multi_label.predict_label_sets(model, texts, batch_size=batch_size, verbose=verbose)
     examples = as_examples(texts, labelled=False, what="predict(texts)")
     if not len(examples):
         return Predictions(model.label_names, np.zeros((0, len(model.label_names)), np.float32))
@@ -91,6 +93,8 @@ def evaluate(model, examples, *, batch_size: int = INFERENCE_BATCH_SIZE, verbose
     """
     if getattr(model, "task", None) == "regression":
         return regression.evaluate_regression(model, examples, batch_size=batch_size, verbose=verbose)
+    if getattr(model, "task", None) == "multi_label":  # micro/macro F1, subset accuracy, per_class
+        return multi_label.evaluate_multi_label(model, examples, batch_size=batch_size, verbose=verbose)
     examples = as_examples(examples, labelled=True, what="evaluate(examples)")
     return Evaluation.from_model(model, examples, batch_size=batch_size, verbose=verbose).scores()
 
@@ -276,6 +280,8 @@ def evaluation_of(model, examples, *, batch_size: int = INFERENCE_BATCH_SIZE, ve
     `RegressionEvaluation` for a `TextRegressor`; each has `scores()`, `metrics()` and `save()`."""
     if getattr(model, "task", None) == "regression":
         return RegressionEvaluation.from_model(model, examples, batch_size=batch_size, verbose=verbose)
+    if getattr(model, "task", None) == "multi_label":
+        return multi_label.MultiLabelEvaluation.from_model(model, examples, batch_size=batch_size, verbose=verbose)
     examples = as_examples(examples, labelled=True, what="write_report(examples)")
     return Evaluation.from_model(model, examples, batch_size=batch_size, verbose=verbose)
 

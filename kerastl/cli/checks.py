@@ -25,7 +25,10 @@ logger = logging.getLogger("kerastl.cli.commands")
 
 
 def training_config(args) -> TrainingConfig:
-    return TrainingConfig(**{field.name: getattr(args, field.name) for field in dataclasses.fields(TrainingConfig)})
+    from kerastl.cli.tasks import task_training_defaults
+
+    config = TrainingConfig(**{field.name: getattr(args, field.name) for field in dataclasses.fields(TrainingConfig)})
+    return task_training_defaults(args, config)
 
 
 

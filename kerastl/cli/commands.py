@@ -35,7 +35,7 @@ from kerastl.config import (
 )
 from kerastl.errors import KerastlError, TrainingInterrupted
 
-DATA_OPTIONS = ("text_column", "label_column", "sep", "names")
+DATA_OPTIONS = ("text_column", "label_column", "sep", "names", "label_sep")
 
 logger = logging.getLogger("kerastl.cli.commands")
 
@@ -44,7 +44,7 @@ def main(argv=None) -> int:
     """Run the command line; returns the exit status (0 ok, 2 bad input, 130 interrupted)."""
     started = time.perf_counter()
     args = _parser().parse_args(argv)
-    args.started = started
+    args.started, args.argv = started, list(sys.argv[1:] if argv is None else argv)  # options given
     name = f"kerastl {args.command}"
     try:
         args.check(args)  # the arguments, checked without TensorFlow
@@ -124,8 +124,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--model", default=DEFAULT_BACKBONE,
                        help="hub name, local folder, preset (all-minilm-l6-v2) (default: %(default)s)")
     train.add_argument("--train", required=True, type=Path, help="training data file")
-    train.add_argument("--task", choices=tasks.TASKS, default="classification", help="labels as classes (default), "
-                       "or regression: a numeric target per text (the score column); never guessed")
+    train.add_argument("--task", choices=tasks.TASKS, type=tasks.task_name, default="classification",
+                       help=tasks.TRAIN_TASK_HELP)
     train.add_argument("--validation", type=Path, help="validation data file, scored every epoch")
     train.add_argument("--output", required=True, type=Path, help="folder to save the trained model to")
     train.add_argument("--overwrite", action="store_true", help="replace a model already at --output")
@@ -253,6 +253,7 @@ def _data_options(parser):
     parser.add_argument("--sep", help="field separator of delimited text (default: from the extension)")
     parser.add_argument("--names", type=lambda s: [n.strip() for n in s.split(",")],
                         help="column names for a file without a header, e.g. text,label")
+    tasks.label_sep_option(parser)
 
 
 def _read(path, args):
@@ -359,6 +360,8 @@ def _predict(args) -> int:
             _emit(args, json.dumps({"text": texts[i], **record}))
         elif "score" in record:  # a regressor
             _emit(args, f"{record['score']:.4f}\t{texts[i]}")
+        elif "labels" in record:  # a multi-label model: its set, with each predicted label's probability
+            _emit(args, tasks.label_set_line(record, texts[i]))
         else:
             top = record["probabilities"][record["label"]]
             _emit(args, f"{record['label']}\t{top:.3f}\t{texts[i]}")

@@ -8,7 +8,13 @@ from typing import Optional
 
 from kerastl.config import SAVED_CONFIG_FILE
 
-TASKS = ("classification", "regression")  # train --task; evaluate and predict read the saved model's
+TASKS = ("classification", "multi_label", "regression")  # train --task; evaluate and predict read the saved model's
+TRAIN_TASK_HELP = (
+    "labels as classes (default); multi_label (or multi-label): a set of label names per text, the field split "
+    "on --label-sep, with its own training defaults (--head-epochs 4 --head-learning-rate 3e-3 --epochs 4 "
+    "--learning-rate 1e-4) and thresholds tuned on --validation; or regression: a numeric target per text (the "
+    "score column); never guessed")
+
 
 logger = logging.getLogger("kerastl.cli.commands")
 
@@ -32,6 +38,8 @@ def build_model(args, train, read_validation, strategy) -> tuple:
     against them), or with `--task regression` a `TextRegressor`."""
     common = dict(max_length=args.max_length, dropout=args.dropout, pooling=args.pooling, strategy=strategy,
                   precision=args.precision)
+    if args.task == "multi_label":
+        return _multi_label_model(args, train, read_validation, common)
     if args.task == "regression":
         from kerastl.tasks.text_regressor import TextRegressor
 
@@ -62,6 +70,52 @@ class Scores:
 def task_option(parser, what: str) -> None:
     """`--task` of `baseline` and `explore`, read as `train --task` reads it: how the target column
     is read (class names, or a numeric score), classification by default."""
-    parser.add_argument("--task", choices=TASKS, default="classification",
+    parser.add_argument("--task", choices=TASKS, type=task_name, default="classification",
                         help=f"what the target column holds, as train --task: classes (default), or regression: "
                              f"a numeric score per text ({what})")
+
+
+def task_name(value: str) -> str:
+    """A `--task` value with its aliases normalised: `multi-label` is `multi_label`."""
+    return {"multi-label": "multi_label"}.get(value, value)
+
+
+def label_sep_option(parser) -> None:
+    """`--label-sep`: the separator of the label names in a multi-label field."""
+    parser.add_argument("--label-sep", default=",", metavar="SEP",
+                        help="multi_label: the separator of the names in a label field, as in training "
+                             "(default: %(default)s)")
+
+
+def task_training_defaults(args, config):
+    """`config` with the defaults of `args.task` (kerastl.config.TASK_TRAINING) for the training
+    options not given on the command line."""
+    import dataclasses
+
+    from kerastl.config import TASK_TRAINING
+
+    given = {option.split("=")[0] for option in getattr(args, "argv", ())}
+    defaults = {name: value for name, value in TASK_TRAINING.get(getattr(args, "task", None), {}).items()
+                if "--" + name.replace("_", "-") not in given}
+    return dataclasses.replace(config, **defaults)
+
+
+def _multi_label_model(args, train, read_validation, common) -> tuple:
+    """`kerastl train --task multi_label`: a `TextMultiLabelClassifier` on the training sets' label
+    names; the validation sets' names are checked against them before any training."""
+    from kerastl.tasks.text_multi_label import TextMultiLabelClassifier
+
+    labels = train.label_names()
+    validation = read_validation()
+    if validation is not None:
+        validation.label_ids(labels)  # an unknown name stops here, naming its file and line
+    logger.info("%d training examples, label sets over %d labels %s", len(train), len(labels), list(labels))
+    model = TextMultiLabelClassifier.from_backbone(args.model, labels, label_sep=args.label_sep, **common)
+    return model, validation
+
+
+def label_set_line(record: dict, text: str) -> str:
+    """A multi-label prediction as `kerastl predict` prints it: `joy:0.912,love:0.604<TAB>text`
+    (`-` for an empty set)."""
+    shown = ",".join(f"{name}:{record['probabilities'][name]:.3f}" for name in record["labels"])
+    return f"{shown or '-'}\t{text}"

@@ -205,6 +205,10 @@ def export_onnx(model, path, *, quantize: Optional[str] = None, overwrite: bool 
 
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize must be one of {QUANTIZATIONS}, received quantize={quantize!r}")
+    if getattr(model, "task", "classification") == "multi_label":
+        raise NotImplementedError("export_onnx writes a softmax classifier's graph; a multi-label model's sigmoid "
+                                  "outputs and thresholds are not in it: export it as a SavedModel "
+                                  "(kerastl.export_saved_model, or kerastl export without --format onnx)")
     if getattr(model, "tokenizer", None) is None:
         raise ValueError("this model has no tokenizer: pass tokenizer= when creating it")
     _require("onnx"), _require("onnxruntime")

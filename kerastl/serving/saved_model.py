@@ -38,6 +38,7 @@ from kerastl.errors import ModelFileError, TextSignatureUnavailable
 from kerastl.precision import resolve_precision
 from kerastl.preprocessing.graph_tokenizer import GraphTokenizer
 from kerastl.serving import fast_graph as _fast_graph
+from kerastl.serving.multi_label_outputs import multi_label_outputs
 from kerastl.tasks.task import Task
 from kerastl.tasks.text_classifier import TextClassifier
 
@@ -67,7 +68,7 @@ class _ServingModule(tf.Module):
         # the tf.Variables themselves are tracked.
         # fast_graph: a BERT-family encoder runs as `fast_graph.FastEncoder`, on its own variables.
         # (A regressor's head is not in the fast graph: it serves the Keras model's call.)
-        self.fast = _fast_graph.build(model) if fast_graph and model.label_names is not None else None
+        self.fast = _fast_graph.build(model) if fast_graph and model.task == "classification" else None
         self.model_variables = list(self.fast.variables) if self.fast is not None else tf_variables(model)
         self.tokenizer = tokenizer
         if model.label_names is not None:  # a classifier; a regressor serves `score`
@@ -75,6 +76,9 @@ class _ServingModule(tf.Module):
             self._label_names = tf.constant(list(model.label_names))
         else:
             self.task = tf.Variable(model.task, trainable=False, name="task")
+        if model.task == "multi_label":  # its thresholds travel with it (kerastl.serving.multi_label_outputs)
+            self.task = tf.Variable(model.task, trainable=False, name="task")
+            self.thresholds = tf.Variable(list(model.thresholds), dtype=tf.float32, trainable=False, name="thresholds")
         self.max_length = tf.Variable(model.max_length, trainable=False, name="max_length")
         # Only the signatures that exist are attributes: tf.saved_model.save traces them all.
         # The code is graph-safe as written; without autograph, tracing is several times faster.
@@ -133,6 +137,8 @@ class _ServingModule(tf.Module):
                                 num_outputs=self._model.num_outputs)
 
     def _outputs(self, logits):
+        if self._model.task == "multi_label":  # probabilities, the predicted mask and set
+            return multi_label_outputs(logits, self._label_names, self.thresholds, self._model.label_sep)
         if self._model.label_names is None:  # a regressor: its score, in the target's units
             return {"score": tf.reshape(logits, [-1])}  # (batch,)
         probabilities = tf.nn.softmax(logits, axis=-1)  # (batch, num_labels)

@@ -8,6 +8,7 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
+from kerastl.analysis.multi_label import MultiLabelPredictions
 from kerastl.analysis.predictions import Predictions
 from kerastl.config import INFERENCE_BATCH_SIZE, SAVED_CONFIG_FILE, SAVED_TOKENIZER_DIR
 from kerastl.data.text_examples import as_examples
@@ -63,7 +64,8 @@ class SavedModelClassifier:
                 f"{IDS_SIGNATURE} signature): export the model with `kerastl export`"
             )
         # A regressor's export serves `score`: `predict` then gives the scores, (n,) float32.
-        self.task = "regression" if regression else "classification"
+        # A multi-label model's export serves `probabilities`, `predicted` and `labels` (its set).
+        self.task = self._loaded.task.numpy().decode() if hasattr(self._loaded, "task") else "classification"
         self.label_names = None if regression else tuple(v.decode() for v in self._loaded.labels.numpy())
         self.max_length = int(self._loaded.max_length.numpy())
         self.has_text_signature = TEXT_SIGNATURE in self._loaded.signatures
@@ -109,6 +111,9 @@ class SavedModelClassifier:
         regressor's export, the scores: (n,) float32, in input order."""
         if self.task == "regression":
             return self._run(texts, "score", (0,), batch_size)
+        if self.task == "multi_label":  # the label sets at the exported thresholds, and every probability
+            thresholds = tuple(float(t) for t in self._loaded.thresholds.numpy())
+            return MultiLabelPredictions(self.label_names, self.probabilities(texts, batch_size=batch_size), thresholds)
         probabilities = self.probabilities(texts, batch_size=batch_size)
         with np.errstate(divide="ignore"):
             return Predictions(self.label_names, np.log(probabilities))

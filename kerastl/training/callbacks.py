@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from kerastl._keras import keras
 from kerastl.errors import TrainingError
+from kerastl.tasks.thresholds import tuned_macro_f1
 
 logger = logging.getLogger("kerastl.training.workflow")
 
@@ -273,3 +274,22 @@ class ValidationCorrelation(keras.callbacks.Callback):
         constant = np.ptp(predicted) == 0 or np.ptp(targets) == 0  # no correlation to speak of: 0
         logs["val_spearman"] = 0.0 if constant else float(stats.spearmanr(predicted, targets).statistic)
         logs["val_pearson"] = 0.0 if constant else float(stats.pearsonr(predicted, targets).statistic)
+
+
+class ValidationMacroF1(keras.callbacks.Callback):
+    """Adds `val_macro_f1` to every epoch's logs for a multi-label model's best epoch: the macro F1
+    on the validation set with each label's threshold tuned there, as `fine_tune` leaves it.
+
+    Args:
+        encoded: the validation examples, encoded with multi-hot targets (n, num_labels).
+        batch_size: texts per forward pass.
+    """
+
+    def __init__(self, encoded, batch_size: int):
+        super().__init__()
+        self.encoded, self.batch_size = encoded, batch_size
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            probabilities = self.model.predict_logits(self.encoded, batch_size=self.batch_size).numpy()
+            logs["val_macro_f1"] = tuned_macro_f1(self.encoded.labels, probabilities)

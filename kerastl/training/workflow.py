@@ -11,7 +11,7 @@ import tensorflow as tf
 from kerastl import distribute
 from kerastl._keras import OPTIMIZER_XLA_SWITCH, QUIET_SHUFFLE_KWARGS, DistributedModel, check_same_keras, keras
 from kerastl._logging import progress_verbosity
-from kerastl.config import POOLED_NAMES, TrainingConfig
+from kerastl.config import MULTI_LABEL_SEP, POOLED_NAMES, TrainingConfig
 from kerastl.data import batching as data_lib
 from kerastl.data.text_examples import as_examples
 from kerastl.training import resume as checkpoints
@@ -22,6 +22,7 @@ from kerastl.training.callbacks import (
     StopOnNaN,
     TensorBoardLog,
     ValidationCorrelation,
+    ValidationMacroF1,
     appending_csv_loggers,
     duration,
 )
@@ -103,14 +104,15 @@ def fine_tune(
     >>> {phase: len(metrics["val_accuracy"]) for phase, metrics in history.items()}
     {'head': 2, 'fine_tune': 2}
     """
-    config = dataclasses.replace(config or TrainingConfig(), **overrides)
+    config = dataclasses.replace(config or TrainingConfig.for_task(getattr(model, "task", None)), **overrides)
     verbose = progress_verbosity(verbose)  # "auto": no bar where stdout is a file or a pipe
     if optimizer is not None and (_is_optimizer(optimizer) or not callable(optimizer)):
         _check_optimizer(optimizer)  # before phase 1 spends its time
     task = getattr(model, "task", None)  # a regressor reads its targets as scores
-    train = as_examples(train, labelled=True, what="fine_tune(train)", task=task)
+    sep = getattr(model, "label_sep", MULTI_LABEL_SEP)  # a multi-label model's separator of names
+    train = as_examples(train, labelled=True, what="fine_tune(train)", task=task, label_sep=sep)
     if validation is not None:
-        validation = as_examples(validation, labelled=True, what="fine_tune(validation)", task=task)
+        validation = as_examples(validation, labelled=True, what="fine_tune(validation)", task=task, label_sep=sep)
     # The strategy the model was built under (the default one if none): its replicas each take
     # `batch_size` examples of every global batch, and only its chief writes files.
     strategy = model.distribute_strategy
@@ -160,6 +162,8 @@ def fine_tune(
                 monitor = getattr(model, "best_epoch_metric", "val_accuracy")
                 if monitor == "val_spearman":  # computed on the validation set, before the log keeps it
                     extra.insert(0, ValidationCorrelation(val_data, max(config.batch_size, 64)))
+                if monitor == "val_macro_f1":  # multi-label: macro F1 at thresholds tuned on validation
+                    extra.insert(0, ValidationMacroF1(val_data, max(config.batch_size, 64)))
                 best = BestEpoch(state.best_epoch(phase) if state else None, monitor=monitor)
                 extra.append(best)
         tagged = [PhaseColumn(number), *callbacks, PhaseColumn(None)]  # only the user's callbacks see it
@@ -167,7 +171,7 @@ def fine_tune(
         # Ctrl-C reaches one worker only, whose lone backup would wait for the others forever.
         with (checkpoints.graceful_interrupts(enabled=state is not None and not distribute.is_multi_worker(strategy)),
               appending_csv_loggers(callbacks, enabled=bool(ran))):
-            first = [c for c in extra if isinstance(c, ValidationCorrelation)]  # its logs reach the epoch log
+            first = [c for c in extra if isinstance(c, (ValidationCorrelation, ValidationMacroF1))]  # logged
             fit_model.fit(data, validation_data=val, epochs=epochs, verbose=verbose, **QUIET_SHUFFLE_KWARGS,
                           callbacks=[*first, guard, log, *[c for c in extra if c not in first], *tagged],
                           **fit_steps)
@@ -243,6 +247,10 @@ def fine_tune(
                         " (the optimizer update with XLA)" if xla else "")
             run_phase("fine_tune", model, train_ds, val_ds, config.epochs, config.learning_rate)
 
+    if val_data is not None and hasattr(model, "tune_thresholds"):  # multi-label: each label's best F1
+        tuned = model.tune_thresholds(val_data, batch_size=max(config.batch_size, 64))
+        logger.info("thresholds tuned on validation, each label's best F1: %s",
+                    ", ".join(f"{name} {value:.3f}" for name, value in tuned.items()))
     model.training_history = history
     return history
 
