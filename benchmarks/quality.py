@@ -116,8 +116,10 @@ def system_kerastl(folder: Path, eval_splits, data, spec, log_file, work: Path) 
     predict = [*cli, "predict", "--model", str(output), "--file", str(write_inputs(inputs, qset.pair, work))]
     stdout, predict_seconds, predict_load = run_logged(predict, log_file, kerastl_env())
     records = [json.loads(line) for line in stdout.splitlines() if line.strip()]
-    if len(records) != len(inputs):
-        raise RuntimeError(f"kerastl predict answered {len(records)} lines for {len(inputs)} inputs")
+    first = 2 if qset.pair else 1  # the line of the first input: a table of pairs has a header
+    if [r.get("line") for r in records] != list(range(first, first + len(inputs))):
+        raise RuntimeError(f"kerastl predict answered {len(records)} lines for {len(inputs)} inputs, "
+                           f"or not in their order")
     result = {"train_flags": train_flags, "train_seconds": train_seconds, "predict_seconds": predict_seconds,
               "wall_seconds": round(train_seconds + predict_seconds, 1), "load_1min": [*train_load, *predict_load],
               "history": history}
