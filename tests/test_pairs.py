@@ -14,7 +14,8 @@ from kerastl.cli.commands import main
 from kerastl.data import as_examples, read_examples
 from kerastl.errors import DataError
 from kerastl.preprocessing.tokenizers import tokenize_pairs
-from tests.helpers import tiny_tokenizer
+from tests.harness import softmax
+from tests.helpers import tiny_bert_config, tiny_tokenizer
 
 A = ["the movie was good", "it was bad", "the plot is fun", "awful film", "love it", "very dull"]
 B = ["great film and fun", "the movie was dull", "love the plot", "hate the plot", "good fun", "bad and awful"]
@@ -214,3 +215,43 @@ def test_cli_trains_headerless_pairs_by_names_and_a_single_model_refuses_pairs(e
         ["text", "text_pair", "label"], *zip(A, B, Y)]))]) != 0
     err = capsys.readouterr().err
     assert "p.tsv: this model reads single texts (text_pair=False) and received sentence pairs" in err
+
+
+# -- a pair model reads a tuple as a pair ---------------------------------------------------------
+
+WORDS_A, WORDS_B = ["Paris", "Rome", "Berlin", "Madrid"], ["France", "Italy", "Germany", "Italy"]
+
+
+def test_a_pair_model_reads_a_tuple_of_single_words_as_pairs(make_classifier, bert_tokenizer):
+    assert as_examples((WORDS_A, WORDS_B), labelled=False).text_pairs is None  # no model: read as (texts, labels)
+    model = make_classifier("bert", text_pair=True)
+    model.compile()
+    model.fit((WORDS_A, WORDS_B), ["pos", "pos", "pos", "neg"], epochs=1, verbose=0)
+    expected = kerastl.predict(model, ((WORDS_A, WORDS_B), None)).logits  # pairs by their own form
+    for outputs in (model.predict((WORDS_A, WORDS_B), verbose=0), model((WORDS_A, WORDS_B)).numpy(),
+                    kerastl.predict(model, (WORDS_A, WORDS_B)).logits):
+        np.testing.assert_allclose(outputs, expected, atol=1e-5)
+    record = kerastl.predict_one(model, ("Paris", "France"))  # one pair
+    np.testing.assert_allclose(list(record["probabilities"].values()), softmax(expected[0]), atol=1e-5)
+    assert len(model.evaluate((WORDS_A, WORDS_B), ["pos", "pos", "pos", "neg"], verbose=0)) == 2
+    assert kerastl.evaluate(model, ((WORDS_A, WORDS_B), ["pos", "pos", "pos", "neg"]))["n"] == 4
+    with pytest.raises(DataError, match=r"sentence pairs without labels"):  # labels are needed to evaluate
+        model.evaluate((WORDS_A, WORDS_B), verbose=0)
+    regressor = kerastl.TextRegressor.from_backbone(tiny_bert_config(), tokenizer=bert_tokenizer, max_length=24,
+                                                    text_pair=True)
+    regressor.compile()
+    regressor.fit((WORDS_A, WORDS_B), [4.0, 4.5, 5.0, 0.0], epochs=1, verbose=0)
+    assert kerastl.predict(regressor, (WORDS_A, WORDS_B)).shape == (4,)
+    np.testing.assert_allclose(regressor.predict((WORDS_A, WORDS_B), verbose=0).reshape(-1),
+                               kerastl.predict(regressor, (WORDS_A, WORDS_B)), atol=1e-5)
+
+
+def test_a_single_text_model_keeps_reading_a_tuple_as_texts_and_labels(make_classifier):
+    model = make_classifier("bert")
+    model.compile()
+    model.fit(WORDS_A, ["pos", "neg", "pos", "neg"], epochs=1, verbose=0)
+    assert kerastl.evaluate(model, (WORDS_A, ["pos", "neg", "pos", "neg"]))["n"] == 4
+    with pytest.raises(DataError, match=r"reads single texts \(text_pair=False\) and received sentence pairs"):
+        model.predict((A, B), verbose=0)  # what reads as pairs is refused
+    with pytest.raises(DataError, match=r"predict_one\(text\): this model reads single texts"):
+        kerastl.predict_one(model, ("Paris", "France"))

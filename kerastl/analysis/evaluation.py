@@ -50,7 +50,7 @@ def predict(model, texts, *, batch_size: int = INFERENCE_BATCH_SIZE, verbose=0) 
         return regression.predict_scores(model, texts, batch_size=batch_size, verbose=verbose)
     if getattr(model, "task", None) == "multi_label":  # label sets and every probability
         return multi_label.predict_label_sets(model, texts, batch_size=batch_size, verbose=verbose)
-    examples = as_examples(texts, labelled=False, what="predict(texts)")
+    examples = as_examples(texts, labelled=False, what="predict(texts)", text_pair=getattr(model, "text_pair", None))
     if not len(examples):
         return Predictions(model.label_names, np.zeros((0, len(model.label_names)), np.float32))
     unlabelled = TextExamples(examples.texts, source=examples.source, text_pairs=examples.text_pairs)
@@ -58,8 +58,9 @@ def predict(model, texts, *, batch_size: int = INFERENCE_BATCH_SIZE, verbose=0) 
     return Predictions(model.label_names, logits.numpy().astype(np.float32))
 
 
-def predict_one(model, text: str) -> dict:
-    """The label and the probability of every label for one text.
+def predict_one(model, text) -> dict:
+    """The label and the probability of every label for one text (for a pair model, one
+    `(text, text_pair)` tuple).
 
     Returns:
         `{"label": name, "probabilities": {name: p}}`; draw it with `plot_probabilities`.
@@ -70,8 +71,12 @@ def predict_one(model, text: str) -> dict:
     ['neg', 'pos']
     >>> figure = plot_probabilities(record["probabilities"], path="tweet.png")
     """
+    if isinstance(text, tuple) and len(text) == 2 and all(isinstance(part, str) for part in text):
+        pair = TextExamples([text[0]], source="predict_one(text)", text_pairs=[text[1]])  # one sentence pair
+        return predict(model, pair).records()[0]
     if not isinstance(text, str):
-        raise DataError(f"predict_one takes one text as a string, received {type(text).__name__}")
+        raise DataError(f"predict_one takes one text as a string (one pair as a (text, text_pair) tuple), "
+                        f"received {type(text).__name__}")
     return predict(model, [text]).records()[0]
 
 
@@ -95,7 +100,8 @@ def evaluate(model, examples, *, batch_size: int = INFERENCE_BATCH_SIZE, verbose
         return regression.evaluate_regression(model, examples, batch_size=batch_size, verbose=verbose)
     if getattr(model, "task", None) == "multi_label":  # micro/macro F1, subset accuracy, per_class
         return multi_label.evaluate_multi_label(model, examples, batch_size=batch_size, verbose=verbose)
-    examples = as_examples(examples, labelled=True, what="evaluate(examples)")
+    examples = as_examples(examples, labelled=True, what="evaluate(examples)",
+                           text_pair=getattr(model, "text_pair", None))
     return Evaluation.from_model(model, examples, batch_size=batch_size, verbose=verbose).scores()
 
 
@@ -148,7 +154,8 @@ class Evaluation:
                    verbose=0) -> "Evaluation":
         """Run `model` on labelled `examples` (anything `kerastl.as_examples` accepts), whose
         labels must be among the model's labels."""
-        examples = as_examples(examples, labelled=True, what="Evaluation.from_model(examples)")
+        examples = as_examples(examples, labelled=True, what="Evaluation.from_model(examples)",
+                               text_pair=getattr(model, "text_pair", None))
         if len(examples) == 0:
             raise DataError(f"{examples.source} holds no examples")
         y_true = examples.label_ids(model.label_names)
@@ -282,7 +289,8 @@ def evaluation_of(model, examples, *, batch_size: int = INFERENCE_BATCH_SIZE, ve
         return RegressionEvaluation.from_model(model, examples, batch_size=batch_size, verbose=verbose)
     if getattr(model, "task", None) == "multi_label":
         return multi_label.MultiLabelEvaluation.from_model(model, examples, batch_size=batch_size, verbose=verbose)
-    examples = as_examples(examples, labelled=True, what="write_report(examples)")
+    examples = as_examples(examples, labelled=True, what="write_report(examples)",
+                           text_pair=getattr(model, "text_pair", None))
     return Evaluation.from_model(model, examples, batch_size=batch_size, verbose=verbose)
 
 

@@ -51,7 +51,7 @@ class MultiLabelPredictions:
 
 def predict_label_sets(model, texts, *, batch_size: int = INFERENCE_BATCH_SIZE, verbose=0) -> MultiLabelPredictions:
     """A `TextMultiLabelClassifier`'s `MultiLabelPredictions` for `texts`, in input order."""
-    examples = as_examples(texts, labelled=False, what="predict(texts)")
+    examples = as_examples(texts, labelled=False, what="predict(texts)", text_pair=getattr(model, "text_pair", None))
     if not examples.texts:
         empty = np.zeros((0, len(model.label_names)), np.float32)
         return MultiLabelPredictions(model.label_names, empty, model.thresholds)
@@ -87,7 +87,7 @@ def evaluate_multi_label(model, examples, *, batch_size: int = INFERENCE_BATCH_S
     (anything `kerastl.as_examples` accepts; label sets as the model reads them), with `loss`, the
     mean binary cross-entropy."""
     examples = as_examples(examples, labelled=True, what="evaluate(examples)", task="multi_label",
-                           label_sep=model.label_sep)
+                           label_sep=model.label_sep, text_pair=getattr(model, "text_pair", None))
     if len(examples) == 0:
         raise DataError(f"{examples.source} holds no examples")
     targets = examples.label_ids(model.label_names)  # (n, k) multi-hot; unknown names refused here

@@ -12,7 +12,7 @@ from kerastl.errors import DataError
 
 def predict_scores(model, texts, *, batch_size: int = INFERENCE_BATCH_SIZE, verbose=0) -> np.ndarray:
     """A `TextRegressor`'s scores for `texts`, (n,) float32 in input order, in the targets' units."""
-    examples = as_examples(texts, labelled=False, what="predict(texts)")
+    examples = as_examples(texts, labelled=False, what="predict(texts)", text_pair=getattr(model, "text_pair", None))
     if not len(examples):
         return np.zeros((0,), np.float32)
     unlabelled = dataclasses.replace(examples, labels=None, label_set=None)  # the texts (and pairs) only
@@ -40,7 +40,8 @@ def regression_scores(y_true, y_pred) -> dict:
 def evaluate_regression(model, examples, *, batch_size: int = INFERENCE_BATCH_SIZE, verbose=0) -> dict:
     """`regression_scores` of a `TextRegressor` on examples with numeric targets (anything
     `kerastl.as_examples` accepts; a file's `score` column by header)."""
-    examples = as_examples(examples, labelled=True, what="evaluate(examples)", task="regression")
+    examples = as_examples(examples, labelled=True, what="evaluate(examples)", task="regression",
+                           text_pair=getattr(model, "text_pair", None))
     if len(examples) == 0:
         raise DataError(f"{examples.source} holds no examples")
     predicted = predict_scores(model, examples, batch_size=batch_size, verbose=verbose)

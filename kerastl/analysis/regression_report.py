@@ -52,7 +52,7 @@ class RegressionEvaluation:
         """Run a `TextRegressor` on `examples` with numeric targets (anything `kerastl.as_examples`
         accepts; a file's `score` column by header)."""
         examples = as_examples(examples, labelled=True, what="RegressionEvaluation.from_model(examples)",
-                               task="regression")
+                               task="regression", text_pair=getattr(model, "text_pair", None))
         if len(examples) == 0:
             raise DataError(f"{examples.source} holds no examples")
         predicted = predict_scores(model, examples, batch_size=batch_size, verbose=verbose)

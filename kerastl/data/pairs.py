@@ -20,13 +20,14 @@ def is_text_sequence(value) -> bool:
     return isinstance(value, (list, np.ndarray, pd.Series, pd.Index, tf.Tensor))
 
 
-def pair_tuple(value: tuple, labels, labelled):
+def pair_tuple(value: tuple, labels, labelled, text_pair=None):
     """`(texts_a, texts_b, labels)` of a tuple holding sentence pairs, or `None` for any other.
 
     Pairs are `((a, b), labels)`, or `(a, b)` of string sequences with `labels` given apart or,
-    to predict (`labelled=False`), alone. Without labels, `(a, b)` is pairs only where `b` reads
-    as texts rather than label names (all distinct, most holding a space); where labels are
-    needed its labels are then `NEEDS_LABELS`, for the caller to refuse.
+    to predict (`labelled=False`), alone. Without labels, `(a, b)` is pairs for a model that reads
+    pairs (`text_pair=True`) whatever the words; otherwise only where `b` reads as texts rather
+    than label names (all distinct, most holding a space). Where labels are needed its labels are
+    then `NEEDS_LABELS`, for the caller to refuse.
     """
     if len(value) != 2:
         return None
@@ -36,10 +37,12 @@ def pair_tuple(value: tuple, labels, labelled):
     if not (is_text_sequence(first) and is_text_sequence(second)):
         return None
     entries = second.numpy().tolist() if isinstance(second, tf.Tensor) else list(second)
-    if not entries or not all(isinstance(v, (str, bytes)) for v in entries):
+    if not all(isinstance(v, (str, bytes)) for v in entries) or not (entries or text_pair):
         return None
     if labels is not None:
         return first, second, labels
+    if text_pair:  # a pair model: the tuple is its two texts, even single words
+        return first, second, (NEEDS_LABELS if labelled else None)
     spaced = sum(1 for v in entries if len((v.decode("utf-8", "replace") if isinstance(v, bytes) else v).split()) > 1)
     texts_like = len(set(entries)) == len(entries) and spaced * 2 > len(entries)
     if not texts_like or (len(entries) < 2 and labelled is not False):

@@ -128,6 +128,7 @@ def as_examples(
     task: Optional[str] = None,
     label_sep: str = label_sets.MULTI_LABEL_SEP,
     text_pair_column: Optional[str] = TEXT_PAIR_COLUMN,
+    text_pair: Optional[bool] = None,
 ) -> TextExamples:
     """The one way kerastl turns what it is given as examples into `TextExamples`.
 
@@ -170,6 +171,9 @@ def as_examples(
         label_sep: with `task="multi_label"`, the separator a str of names is split on.
         text_pair_column: the column holding the second text of sentence pairs, read where
             present; a row without it is a `DataError` naming its line. `None` ignores it.
+        text_pair: `True` for a model that reads sentence pairs: a tuple `(a, b)` of two string
+            sequences is then always `(texts_a, texts_b)`, even of single words; otherwise such
+            a tuple is pairs only where `b` reads as texts (distinct, mostly several words).
 
     Example:
     >>> as_examples(["good film", "dull"], ["pos", "neg"]).labels
@@ -200,8 +204,8 @@ def as_examples(
                            label_sep=label_sep)
         examples = TextExamples(table.texts, table.labels, source=table.name, label_set=table.label_set,
                                 text_pairs=table.text_pairs)
-    elif isinstance(value, tuple) and pair_tuple(value, labels, labelled) is not None:
-        first, second, pair_labels = pair_tuple(value, labels, labelled)
+    elif isinstance(value, tuple) and pair_tuple(value, labels, labelled, text_pair) is not None:
+        first, second, pair_labels = pair_tuple(value, labels, labelled, text_pair)
         if pair_labels is NEEDS_LABELS:
             raise DataError(bare_pair_message(what, _describe(value)))
         if isinstance(value[0], tuple):

@@ -67,7 +67,7 @@ class TextClassifierPreprocessor:
         texts with `labels`. Pairs must match `text_pair` (see `check_pairs`; `labelled` says
         whether the examples are training or evaluation data when their labels were taken off).
         """
-        examples = as_examples(examples, labels, what=what)
+        examples = as_examples(examples, labels, what=what, text_pair=self.text_pair)
         if len(examples) == 0:
             raise DataError(f"{examples.source} holds no examples")
         self.check_pairs(examples, labelled=labelled)
@@ -84,7 +84,7 @@ class TextClassifierPreprocessor:
 
     def features(self, texts) -> dict:
         """Raw texts as features padded to their longest text; rows keep their order."""
-        examples = as_examples(texts, labelled=False, what="model(inputs)")
+        examples = as_examples(texts, labelled=False, what="model(inputs)", text_pair=self.text_pair)
         encoded = self.encode(TextExamples(examples.texts, source=examples.source, text_pairs=examples.text_pairs))
         return encoded.pad(tf.range(len(encoded)))
 

@@ -237,7 +237,7 @@ class Task(PairInputs, DistributedModel, keras.Model):
             raise
 
     def _text_inputs(self) -> TextInputs:
-        return TextInputs(self._encode, self.label_names)
+        return TextInputs(self._encode, self.label_names, text_pair=self.preprocessor.text_pair)
 
     def _trainable_ids(self):
         return tuple(id(v) for v in self.trainable_variables)

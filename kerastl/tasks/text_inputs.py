@@ -31,10 +31,13 @@ class TextInputs:
         prepare: called with the training targets before `fit` (a regressor takes its target
             scaling there), or None.
         task: `"multi_label"` reads each label as a set of names; None reads names or ids.
+        text_pair: the model's `text_pair`: `True` reads a tuple `(a, b)` of two string sequences
+            as sentence pairs whatever the words (`kerastl.as_examples`' `text_pair`).
     """
 
-    def __init__(self, encode, label_names, prepare=None, task=None):
+    def __init__(self, encode, label_names, prepare=None, task=None, text_pair=None):
         self.encode = encode
+        self.text_pair = text_pair
         self.label_names = None if label_names is None else tuple(label_names)
         self.prepare = prepare
         self.task = task
@@ -42,7 +45,7 @@ class TextInputs:
     def features(self, inputs) -> dict:
         """Raw text given to the model's call, as features padded to its longest text; rows keep
         their order."""
-        examples = as_examples(inputs, labelled=False, what="model(inputs)")
+        examples = as_examples(inputs, labelled=False, what="model(inputs)", text_pair=self.text_pair)
         encoded = self.encode(TextExamples(examples.texts, source=examples.source, text_pairs=examples.text_pairs))
         return encoded.pad(tf.range(len(encoded)))
 
@@ -122,7 +125,7 @@ class TextInputs:
             x, y, batch_size = _read_text_dataset(x, what)
             y = y if labelled else None
         task = "regression" if self.label_names is None else self.task
-        examples = as_examples(x, y, labelled=labelled, what=what, task=task)
+        examples = as_examples(x, y, labelled=labelled, what=what, task=task, text_pair=self.text_pair)
         if y is not None and task is None:
             examples = TextExamples(examples.texts, self._names_of_ids(examples.labels, what),
                                     examples.source, examples.label_set, examples.text_pairs)

@@ -179,7 +179,7 @@ class TextMultiLabelClassifier(Task):
     # -- data
 
     def _text_inputs(self) -> TextInputs:
-        return TextInputs(self._encode, self.label_names, task=MULTI_LABEL)
+        return TextInputs(self._encode, self.label_names, task=MULTI_LABEL, text_pair=self.preprocessor.text_pair)
 
     def _examples(self, texts, labels, what):
         return as_examples(texts, labels, what=what, task=MULTI_LABEL, label_sep=self.label_sep)

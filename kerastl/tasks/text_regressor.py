@@ -164,7 +164,7 @@ class TextRegressor(Task):
     # -- data
 
     def _text_inputs(self) -> TextInputs:
-        return TextInputs(self._encode, None, prepare=self.prepare_targets)
+        return TextInputs(self._encode, None, prepare=self.prepare_targets, text_pair=self.preprocessor.text_pair)
 
     def _encode(self, examples: TextExamples) -> EncodedExamples:
         encoded = self.preprocessor.encode(TextExamples(examples.texts, source=examples.source,
