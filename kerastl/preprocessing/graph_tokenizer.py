@@ -160,14 +160,22 @@ class GraphTokenizer(tf.Module):
         bytes are read; the ids are those of the whole text.
         """
         texts = tf.convert_to_tensor(texts, tf.string)
+        ids = self.plain_ids(texts, self.read_lengths(texts), self._budget)
+        prefix = tf.RaggedTensor.from_tensor(tf.tile(self._prefix[None], [ids.nrows(), 1]))
+        suffix = tf.RaggedTensor.from_tensor(tf.tile(self._suffix[None], [ids.nrows(), 1]))
+        return tf.concat([prefix, ids, suffix], axis=1)  # (batch, None)
+
+    def plain_ids(self, texts, read, budget) -> tf.RaggedTensor:
+        """Ids of each text's first (left truncation: last) `budget` tokens, no special tokens,
+        from its `read` bytes (n,): (n, None) int32. `graph_pairs` packs pairs from them."""
         batch = tf.size(texts, out_type=tf.int64)
-        items = self._window_items(texts, self.read_lengths(texts))
+        items = self._window_items(texts, read)
         # Every item (a word or an added token) gives one id or more: `budget` items are enough.
         begin, end = items["begin"], items["end"]  # (batch,) each
         if self._left:
-            begin = tf.maximum(begin, end - self._budget)
+            begin = tf.maximum(begin, end - budget)
         else:
-            end = tf.minimum(end, begin + self._budget)
+            end = tf.minimum(end, begin + budget)
         row = items["row"]  # (items,)
         position = _positions(row, batch)  # (items,): each item's place in its text
         keep = (position >= tf.gather(begin, row)) & (position < tf.gather(end, row))
@@ -184,15 +192,12 @@ class GraphTokenizer(tf.Module):
         position = _positions(row, batch)
         length = tf.math.unsorted_segment_sum(tf.ones_like(row), row, batch)  # (batch,)
         if self._left:
-            keep = position >= tf.gather(length, row) - self._budget
+            keep = position >= tf.gather(length, row) - budget
         else:
-            keep = position < self._budget
-        ids = tf.RaggedTensor.from_value_rowids(
+            keep = position < budget
+        return tf.RaggedTensor.from_value_rowids(
             tf.boolean_mask(ids, keep), tf.boolean_mask(row, keep), nrows=batch, validate=False
         )  # (batch, None)
-        prefix = tf.RaggedTensor.from_tensor(tf.tile(self._prefix[None], [batch, 1]))
-        suffix = tf.RaggedTensor.from_tensor(tf.tile(self._suffix[None], [batch, 1]))
-        return tf.concat([prefix, ids, suffix], axis=1)  # (batch, None)
 
     def read_lengths(self, texts) -> tf.Tensor:
         """How many bytes of each text `token_ids` reads: (n,) int64.
