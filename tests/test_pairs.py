@@ -2,6 +2,7 @@
 predicted, evaluated, saved and loaded, and on the command line; the other kind of input refused."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -14,7 +15,7 @@ from kerastl.cli.commands import main
 from kerastl.data import as_examples, read_examples
 from kerastl.errors import DataError
 from kerastl.preprocessing.tokenizers import tokenize_pairs
-from tests.harness import softmax
+from tests.harness import softmax, weights_of
 from tests.helpers import tiny_bert_config, tiny_tokenizer
 
 A = ["the movie was good", "it was bad", "the plot is fun", "awful film", "love it", "very dull"]
@@ -255,3 +256,20 @@ def test_a_single_text_model_keeps_reading_a_tuple_as_texts_and_labels(make_clas
         model.predict((A, B), verbose=0)  # what reads as pairs is refused
     with pytest.raises(DataError, match=r"predict_one\(text\): this model reads single texts"):
         kerastl.predict_one(model, ("Paris", "France"))
+
+
+def test_bad_pairs_from_python_are_one_data_error_naming_the_input(make_classifier):
+    with pytest.raises(DataError, match=r"^DataFrame, row 1: no second text in the 'text_pair' column.*fill it"):
+        as_examples(pd.DataFrame({"text": A[:3], "text_pair": [B[0], np.nan, B[2]], "label": Y[:3]}))
+    uneven = r"6 first texts but 5 second texts \(texts_a and texts_b.*of different lengths\); give one second text"
+    model = make_classifier("bert", text_pair=True)
+    model.compile()
+    before = weights_of(model)
+    for what, call in (("fit(x, y)", lambda: model.fit((A, B[:5]), Y, verbose=0)),
+                       ("predict(x)", lambda: model.predict((A, B[:5]), verbose=0)),
+                       ("evaluate(x, y)", lambda: model.evaluate((A, B[:5]), Y, verbose=0)),
+                       ("predict(texts)", lambda: kerastl.predict(model, (A, B[:5]))),
+                       ("evaluate(examples)", lambda: kerastl.evaluate(model, ((A, B[:5]), Y)))):
+        with pytest.raises(DataError, match=rf"^{re.escape(what)}: {uneven}"):
+            call()
+    assert all(np.array_equal(v, weights_of(model)[k]) for k, v in before.items())  # nothing trained

@@ -60,8 +60,8 @@ def check_text_pairs(text_pairs, count: int, source: str) -> list:
     """
     pairs = list(text_pairs)
     if len(pairs) != count:
-        raise DataError(f"{source}: {count} texts but {len(pairs)} second texts (text_pairs); give one "
-                        f"second text per text")
+        raise DataError(f"{source}: {count} first texts but {len(pairs)} second texts (texts_a and texts_b, or "
+                        f"text_pairs, of different lengths); give one second text per first text")
     bad = next((i for i, text in enumerate(pairs) if not isinstance(text, str)), None)
     if bad is not None:
         raise DataError(
