@@ -17,7 +17,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from kerastl.analysis.features import split_features
-from kerastl.analysis.plots import plot_predicted_against_true, save_figure
+from kerastl.analysis.plots import plot_per_label_f1, plot_predicted_against_true
 from kerastl.analysis.regression import regression_scores
 from kerastl.data.label_sets import multi_hot
 
@@ -157,15 +157,8 @@ class MultiLabelBaselineResult:
         """A bar per label with the F1 of one of the classifiers on it, lowest at the bottom."""
         f1 = sk_metrics.f1_score(self.y_true.astype(int), self.predictions[name].astype(int), average=None,
                                  zero_division=0)
-        order = np.argsort(f1, kind="stable")
-        figure = Figure(figsize=(6.4, max(3.0, 0.3 * len(f1) + 1.4)), layout="constrained")
-        ax = figure.add_subplot()
-        bars = ax.barh([self.label_names[i] for i in order], f1[order], color="C0")
-        ax.bar_label(bars, labels=[f"{v:.2f}" for v in f1[order]], padding=2)
-        ax.set_xlim(0, 1.1)
-        ax.set_xlabel("F1 on the validation split")
-        ax.set_title(f"{name.replace('_', ' ').capitalize()} per label (n={len(self.y_true)})")
-        return save_figure(figure, path)
+        title = f"{name.replace('_', ' ').capitalize()} per label, F1 on the validation split (n={len(self.y_true)})"
+        return plot_per_label_f1(self.label_names, f1, title=title, path=path)
 
     def save(self, directory) -> dict:
         """Write `baseline.json` (the scores) and `baseline_per_label_f1.png`; return the scores."""

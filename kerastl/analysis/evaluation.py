@@ -269,7 +269,9 @@ def write_report(model, examples, directory, *, top_k: int = 10,
 
     The training curves come from `model.training_history` (kept by `fine_tune` and saved with
     the model). For a `TextRegressor` it writes `RegressionEvaluation.save`'s report instead (the
-    scores, a predicted-against-true scatter plot and the largest errors) and returns that.
+    scores, a predicted-against-true scatter plot and the largest errors) and returns that; for a
+    `TextMultiLabelClassifier`, `MultiLabelEvaluation.save`'s (the scores, a per-label table with
+    the thresholds, `per_label.csv`, and its F1 bar chart, `per_label_f1.png`).
 
     Example:
     >>> from pathlib import Path

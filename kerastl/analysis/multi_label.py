@@ -1,16 +1,25 @@
 """A multi-label model's predictions (the label set of each text and every probability) and its
-scores: micro and macro F1, subset accuracy and a per-label table (scikit-learn)."""
+scores: micro and macro F1, subset accuracy and a per-label table (scikit-learn), and its report."""
 
 import dataclasses
 import json
+import logging
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
+from kerastl.analysis.plots import plot_per_label_f1, plot_training_history
 from kerastl.config import INFERENCE_BATCH_SIZE
 from kerastl.data.text_examples import as_examples
 from kerastl.errors import DataError
 from kerastl.tasks.thresholds import decide
+
+logger = logging.getLogger(__name__)
+
+PER_LABEL_COLUMNS = ("precision", "recall", "f1", "support", "threshold")  # per_class's, per_label.csv's
 
 
 @dataclasses.dataclass
@@ -99,16 +108,18 @@ def evaluate_multi_label(model, examples, *, batch_size: int = INFERENCE_BATCH_S
     return {**scores, "loss": float(loss)}
 
 
-
 @dataclasses.dataclass
 class MultiLabelEvaluation:
     """A multi-label model's scores on labelled examples, in the shape `kerastl evaluate` reads:
-    `scores()` (no per-label table), `metrics()` (with `per_class`) and `save(directory)`.
+    `scores()` (no per-label table), `metrics()` (with `per_class`), `per_label()` and
+    `save(directory)`.
 
     Example:
     >>> ev = MultiLabelEvaluation.from_model(model, validation)
     >>> ev.metrics()["per_class"]["joy"]
     {'precision': ..., 'recall': ..., 'f1': ..., 'support': ..., 'threshold': ...}
+    >>> ev.per_label().columns.tolist()
+    ['label', 'precision', 'recall', 'f1', 'support', 'threshold']
     """
 
     results: dict
@@ -125,10 +136,37 @@ class MultiLabelEvaluation:
         """`scores()` and `per_class`: `{name: {precision, recall, f1, support, threshold}}`."""
         return dict(self.results)
 
-    def save(self, directory, *, history=None, **_) -> None:
-        """Write `metrics.json` (and `history.json` when given) to `directory`."""
+    def per_label(self) -> pd.DataFrame:
+        """One row per label, in the model's label order: label, precision, recall, f1, support and
+        the threshold it was decided at."""
+        return pd.DataFrame([{"label": name, **figures} for name, figures in self.results["per_class"].items()],
+                            columns=["label", *PER_LABEL_COLUMNS])
+
+    def plot_per_label_f1(self, *, title: Optional[str] = None, path=None) -> Figure:
+        """A bar per label with its F1 and support, lowest at the bottom (see `plots.plot_per_label_f1`)."""
+        table = self.per_label()
+        title = title or f"F1 per label at the model's thresholds (n={self.results['n']})"
+        return plot_per_label_f1(table["label"].tolist(), table["f1"], support=table["support"], title=title,
+                                 path=path)
+
+    def save(self, directory, *, history: Optional[dict] = None, **_) -> dict:
+        """Write the report to `directory` and return the metrics.
+
+        Files: `metrics.json` (the scores and `per_class`), `per_label.csv` (`per_label()`),
+        `per_label_f1.png`, and `training_curves.png` when `history` is given.
+
+        Args:
+            directory: the folder to write to; created if needed, files in it are replaced.
+            history: `model.training_history`, for the training curves.
+        """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "metrics.json").write_text(json.dumps(self.metrics(), indent=2))
-        if history is not None:
-            (directory / "history.json").write_text(json.dumps(history, indent=2))
+        metrics = self.metrics()
+        (directory / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        self.per_label().to_csv(directory / "per_label.csv", index=False)
+        self.plot_per_label_f1(path=directory / "per_label_f1.png")
+        if history and any(history.get(phase) for phase in ("head", "fine_tune")):
+            plot_training_history(history, path=directory / "training_curves.png")
+        else:
+            logger.info("no training history: %s has no training_curves.png", directory)
+        return metrics

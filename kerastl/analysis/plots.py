@@ -1,5 +1,5 @@
-"""Figures shared by the reports: saving a figure, the training curves of both phases, and a
-regressor's predicted-against-true scatter plot.
+"""Figures shared by the reports: saving a figure, the training curves of both phases, a
+regressor's predicted-against-true scatter plot and a multi-label model's F1 per label.
 
 Plots are drawn on a bare `matplotlib.figure.Figure` rather than through pyplot, so nothing opens
 a window or changes the matplotlib backend of the process that imports kerastl; `savefig` renders
@@ -17,7 +17,8 @@ from kerastl.errors import DataError
 
 DPI = 120  # saved PNGs: about 800 px wide for the default figure sizes below
 # What the training curves show, where the history has it, and their axis titles.
-CURVE_METRICS = {"loss": "Loss", "accuracy": "Accuracy", "mae": "Mean absolute error"}
+CURVE_METRICS = {"loss": "Loss", "accuracy": "Accuracy", "mae": "Mean absolute error",
+                 "auc": "ROC AUC (mean over labels)"}
 
 
 def save_figure(figure: Figure, path=None) -> Figure:
@@ -108,4 +109,34 @@ def plot_predicted_against_true(y_true, y_pred, *, title: Optional[str] = None, 
                  f"Spearman {scores['spearman']:.3f}, MAE {scores['mae']:.3f} (n={scores['n']})")
     ax.legend(loc="upper left", frameon=False)
     ax.grid(alpha=0.3)
+    return save_figure(figure, path)
+
+
+def plot_per_label_f1(label_names, f1, *, support=None, title: Optional[str] = None, path=None) -> Figure:
+    """One horizontal bar per label with its F1, lowest at the bottom; with `support`, each bar's
+    number of true examples beside its F1.
+
+    Args:
+        label_names: the label names, (k,).
+        f1: the F1 of every label, (k,), in the same order.
+        support: the true examples of every label, (k,), or None.
+        title: the figure title (default: "F1 per label").
+        path: also save the figure as a PNG there.
+
+    Example:
+    >>> figure = plot_per_label_f1(["joy", "love"], [0.8, 0.4], support=[30, 12], path="per_label_f1.png")
+    """
+    f1 = np.asarray(f1, dtype=np.float64).reshape(-1)
+    if len(f1) != len(label_names) or not len(f1):
+        raise DataError(f"plot_per_label_f1 needs one F1 per label, at least one; received {len(f1)} F1 for "
+                        f"{len(label_names)} labels")
+    order = np.argsort(f1, kind="stable")
+    shown = [f"{f1[i]:.2f}" + (f" (n={int(support[i])})" if support is not None else "") for i in order]
+    figure = Figure(figsize=(6.4, max(3.0, 0.3 * len(f1) + 1.4)), layout="constrained")
+    ax = figure.add_subplot()
+    bars = ax.barh([str(label_names[i]) for i in order], f1[order], color="C0")
+    ax.bar_label(bars, labels=shown, padding=2)
+    ax.set_xlim(0, 1.2 if support is not None else 1.1)
+    ax.set_xlabel("F1")
+    ax.set_title(title or "F1 per label")
     return save_figure(figure, path)

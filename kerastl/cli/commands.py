@@ -156,10 +156,7 @@ def _parser() -> argparse.ArgumentParser:
     _data_options(evaluate)
     evaluate.add_argument("--batch-size", type=int, default=INFERENCE_BATCH_SIZE, help="(default: %(default)s)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
-    evaluate.add_argument("--report", type=Path, metavar="DIR",
-                          help="also write metrics.json, training_curves.png and, for a classifier, "
-                               "confusion_matrix.png, highest_loss.csv and lowest_loss.csv; for a "
-                               "regressor, predicted_vs_true.png and largest_errors.csv, to DIR")
+    evaluate.add_argument("--report", type=Path, metavar="DIR", help=tasks.REPORT_HELP)
     evaluate.set_defaults(run=_evaluate, check=checks.check_evaluate)
 
     explore = command("explore", "plot class counts and tokens per text of a labelled file")
@@ -304,7 +301,7 @@ def _evaluate(args) -> int:
     from kerastl.analysis.evaluation import evaluation_of
     from kerastl.tasks.task import Task
 
-    args.task = tasks.saved_task(args.model)  # the saved model's task reads the file
+    tasks.read_as_saved(args)  # the saved model's task (and a multi-label model's separator) reads the file
     examples = _read(args.data, args)
     model = Task.from_pretrained(args.model)
     logger.info("scoring %s on the %d examples of %s", args.model, len(examples), examples.source)

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Optional
 
-from kerastl.config import SAVED_CONFIG_FILE
+from kerastl.config import MULTI_LABEL_SEP, SAVED_CONFIG_FILE
 
 TASKS = ("classification", "multi_label", "regression")  # train --task; evaluate and predict read the saved model's
 TRAIN_TASK_HELP = (
@@ -14,22 +14,52 @@ TRAIN_TASK_HELP = (
     "on --label-sep, with its own training defaults (--head-epochs 4 --head-learning-rate 3e-3 --epochs 4 "
     "--learning-rate 1e-4) and thresholds tuned on --validation; or regression: a numeric target per text (the "
     "score column); never guessed")
-
+REPORT_HELP = (
+    "also write metrics.json, training_curves.png and, for a classifier, confusion_matrix.png, highest_loss.csv "
+    "and lowest_loss.csv; for a regressor, predicted_vs_true.png and largest_errors.csv; for a multi-label "
+    "model, per_label.csv (precision, recall, f1, support, threshold) and per_label_f1.png, to DIR")
 
 logger = logging.getLogger("kerastl.cli.commands")
+
+
+def saved_config(path) -> Optional[dict]:
+    """The kerastl.json of a saved model folder or a SavedModel export (assets.extra/), or None."""
+    path = Path(path)
+    for config in (path / SAVED_CONFIG_FILE, path / "assets.extra" / SAVED_CONFIG_FILE):
+        if config.is_file():
+            try:
+                return json.loads(config.read_text())
+            except ValueError:
+                return None
+    return None
 
 
 def saved_task(path) -> Optional[str]:
     """The task a saved model folder (kerastl.json) or a SavedModel export (assets.extra/) records;
     "classification" for a folder saved before the task was recorded, None where there is none."""
-    path = Path(path)
-    for config in (path / SAVED_CONFIG_FILE, path / "assets.extra" / SAVED_CONFIG_FILE):
-        if config.is_file():
-            try:
-                return json.loads(config.read_text()).get("task") or "classification"
-            except ValueError:
-                return None
-    return None
+    config = saved_config(path)
+    return None if config is None else config.get("task") or "classification"
+
+
+def saved_label_sep(path) -> str:
+    """The separator of names a saved multi-label model was trained with ("," if none is recorded)."""
+    config = saved_config(path) or {}
+    return (config.get("config") or {}).get("label_sep") or MULTI_LABEL_SEP
+
+
+def read_as_saved(args) -> None:
+    """`evaluate`: the saved model's task reads the file, and a multi-label model's label fields are
+    split on its own separator unless --label-sep is given; a given one is honoured (the file's
+    format is the user's), and said when it differs from the model's."""
+    args.task = saved_task(args.model)
+    if args.task != "multi_label":
+        return
+    stored = saved_label_sep(args.model)
+    if "--label-sep" not in {option.split("=")[0] for option in getattr(args, "argv", ())}:
+        args.label_sep = stored
+    elif args.label_sep != stored:
+        logger.info("reading the label fields of %s split on --label-sep %r; the model was trained with %r",
+                    args.data, args.label_sep, stored)
 
 
 def build_model(args, train, read_validation, strategy) -> tuple:
@@ -83,8 +113,8 @@ def task_name(value: str) -> str:
 def label_sep_option(parser) -> None:
     """`--label-sep`: the separator of the label names in a multi-label field."""
     parser.add_argument("--label-sep", default=",", metavar="SEP",
-                        help="multi_label: the separator of the names in a label field, as in training "
-                             "(default: %(default)s)")
+                        help="multi_label: the separator of the names in a label field (default: %(default)s; "
+                             "evaluate: the one the model was trained with, kept in the model)")
 
 
 def task_training_defaults(args, config):

@@ -32,14 +32,16 @@ def task_name(task: Optional[str]) -> Optional[str]:
 
 class LabelSet(tuple):
     """The label names of one example, in the order given; `where` says where it was read (a
-    file's line) for messages, or is None."""
+    file's line) for messages, or is None; `sep` is the separator a str of names was split on
+    (None for a list of names)."""
 
     where: Optional[str] = None
+    sep: Optional[str] = None
 
     @classmethod
-    def of(cls, names, where: Optional[str] = None) -> "LabelSet":
+    def of(cls, names, where: Optional[str] = None, sep: Optional[str] = None) -> "LabelSet":
         label_set = cls(names)
-        label_set.where = where
+        label_set.where, label_set.sep = where, sep
         return label_set
 
 
@@ -77,7 +79,8 @@ def parse_label_set(value, *, source: str = "data", where: str = "", sep: str = 
         raise DataError(f"{at}: an empty label name in {_shown(value)}; remove the doubled or trailing "
                         f"{sep!r}, or, if {sep!r} is part of the names, choose another separator with "
                         f"label_sep= (--label-sep)")
-    return LabelSet.of(dict.fromkeys(cleaned), where or None)
+    split = sep if isinstance(value, str) else getattr(value, "sep", None)  # a set read before keeps its own
+    return LabelSet.of(dict.fromkeys(cleaned), where or None, split)
 
 
 def _shown(value) -> str:
@@ -129,6 +132,19 @@ def holds_label_sets(labels) -> bool:
     """Whether `labels` were read as multi-label sets (`task="multi_label"`): every one a `LabelSet`.
     Lists of names given without the task are not, and are refused as classification labels."""
     return bool(labels) and all(isinstance(label, LabelSet) for label in labels)
+
+
+def split_on(sets) -> Optional[str]:
+    """The separator the label sets' strs of names were split on (a file's fields), or None where
+    they were given as lists of names; the first one found."""
+    return next((label_set.sep for label_set in sets if getattr(label_set, "sep", None)), None)
+
+
+def kept_separator(model_sep: str, sets) -> str:
+    """The separator a multi-label model keeps after training on `sets`: the one their fields were
+    split on where that was chosen (not the default ","), else the model's own."""
+    read = split_on(sets)
+    return read if read is not None and read != MULTI_LABEL_SEP else model_sep
 
 
 def with_label_sets(examples, sep: str = MULTI_LABEL_SEP):

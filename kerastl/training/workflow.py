@@ -13,6 +13,7 @@ from kerastl._keras import OPTIMIZER_XLA_SWITCH, QUIET_SHUFFLE_KWARGS, Distribut
 from kerastl._logging import progress_verbosity
 from kerastl.config import MULTI_LABEL_SEP, POOLED_NAMES, TrainingConfig
 from kerastl.data import batching as data_lib
+from kerastl.data.label_sets import kept_separator
 from kerastl.data.text_examples import as_examples
 from kerastl.training import resume as checkpoints
 from kerastl.training.callbacks import (
@@ -113,6 +114,8 @@ def fine_tune(
     train = as_examples(train, labelled=True, what="fine_tune(train)", task=task, label_sep=sep)
     if validation is not None:
         validation = as_examples(validation, labelled=True, what="fine_tune(validation)", task=task, label_sep=sep)
+    if task == "multi_label":  # a separator chosen on reading the training fields is the model's from now on
+        model.label_sep = kept_separator(sep, train.labels)
     # The strategy the model was built under (the default one if none): its replicas each take
     # `batch_size` examples of every global batch, and only its chief writes files.
     strategy = model.distribute_strategy
