@@ -20,7 +20,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from kerastl.analysis.baseline_tasks import multi_label_baseline, regression_baseline
-from kerastl.analysis.evaluation import classification_scores, plot_confusion_matrix
+from kerastl.analysis.evaluation import classification_scores, per_class_scores, plot_confusion_matrix
 from kerastl.analysis.features import extract_features, split_features  # noqa: F401 (extract_features re-exported)
 from kerastl.config import DEFAULT_MAX_LENGTH, INFERENCE_BATCH_SIZE
 from kerastl.data.label_sets import multi_hot, task_name
@@ -53,9 +53,11 @@ class BaselineResult:
         return f"BaselineResult({self.scores()})"
 
     def scores(self) -> dict:
-        """`{name: {"n", "accuracy", "macro_f1", "weighted_f1"}}` on the validation split."""
+        """`{name: {"n", "accuracy", "macro_f1", "weighted_f1", "per_class"}}` on the validation split;
+        `per_class` is `{label: {precision, recall, f1, support}}`, as `kerastl evaluate --json` gives it."""
         return {
-            name: classification_scores(self.y_true, y_pred, len(self.label_names))
+            name: {**classification_scores(self.y_true, y_pred, len(self.label_names)),
+                   "per_class": per_class_scores(self.y_true, y_pred, self.label_names)}
             for name, y_pred in self.predictions.items()
         }
 

@@ -123,6 +123,16 @@ def classification_scores(y_true, y_pred, num_labels: int) -> dict:
     }
 
 
+def per_class_scores(y_true, y_pred, label_names: Sequence[str]) -> dict:
+    """`{name: {"precision", "recall", "f1", "support"}}` of predicted against true label ids, every
+    label of `label_names` (in id order) included, predicted or not."""
+    precision, recall, f1, support = sk_metrics.precision_recall_fscore_support(
+        y_true, y_pred, labels=list(range(len(label_names))), zero_division=0
+    )
+    return {name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+            for name, p, r, f, s in zip(label_names, precision, recall, f1, support)}
+
+
 @dataclasses.dataclass
 class Evaluation:
     """A model's logits on labelled examples, and everything a report derives from them.
@@ -181,14 +191,7 @@ class Evaluation:
 
     def metrics(self) -> dict:
         """`scores()` plus per-class precision, recall, F1 and support, keyed by label name."""
-        precision, recall, f1, support = sk_metrics.precision_recall_fscore_support(
-            self.label_ids, self.predicted_ids, labels=list(range(len(self.label_names))), zero_division=0
-        )
-        per_class = {
-            name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
-            for name, p, r, f, s in zip(self.label_names, precision, recall, f1, support)
-        }
-        return {**self.scores(), "per_class": per_class}
+        return {**self.scores(), "per_class": per_class_scores(self.label_ids, self.predicted_ids, self.label_names)}
 
     def confusion_matrix(self, normalize: Optional[str] = "true") -> np.ndarray:
         """(num_labels, num_labels), rows true labels, columns predictions; rows sum to 1 by default.
