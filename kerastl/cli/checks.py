@@ -151,6 +151,7 @@ def check_export(args):
     if args.version is not None and args.version < 0:
         raise ValueError(f"--version must be >= 0, received --version {args.version}")
     if args.format == "onnx":
+        onnx_task(args.model)
         if args.output.exists() and not args.output.is_dir():
             raise ModelFileError(f"--output {args.output} is a file: give a folder for the ONNX export")
         if (args.output / ONNX_MODEL_FILE).exists() and not args.overwrite:
@@ -159,3 +160,15 @@ def check_export(args):
         onnx_runtime("--format onnx")
     elif args.output.exists() and not args.output.is_dir():
         raise ModelFileError(f"--output {args.output} is a file: give a folder for the SavedModel versions")
+
+
+def onnx_task(model) -> None:
+    """`export --format onnx` takes a single-label classifier; another task's folder is refused
+    here, before TensorFlow loads, naming the SavedModel export that serves it."""
+    from kerastl.cli.tasks import saved_task
+
+    task = saved_task(model)
+    if task not in (None, "classification"):
+        raise ValueError(f"--format onnx: ONNX export is for single-label classifiers today, and {model} holds a "
+                         f"{task} model; its SavedModel serves it: kerastl export --model {model} --output DIR "
+                         f"(without --format onnx)")

@@ -183,6 +183,11 @@ def _quantize(path: Path) -> None:
     staging.replace(path)
 
 
+# What the SavedModel serves for the tasks ONNX export refuses (kerastl.serving.saved_model).
+ONNX_REFUSAL_OUTPUTS = {"multi_label": "its probabilities and the label set above each label's threshold",
+                        "regression": "its score"}
+
+
 def export_onnx(model, path, *, quantize: Optional[str] = None, overwrite: bool = False) -> Path:
     """Write `model` (a trained `kerastl.TextClassifier`) as an ONNX model folder for ONNX Runtime.
 
@@ -205,12 +210,20 @@ def export_onnx(model, path, *, quantize: Optional[str] = None, overwrite: bool 
 
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize must be one of {QUANTIZATIONS}, received quantize={quantize!r}")
-    if getattr(model, "task", "classification") == "multi_label":
-        raise NotImplementedError("export_onnx writes a softmax classifier's graph; a multi-label model's sigmoid "
-                                  "outputs and thresholds are not in it: export it as a SavedModel "
-                                  "(kerastl.export_saved_model, or kerastl export without --format onnx)")
+    task = getattr(model, "task", "classification")
+    if task != "classification":
+        served = ONNX_REFUSAL_OUTPUTS.get(task, "its outputs")
+        raise NotImplementedError(
+            f"ONNX export is for single-label classifiers (kerastl.TextClassifier) today, and this is a "
+            f"{type(model).__name__} (task {task!r}): its SavedModel serves it, with {served}: "
+            f"kerastl.export_saved_model(model, path) (kerastl export without --format onnx)")
     if getattr(model, "tokenizer", None) is None:
         raise ValueError("this model has no tokenizer: pass tokenizer= when creating it")
+    if getattr(model, "text_pair", False):
+        raise NotImplementedError(
+            "ONNX export writes a single-text graph (no token_type_ids input) and this model reads sentence "
+            "pairs: export it as a SavedModel, whose serving_default takes text and text_pair: "
+            "kerastl.export_saved_model(model, path) (kerastl export without --format onnx)")
     _require("onnx"), _require("onnxruntime")
     folder = Path(path)
     if (folder / MODEL_FILE).exists() and not overwrite:
