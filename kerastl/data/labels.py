@@ -72,7 +72,8 @@ def encode_labels(labels, label_names: Sequence[str], source: str = "data") -> n
             for v in labels]
     unknown = sorted({k for k in keys if isinstance(k, str)} - index.keys())
     if unknown:
-        refuse_other_tasks([v for v, k in zip(labels, keys) if isinstance(k, str) and k not in index], source)
+        refuse_other_tasks([v for v, k in zip(labels, keys) if isinstance(k, str) and k not in index], source,
+                           names=label_names)
         hint = ""
         if any(_is_integer_string(key) for key in unknown) and not any(map(_is_integer_string, label_names)):
             hint = " (label ids given as strings are read as names: give them as integers)"
@@ -106,6 +107,8 @@ def _check_ids(ids: set, label_names: tuple, source: str) -> None:
         )
 
 
+# Separators of label sets other than MULTI_LABEL_SEP, caught where the names they join are labels too.
+OTHER_SEPARATORS = ("|", ";")
 # A label set of more integers than this, most of them on one or two examples, is a score.
 MAX_SPARSE_INTEGER_LABELS = 50
 
@@ -117,11 +120,13 @@ _ONLY_CLASSIFICATION = (
 )
 
 
-def refuse_other_tasks(labels, source: str = "data", *, label_set: bool = False) -> None:
+def refuse_other_tasks(labels, source: str = "data", *, label_set: bool = False, names=()) -> None:
     """Refuse labels that look like another task rather than read them as class names: a label
-    holding the multi-label separator, numbers that are not all integers (a regression score),
-    and, for a training label set (`label_set`), many integers most of which label one or two
-    examples. The task is the user's choice, never a guess, so these stop with the choices."""
+    holding the multi-label separator, labels most of which join names that are labels alone
+    (`names`, the model's, count too) with one of `OTHER_SEPARATORS`, numbers that are not all
+    integers (a regression score), and, for a training label set (`label_set`), many integers
+    most of which label one or two examples. The task is the user's choice, never a guess, so
+    these stop with the choices."""
     values = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in labels]
     listed = next((v for v in values if is_label_set(v)), None)
     if listed is not None:
@@ -136,6 +141,15 @@ def refuse_other_tasks(labels, source: str = "data", *, label_set: bool = False)
             f"sets (several labels per text); {_ONLY_CLASSIFICATION}. Give one label per text, or choose "
             f"task=\"multi_label\" for sets; if the commas are part of single label names, rename those "
             f"labels without {MULTI_LABEL_SEP!r}"
+        )
+    other = _other_separator(values, names)
+    if other is not None:
+        sep, shown = other
+        raise DataError(
+            f"{source}: labels such as {shown} hold {sep!r} between names that are also labels on their own, "
+            f"and look like multi-label sets (several labels per text); {_ONLY_CLASSIFICATION}. Choose "
+            f"task=\"multi_label\" with label_sep={sep!r} (--task multi_label --label-sep '{sep}'), or give one "
+            f"label per text; if {sep!r} is part of single label names, rename those labels without it"
         )
     numbers = [_number(v) for v in values]
     if values and all(n is not None for n in numbers) and not all(float(n).is_integer() for n in numbers):
@@ -153,6 +167,26 @@ def refuse_other_tasks(labels, source: str = "data", *, label_set: bool = False)
                 f"and look like regression scores rather than class ids; {_ONLY_CLASSIFICATION}. If they "
                 f"are classes, give them as label names (e.g. 'class_17') with enough examples of each"
             )
+
+
+def _other_separator(values, names=()):
+    """`(sep, examples)` where the str labels holding `|` or `;` mostly hold the same one and most
+    of those split on it into two or more names that also occur as labels alone ("joy|love"
+    beside "joy" and "love"); else None. A name that merely holds the character ("rock|pop"
+    with no "rock" label) reads as a class."""
+    strings = {v.strip() for v in values if isinstance(v, str)}
+    holders = [v for v in strings if any(sep in v for sep in OTHER_SEPARATORS)]
+    if not holders:
+        return None
+    sep = max(OTHER_SEPARATORS, key=lambda c: sum(c in v for v in holders))
+    alone = (strings | {str(name) for name in names}) - set(holders)
+    sets = sorted(v for v in holders if sep in v and _splits_into(v, sep, alone))
+    return (sep, sets[:3]) if 2 * len(sets) > len(holders) else None
+
+
+def _splits_into(value: str, sep: str, alone: set) -> bool:
+    parts = [part.strip() for part in value.split(sep)]
+    return len(parts) >= 2 and all(part in alone for part in parts)
 
 
 def scores_from(labels, source: str = "data") -> np.ndarray:
