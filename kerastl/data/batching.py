@@ -193,13 +193,15 @@ def by_length(lengths, batch_size: int) -> tuple:
     return order, np.split(order, np.cumsum(sizes)[:-1]) if sizes else []
 
 
-def logits_by_length(forward, input_ids, attention_mask, *, chunk: int, num_outputs: int):
-    """`forward(ids, mask)` over a right-padded batch, in a TensorFlow graph, as chunks of `chunk`
-    texts of similar length, each cut to its own longest: a batch of short texts and one long one
-    no longer pays for the long one's padding on every text. Rows come back in input order."""
+def logits_by_length(forward, input_ids, attention_mask, *extra, chunk: int, num_outputs: int):
+    """`forward(ids, mask, *extra)` over a right-padded batch, in a TensorFlow graph, as chunks of
+    `chunk` texts of similar length, each cut to its own longest: a batch of short texts and one
+    long one no longer pays for the long one's padding on every text. Rows come back in input
+    order. `extra`: more (batch, length) features cut as the ids (a pair's `token_type_ids`)."""
     lengths = tf.reduce_sum(attention_mask, axis=1)  # (batch,)
     order = tf.argsort(lengths, stable=True)  # shortest first
     ids, mask, lengths = tf.gather(input_ids, order), tf.gather(attention_mask, order), tf.gather(lengths, order)
+    extra = [tf.gather(feature, order) for feature in extra]
     count = tf.shape(ids)[0]
     chunks = (count + chunk - 1) // chunk
 
@@ -207,7 +209,8 @@ def logits_by_length(forward, input_ids, attention_mask, *, chunk: int, num_outp
         start = index * chunk
         end = tf.minimum(start + chunk, count)
         width = lengths[end - 1]  # the chunk's longest: the batch is sorted
-        return index + 1, outputs.write(index, forward(ids[start:end, :width], mask[start:end, :width]))
+        cut = [feature[start:end, :width] for feature in (ids, mask, *extra)]
+        return index + 1, outputs.write(index, forward(*cut))
 
     empty = tf.TensorArray(tf.float32, size=chunks, infer_shape=False, element_shape=[None, num_outputs])
     _, outputs = tf.while_loop(lambda index, _: index < chunks, run_chunk, (0, empty))

@@ -9,6 +9,8 @@ with two signatures:
   as in training.
 - `predict_ids`: `input_ids`, `attention_mask` (int32, `[batch, seq]`) -> the same outputs, for
   clients that tokenize themselves.
+- A pair model's (`text_pair`): `serving_default` takes `text` and `text_pair` (packed by
+  `kerastl.preprocessing.graph_pairs`), `predict_ids` takes `token_type_ids` too.
 
 The graph holds only ops that a plain `import tensorflow` registers: loading it needs no
 kerastl, transformers or tensorflow-text. A tokenizer that ops cannot reproduce exactly
@@ -36,6 +38,7 @@ from kerastl.config import SAVED_CONFIG_FILE, SAVED_TOKENIZER_DIR
 from kerastl.data.batching import logits_by_length
 from kerastl.errors import ModelFileError, TextSignatureUnavailable
 from kerastl.precision import resolve_precision
+from kerastl.preprocessing.graph_pairs import build_graph_pair_tokenizer
 from kerastl.preprocessing.graph_tokenizer import GraphTokenizer
 from kerastl.serving import fast_graph as _fast_graph
 from kerastl.serving.multi_label_outputs import multi_label_outputs
@@ -80,33 +83,50 @@ class _ServingModule(tf.Module):
             self.task = tf.Variable(model.task, trainable=False, name="task")
             self.thresholds = tf.Variable(list(model.thresholds), dtype=tf.float32, trainable=False, name="thresholds")
         self.max_length = tf.Variable(model.max_length, trainable=False, name="max_length")
+        # A pair model's signatures take the second texts (text_pair) and segment ids (token_type_ids).
+        self._pairs = bool(getattr(model, "text_pair", False))
+        if self._pairs:
+            self.text_pair = tf.Variable(True, trainable=False, name="text_pair")
+            self.fast = None  # the fast graph embeds segment 0 only: a pair model serves the Keras call
+            self.model_variables = tf_variables(model)
         # Only the signatures that exist are attributes: tf.saved_model.save traces them all.
         # The code is graph-safe as written; without autograph, tracing is several times faster.
         self.predict_ids = tf.function(self._predict_ids, autograph=False, input_signature=[
             tf.TensorSpec([None, None], tf.int32, name="input_ids"),
             tf.TensorSpec([None, None], tf.int32, name="attention_mask"),
-        ])
+        ] + [tf.TensorSpec([None, None], tf.int32, name="token_type_ids")] * self._pairs)
         if tokenizer is not None:
             # Any rank, so that one string (a scalar) is accepted as a batch of one: a signature
             # has one concrete function, and a [None] spec refuses a scalar with a shape error
             # before the graph runs. A list of strings is as before, in TF Serving too.
             self.serve_text = tf.function(self._serve_text, autograph=False, input_signature=[
                 tf.TensorSpec(None, tf.string, name="text"),
-            ])
+            ] + [tf.TensorSpec(None, tf.string, name="text_pair")] * self._pairs)
 
-    def _serve_text(self, text):
-        rank = tf.debugging.assert_less_equal(tf.rank(text), 1, message=(
-            f"{TEXT_SIGNATURE}: text must be one string or a list (a 1-D tensor) of strings"))
-        with tf.control_dependencies([rank]):
+    def _serve_text(self, text, text_pair=None):
+        checks = [tf.debugging.assert_less_equal(tf.rank(text), 1, message=(
+            f"{TEXT_SIGNATURE}: text must be one string or a list (a 1-D tensor) of strings"))]
+        if text_pair is not None:
+            checks.append(tf.debugging.assert_equal(tf.shape(text), tf.shape(text_pair), message=(
+                f"{TEXT_SIGNATURE}: text and text_pair must have the same shape, one second text per text")))
+        with tf.control_dependencies(checks):
             text = tf.reshape(text, [-1])  # a scalar: a batch of one, answered as a batch of one
-        features = self.tokenizer(text)  # (batch, longest) ids and mask, padded on the right
-        return self._outputs(self._logits_by_length(features["input_ids"], features["attention_mask"]))
+        if text_pair is None:
+            features = self.tokenizer(text)  # (batch, longest) ids and mask, padded on the right
+            return self._outputs(self._logits_by_length(features["input_ids"], features["attention_mask"]))
+        features = self.tokenizer(text, tf.reshape(text_pair, [-1]))  # with token_type_ids
+        return self._outputs(self._logits_by_length(features["input_ids"], features["attention_mask"],
+                                                    features["token_type_ids"]))
 
-    def _predict_ids(self, input_ids, attention_mask):
+    def _predict_ids(self, input_ids, attention_mask, token_type_ids=None):
         # The client pads: on either side, so the batch runs as it comes.
-        with tf.control_dependencies(self._id_checks(input_ids, attention_mask)):  # before the encoder
+        checks = self._id_checks(input_ids, attention_mask)
+        if token_type_ids is not None:
+            checks.append(tf.debugging.assert_equal(tf.shape(input_ids), tf.shape(token_type_ids), message=(
+                f"{IDS_SIGNATURE}: input_ids and token_type_ids must have the same shape (batch, length)")))
+        with tf.control_dependencies(checks):  # before the encoder
             input_ids, attention_mask = tf.identity(input_ids), tf.identity(attention_mask)
-        return self._outputs(self._logits(input_ids, attention_mask))
+        return self._outputs(self._logits(input_ids, attention_mask, token_type_ids))
 
     def _id_checks(self, input_ids, attention_mask) -> list:
         """Asserts that refuse, naming the input and the fix, ids the encoder would fail on deep in
@@ -126,14 +146,17 @@ class _ServingModule(tf.Module):
                 f"tokens); tokenize with the tokenizer saved with the model (assets.extra/ in the export)")))
         return checks
 
-    def _logits(self, input_ids, attention_mask):
+    def _logits(self, input_ids, attention_mask, token_type_ids=None):
         if self.fast is not None:
             return self.fast(input_ids, attention_mask)
-        logits = self._model({"input_ids": input_ids, "attention_mask": attention_mask}, training=False)
+        features = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            features["token_type_ids"] = token_type_ids
+        logits = self._model(features, training=False)
         return tf.cast(logits, tf.float32)  # (batch, num_labels)
 
-    def _logits_by_length(self, input_ids, attention_mask):
-        return logits_by_length(self._logits, input_ids, attention_mask, chunk=SERVING_CHUNK,
+    def _logits_by_length(self, input_ids, attention_mask, *extra):
+        return logits_by_length(self._logits, input_ids, attention_mask, *extra, chunk=SERVING_CHUNK,
                                 num_outputs=self._model.num_outputs)
 
     def _outputs(self, logits):
@@ -229,7 +252,8 @@ def export_saved_model(
     tokenizer, reason = None, "text_signature=False"
     if text_signature is not False:
         logger.info("export: rebuilding the tokenizer in TensorFlow ops and checking it on probe texts")
-        tokenizer, reason = model.preprocessor.graph_tokenizer()
+        tokenizer, reason = (build_graph_pair_tokenizer(model.tokenizer, model.max_length) if model.text_pair
+                             else model.preprocessor.graph_tokenizer())
     if tokenizer is None and text_signature:
         raise TextSignatureUnavailable(
             f"cannot export a raw-text signature: {reason}. Export without it "
@@ -268,6 +292,7 @@ def export_saved_model(
             "labels": None if model.label_names is None else list(model.label_names),
             "max_length": model.max_length,
             "text_signature": tokenizer is not None,
+            "text_pair": model.text_pair,
             "text_signature_unavailable": reason,
             "precision": served.precision,
         }

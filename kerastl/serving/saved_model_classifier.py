@@ -69,12 +69,15 @@ class SavedModelClassifier:
         self.label_names = None if regression else tuple(v.decode() for v in self._loaded.labels.numpy())
         self.max_length = int(self._loaded.max_length.numpy())
         self.has_text_signature = TEXT_SIGNATURE in self._loaded.signatures
+        # A pair model's export takes text and text_pair (token_type_ids in predict_ids).
+        self.text_pair = hasattr(self._loaded, "text_pair")
         metadata = folder / EXTRA_DIR / SAVED_CONFIG_FILE
         # The policy the graph computes under; None for an export of kerastl before 0.4.0.
         self.precision = json.loads(metadata.read_text()).get("precision") if metadata.is_file() else None
         self._tokenizer = None
         if not self.has_text_signature:
             self._tokenizer = TextClassifierPreprocessor.load(folder / EXTRA_DIR / SAVED_TOKENIZER_DIR, self.max_length)
+            self._tokenizer.text_pair = self.text_pair
 
     @property
     def labels(self) -> tuple:
@@ -94,14 +97,19 @@ class SavedModelClassifier:
         return self._run(texts, "probabilities", (0, len(self.label_names)), batch_size)
 
     def _run(self, texts, output: str, empty: tuple, batch_size: int) -> np.ndarray:
-        texts = as_examples(texts, labelled=False, what="predict(texts)").texts
+        examples = as_examples(texts, labelled=False, what="predict(texts)", text_pair=self.text_pair)
+        texts, pairs = examples.texts, examples.text_pairs
         out = [np.zeros(empty, np.float32)]
         for start in range(0, len(texts), batch_size):
             batch = texts[start:start + batch_size]
+            second = None if pairs is None else pairs[start:start + batch_size]
             if self._tokenizer is None:
-                result = self._loaded.signatures[TEXT_SIGNATURE](text=tf.constant(batch))
+                pair_batch = {} if second is None else {"text_pair": tf.constant(second)}
+                result = self._loaded.signatures[TEXT_SIGNATURE](text=tf.constant(batch), **pair_batch)
             else:
-                features = self._tokenizer.features(batch)
+                features = self._tokenizer.features(batch if second is None else (batch, second))
+                if pairs is not None and "token_type_ids" not in features:  # a tokenizer without segment ids
+                    features["token_type_ids"] = tf.zeros_like(features["input_ids"])
                 result = self._loaded.signatures[IDS_SIGNATURE](**features)
             out.append(result[output].numpy())
         return np.concatenate(out)
