@@ -20,6 +20,9 @@ from tests.helpers import tiny_bert_config, tiny_distilbert_config, tiny_tokeniz
 ROOT = Path(__file__).resolve().parents[1]
 
 TEXTS = ["a good film", "awful", "the plot was dull and the film was very very long", "love it", ""]
+# Sentence pairs, as (texts_a, texts_b): an empty side, a side past max_length, single words.
+PAIR_TEXTS = (["a good film", "awful", "the plot was dull and the film was very very long", "love", ""],
+              ["great fun", "", "and the film was dull and long and very very dull", "film", "dull"])
 BF16_ATOL = 2e-2  # bf16 keeps 8 bits of mantissa: probabilities agree to about 1e-2
 
 
@@ -67,6 +70,16 @@ def _regressor_data():
     return texts, [4.5, 1.0, 5.0, 0.5, 4.0, 0.0]
 
 
+def _pair_classifier_data():
+    texts_a = ["a good film", "an awful plot", "i love it", "dull and bad", "great fun", "i hate it"]
+    texts_b = ["great fun", "i hate it", "a good film", "an awful plot", "love", "bad"]
+    return (texts_a, texts_b), ["pos", "neg", "pos", "neg", "pos", "neg"]
+
+
+def _pair_regressor_data():
+    return _pair_classifier_data()[0], [4.5, 1.0, 5.0, 0.5, 4.0, 0.0]
+
+
 def _multi_label_data():
     texts = ["a good film", "an awful plot", "i love it", "dull and bad", "great fun", "i hate it"]
     return texts, [["pos"], ["neg"], ["pos", "fun"], ["neg"], ["pos", "fun"], ["neg"]]
@@ -101,14 +114,42 @@ TASK_FIXTURES = {
 }
 
 
+# Sentence pairs: task name -> how to build the task as a pair model (text_pair=True) and train it
+# on `(texts_a, texts_b)`. On a tiny BERT whatever the family's own fixture, as BERT embeds the
+# segment ids a pair feeds it; the contract's checks run on `PAIR_TEXTS`.
+PAIR_FIXTURES = {
+    "TextClassifier": TASK_FIXTURES["TextClassifier"]._replace(
+        build=lambda source, tokenizer: kerastl.TextClassifier.from_backbone(
+            tiny_bert_config(), ("neg", "pos"), tokenizer=tiny_tokenizer("bert"), max_length=16, text_pair=True),
+        data=_pair_classifier_data,
+    ),
+    "TextRegressor": TASK_FIXTURES["TextRegressor"]._replace(
+        build=lambda source, tokenizer: kerastl.TextRegressor.from_backbone(
+            tiny_bert_config(), tokenizer=tiny_tokenizer("bert"), max_length=16, text_pair=True),
+        data=_pair_regressor_data,
+    ),
+}
+
+
 # ------------------------------------------------------------------------------------- building
 
 
-def build_task(family: str, task: str, seed: int = 0):
-    """A tiny random `task` on an encoder of `family`, the same for the same seed."""
+def build_task(family: str, task: str, seed: int = 0, pairs: bool = False):
+    """A tiny random `task` on an encoder of `family` (a pair model with `pairs`), the same for the
+    same seed."""
     kerastl.keras.utils.set_random_seed(seed)
     fixture = FAMILY_FIXTURES[family]
-    return TASK_FIXTURES[task].build(fixture.source(), fixture.tokenizer())
+    return (PAIR_FIXTURES if pairs else TASK_FIXTURES)[task].build(fixture.source(), fixture.tokenizer())
+
+
+def as_input(texts):
+    """Texts as a list, or sentence pairs `(texts_a, texts_b)` as a tuple of two lists."""
+    return tuple(list(part) for part in texts) if isinstance(texts, tuple) else list(texts)
+
+
+def count(texts) -> int:
+    """How many examples: texts, or pairs `(texts_a, texts_b)`."""
+    return len(texts[0]) if isinstance(texts, tuple) else len(texts)
 
 
 def softmax(logits) -> np.ndarray:
@@ -123,7 +164,7 @@ def softmax(logits) -> np.ndarray:
 def run_fit_step(model, texts: Sequence[str], targets) -> dict:
     """One `fit` step on raw strings, with the task's default compile; the history."""
     model.compile()
-    return model.fit(list(texts), list(targets), batch_size=len(texts), epochs=1, steps_per_epoch=1,
+    return model.fit(as_input(texts), list(targets), batch_size=count(texts), epochs=1, steps_per_epoch=1,
                      verbose=0).history
 
 
@@ -138,31 +179,31 @@ def check_fit_step(model, texts, targets, before: dict) -> None:
 
 def check_predict(model, texts: Sequence[str], num_outputs: int) -> np.ndarray:
     """`predict` on raw strings: one row of `num_outputs` finite float values per text."""
-    outputs = np.asarray(model.predict(list(texts), verbose=0))
-    assert outputs.shape == (len(texts), num_outputs), outputs.shape
+    outputs = np.asarray(model.predict(as_input(texts), verbose=0))
+    assert outputs.shape == (count(texts), num_outputs), outputs.shape
     assert np.isfinite(outputs).all(), outputs
     return outputs
 
 
 def check_keras_file_round_trip(model, texts, path: Path, atol: float = 1e-5):
     """`model.save(".keras")` then `keras.models.load_model` in this process: same class, same outputs."""
-    expected = np.asarray(model.predict(list(texts), verbose=0))
+    expected = np.asarray(model.predict(as_input(texts), verbose=0))
     model.save(str(path))
     loaded = kerastl.keras.models.load_model(str(path))
     assert type(loaded) is type(model)
-    np.testing.assert_allclose(np.asarray(loaded.predict(list(texts), verbose=0)), expected, atol=atol)
+    np.testing.assert_allclose(np.asarray(loaded.predict(as_input(texts), verbose=0)), expected, atol=atol)
     return loaded
 
 
 def check_pretrained_round_trip(model, texts, targets, path: Path, atol: float = 1e-5):
     """`save_pretrained` / `from_pretrained`: same outputs, and the loaded model is compiled,
     ready to `evaluate` with no `compile` call."""
-    expected = np.asarray(model.predict(list(texts), verbose=0))
+    expected = np.asarray(model.predict(as_input(texts), verbose=0))
     model.save_pretrained(path)
     loaded = type(model).from_pretrained(path)
-    np.testing.assert_allclose(np.asarray(loaded.predict(list(texts), verbose=0)), expected, atol=atol)
+    np.testing.assert_allclose(np.asarray(loaded.predict(as_input(texts), verbose=0)), expected, atol=atol)
     assert getattr(loaded, "optimizer", None) is not None, "from_pretrained returned a model with no optimizer"
-    results = loaded.evaluate(list(texts), list(targets), verbose=0, return_dict=True)
+    results = loaded.evaluate(as_input(texts), list(targets), verbose=0, return_dict=True)
     assert "loss" in results and np.isfinite(results["loss"]), results
     return loaded
 
@@ -182,10 +223,13 @@ def check_export(model, texts, base: Path, *, precision=None, atol: float = 1e-5
 
     key = TASK_FIXTURES[type(model).__name__].serving_output
     if expected is None:
-        expected = served(model, model.predict(list(texts), verbose=0))
+        expected = served(model, model.predict(as_input(texts), verbose=0))
     path = kerastl.export_saved_model(model, base, precision=precision)
     serving = tf.saved_model.load(str(path)).signatures["serving_default"]
-    out = serving(text=tf.constant(list(texts)))
+    if isinstance(texts, tuple):  # a pair model serves text and text_pair
+        out = serving(text=tf.constant(texts[0]), text_pair=tf.constant(texts[1]))
+    else:
+        out = serving(text=tf.constant(list(texts)))
     values = out[key].numpy()
     assert out[key].dtype == tf.float32 and values.shape == expected.shape, (out[key], expected.shape)
     np.testing.assert_allclose(values, expected, atol=atol)
@@ -204,15 +248,18 @@ FRESH_IMPORTS = {
 _FRESH_PROGRAM = """{imports}
 import json, sys
 model = keras.models.load_model(sys.argv[1])
+x = json.loads(sys.argv[2])
+x = tuple(x["pairs"]) if isinstance(x, dict) else x  # sentence pairs: (texts_a, texts_b)
 print(json.dumps({{"class": type(model).__module__ + "." + type(model).__name__,
-                  "outputs": model.predict(json.loads(sys.argv[2]), verbose=0).tolist()}}))
+                  "outputs": model.predict(x, verbose=0).tolist()}}))
 """
 
 
 def check_fresh_process_load(path: Path, texts, expected, imports: str, atol: float = 1e-5) -> None:
     """`keras.models.load_model(path)` in a new Python with only `imports` gives `expected`."""
     result = subprocess.run(
-        [sys.executable, "-c", _FRESH_PROGRAM.format(imports=imports), str(path), json.dumps(list(texts))],
+        [sys.executable, "-c", _FRESH_PROGRAM.format(imports=imports), str(path),
+         json.dumps({"pairs": as_input(texts)} if isinstance(texts, tuple) else list(texts))],
         capture_output=True, text=True, cwd=str(path.parent), timeout=600,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))},
     )
