@@ -116,3 +116,16 @@ def test_text_part_ends_at_a_space_after_a_word():
     assert truncation.text_part("short", 8) == "short"
     assert truncation.text_part("a good film", 5, left=True) == " film"
     assert truncation.text_part("a good film", 4, left=True) is None
+
+
+@pytest.mark.parametrize("max_length", [24, 25])
+def test_pair_token_ids_keep_the_odd_token_where_the_whole_texts_say(bert_tokenizer, max_length):
+    """Longest-first gives an odd budget's extra token to the longer side of the whole texts;
+    windows of two long texts (or of one long text beside a long short one) must not decide it."""
+    pairs = [("good " * 2001, "film " * 2000), ("film " * 800, "good " * 700), ("good " * 700, "film " * 800),
+             ("the " * 30, "plot " * 400), ("plot " * 400, "the " * 30), ("dull " * 400, "fun " * 401),
+             ("fun " * 401, "dull " * 400), ("great", "awful " * 3000)]
+    for a, b in pairs:
+        ids, types = truncation.pair_token_ids([a], [b], bert_tokenizer, max_length)
+        whole = bert_tokenizer([a], [b], truncation="longest_first", max_length=max_length)
+        assert (ids, types) == (whole["input_ids"], whole["token_type_ids"]), (len(a), len(b))

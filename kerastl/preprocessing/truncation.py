@@ -56,7 +56,10 @@ def pair_token_ids(texts: Sequence[str], text_pairs: Sequence[str], tokenizer, m
     `input_ids` and `token_type_ids` (None where the tokenizer gives none), reading less.
 
     Each side is cut as `token_ids` cuts a text: to a part that holds at least `max_length`
-    tokens, which is all longest-first truncation can keep of it, so the ids are the same.
+    tokens, which is all longest-first truncation can keep of it. Which side is the longer still
+    decides which one keeps the odd token of an odd budget, so where a side was cut and the other
+    side is long too, the two whole texts are read, as the tokenizer itself would: the ids are
+    the same.
 
     Example:
     >>> ids, types = pair_token_ids(["a cat sat"], ["a cat was sitting"], tokenizer, 16)
@@ -67,10 +70,15 @@ def pair_token_ids(texts: Sequence[str], text_pairs: Sequence[str], tokenizer, m
         return tokenizer(batch, truncation=True, max_length=max_length,
                          return_attention_mask=False, return_token_type_ids=False)["input_ids"]
 
-    first = _bounded(list(texts), encode, tokenizer, max_length)[1]
-    second = _bounded(list(text_pairs), encode, tokenizer, max_length)[1]
+    texts, text_pairs = list(texts), list(text_pairs)
+    first_ids, first = _bounded(texts, encode, tokenizer, max_length)
+    second_ids, second = _bounded(text_pairs, encode, tokenizer, max_length)
     if not first:
         return [], None
+    for i in range(len(first)):
+        cut = first[i] is not texts[i] or second[i] is not text_pairs[i]
+        if cut and min(len(first_ids[i]), len(second_ids[i])) >= max_length:  # both long: which is longer?
+            first[i], second[i] = texts[i], text_pairs[i]
     encoded = tokenizer(first, second, truncation="longest_first", max_length=max_length,
                         return_attention_mask=False)
     types = encoded.get("token_type_ids")
