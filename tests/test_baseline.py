@@ -154,6 +154,17 @@ def test_multi_label_baseline_fits_one_vs_rest_logistic_regression(tmp_path):
         feature_baseline(model, train, (["awful film"], [["awful"]]))
 
 
+def test_baseline_command_with_task_multi_label(encoder_folder, tmp_path, capsys):
+    paths = {}
+    for name, (texts, sets) in (("train", _label_set_corpus(32, 1)), ("val", _label_set_corpus(8, 2))):
+        paths[name] = tmp_path / f"{name}.tsv"
+        paths[name].write_text("text\tlabels\n" + "".join(f"{t}\t{','.join(s)}\n" for t, s in zip(texts, sets)))
+    assert main(["baseline", "--model", str(encoder_folder), "--train", str(paths["train"]), "--validation",
+                 str(paths["val"]), "--max-length", "24", "--task", "multi-label", "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(scores) == {"most_frequent", "logistic_regression"} and scores["logistic_regression"]["n"] == 8
+
+
 def test_features_of_pairs_are_those_of_the_packed_pair(make_classifier):
     firsts, seconds = ["a good film", "dull"], ["the plot", "bad bad"]
     model = make_classifier()
