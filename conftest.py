@@ -75,9 +75,10 @@ def docstring_example_scope(request, doctest_namespace):
 
 
 def example_names() -> dict:
-    """A tiny DistilBERT classifier ("neg", "pos") whose head trained one epoch, and its data."""
+    """A tiny DistilBERT classifier ("neg", "pos") whose head trained one epoch, and its data; a
+    regressor and a multi-label model on the same encoder shape."""
     import kerastl
-    from tests.helpers import synthetic_corpus, tiny_classifier, tiny_tokenizer
+    from tests.helpers import synthetic_corpus, tiny_classifier, tiny_distilbert_config, tiny_tokenizer
 
     texts, labels = synthetic_corpus(64, seed=1)
     train = kerastl.TextExamples(texts, labels, source="train")
@@ -85,4 +86,14 @@ def example_names() -> dict:
     tokenizer = tiny_tokenizer()
     model = tiny_classifier(tokenizer=tokenizer)
     kerastl.fine_tune(model, train, validation, head_epochs=1, epochs=0, verbose=0)  # a training_history
-    return dict(model=model, tokenizer=tokenizer, texts=texts, labels=labels, train=train, validation=validation)
+    # The other task shapes, untrained: a regressor with a score per text, and a multi-label model
+    # with a label set per text.
+    config = tiny_distilbert_config()
+    scores = [float(len(text.split())) for text in texts]
+    regressor = kerastl.TextRegressor.from_backbone(config, tokenizer=tokenizer, max_length=24)
+    label_sets = [("joy", "love") if label == "pos" else ("anger",) for label in labels]
+    multi_label_model = kerastl.TextMultiLabelClassifier.from_backbone(config, ["anger", "joy", "love"],
+                                                                       tokenizer=tokenizer, max_length=24)
+    return dict(kerastl=kerastl, model=model, tokenizer=tokenizer, texts=texts, labels=labels, train=train,
+                validation=validation, config=config, scores=scores, regressor=regressor, label_sets=label_sets,
+                multi_label_model=multi_label_model)

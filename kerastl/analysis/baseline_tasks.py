@@ -40,7 +40,8 @@ class RegressionBaselineResult:
         regressors: the fitted scikit-learn estimators under the same names.
 
     Example:
-    >>> result = feature_baseline(regressor, train, validation, verbose=0)
+    >>> result = kerastl.feature_baseline(regressor, (texts[:48], scores[:48]), (texts[48:], scores[48:]),
+    ...                                   verbose=0)
     >>> sorted(result.scores())
     ['mean', 'ridge']
     """

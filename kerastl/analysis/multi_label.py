@@ -115,9 +115,9 @@ class MultiLabelEvaluation:
     `save(directory)`.
 
     Example:
-    >>> ev = MultiLabelEvaluation.from_model(model, validation)
-    >>> ev.metrics()["per_class"]["joy"]
-    {'precision': ..., 'recall': ..., 'f1': ..., 'support': ..., 'threshold': ...}
+    >>> ev = MultiLabelEvaluation.from_model(multi_label_model, (texts, label_sets))
+    >>> sorted(ev.metrics()["per_class"]["joy"])
+    ['f1', 'precision', 'recall', 'support', 'threshold']
     >>> ev.per_label().columns.tolist()
     ['label', 'precision', 'recall', 'f1', 'support', 'threshold']
     """

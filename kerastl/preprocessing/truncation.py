@@ -63,7 +63,9 @@ def pair_token_ids(texts: Sequence[str], text_pairs: Sequence[str], tokenizer, m
 
     Example:
     >>> ids, types = pair_token_ids(["a cat sat"], ["a cat was sitting"], tokenizer, 16)
-    >>> types == [tokenizer("a cat sat", "a cat was sitting")["token_type_ids"]]
+    >>> ids == [tokenizer("a cat sat", "a cat was sitting", truncation="longest_first", max_length=16)["input_ids"]]
+    True
+    >>> types is None  # this tokenizer (DistilBERT's) gives no segment ids; BERT's give 0s then 1s
     True
     """
     def encode(batch):

@@ -50,7 +50,8 @@ class TextMultiLabelClassifier(Task):
 
     Example (a tiny random encoder here; `TextMultiLabelClassifier.from_backbone("all-minilm-l6-v2",
     label_names=[...])` builds a real one):
-    >>> model = TextMultiLabelClassifier.from_backbone(config, ["joy", "love", "anger"], tokenizer=tokenizer)
+    >>> model = TextMultiLabelClassifier.from_backbone(config, ["joy", "love", "anger"], tokenizer=tokenizer,
+    ...                                                max_length=16)
     >>> model.compile()  # Adam 5e-5, binary cross-entropy
     >>> history = model.fit(["so happy", "i hate it"], [["joy", "love"], ["anger"]], epochs=1, verbose=0)
     >>> model.predict(["what a day"], verbose=0).shape  # probabilities
@@ -127,8 +128,10 @@ class TextMultiLabelClassifier(Task):
         Each must be in [0, 1]. Returns the thresholds.
 
         Example:
-        >>> model.set_thresholds(0.3)
+        >>> multi_label_model.set_thresholds(0.3)
         (0.3, 0.3, 0.3)
+        >>> multi_label_model.set_thresholds({"joy": 0.6})
+        (0.3, 0.6, 0.3)
         """
         names = self.label_names
         if isinstance(thresholds, Mapping):

@@ -4,7 +4,7 @@ its threshold; `best_thresholds` picks, per label, the one of best F1 on labelle
 Example:
 >>> targets = np.array([[1, 0], [0, 1], [1, 0]], np.float32)
 >>> probabilities = np.array([[0.4, 0.2], [0.1, 0.9], [0.3, 0.6]], np.float32)
->>> best_thresholds(targets, probabilities).round(2).tolist()
+>>> [round(float(t), 2) for t in best_thresholds(targets, probabilities)]
 [0.3, 0.9]
 """
 
