@@ -151,3 +151,23 @@ def test_the_classifier_baseline_gives_per_class(encoder_folder, tmp_path, capsy
         assert sum(figures["support"] for figures in per_class.values()) == scores[name]["n"] == 16
     # The majority class is every prediction: its recall is 1, the other label's 0.
     assert sorted(f["recall"] for f in scores["most_frequent"]["per_class"].values()) == [0.0, 1.0]
+
+
+def test_tuned_thresholds_keep_their_decisions_under_float_noise():
+    """A threshold sits between two probabilities, not on one: the same texts scored again with
+    differences of 1e-6 (another batch or padding) get the same labels and the same best F1."""
+    from sklearn.metrics import f1_score
+
+    from kerastl.tasks.thresholds import best_thresholds, decide
+
+    rng = np.random.default_rng(0)
+    targets = (rng.random((400, 5)) < 0.2).astype(np.float32)
+    probabilities = np.clip(0.5 * targets + 0.6 * rng.random((400, 5)), 0, 1).astype(np.float32)
+    thresholds = best_thresholds(targets, probabilities)
+    chosen = decide(probabilities, thresholds)
+    for noise in (-1e-6, 1e-6):
+        np.testing.assert_array_equal(decide(probabilities + noise, thresholds), chosen)
+    for label in range(5):  # still each label's best F1 over every cut
+        best = max(f1_score(targets[:, label], probabilities[:, label] >= cut, zero_division=0)
+                   for cut in np.unique(probabilities[:, label]))
+        assert f1_score(targets[:, label], chosen[:, label]) == pytest.approx(best)
