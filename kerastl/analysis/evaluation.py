@@ -8,7 +8,6 @@ plot function returns its figure and, given `path=`, saves it as a PNG.
 
 import dataclasses
 import json
-import logging
 import textwrap
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
@@ -20,14 +19,12 @@ from sklearn import metrics as sk_metrics
 
 from kerastl._keras import keras
 from kerastl.analysis import multi_label, regression
-from kerastl.analysis.plots import DPI, plot_training_history, save_figure  # noqa: F401 (re-exported)
+from kerastl.analysis.plots import DPI, plot_training_history, save_figure, save_training_curves  # noqa: F401 (re-exported)
 from kerastl.analysis.predictions import Predictions
 from kerastl.analysis.regression_report import RegressionEvaluation
 from kerastl.config import INFERENCE_BATCH_SIZE
 from kerastl.data.text_examples import TextExamples, as_examples
 from kerastl.errors import DataError
-
-logger = logging.getLogger(__name__)
 
 
 def predict(model, texts, *, batch_size: int = INFERENCE_BATCH_SIZE, verbose=0) -> Predictions:
@@ -257,10 +254,7 @@ class Evaluation:
         self.plot_confusion_matrix(path=directory / "confusion_matrix.png")
         self.highest_loss(top_k).to_csv(directory / "highest_loss.csv", index=False)
         self.lowest_loss(top_k).to_csv(directory / "lowest_loss.csv", index=False)
-        if history and any(history.get(phase) for phase in ("head", "fine_tune")):
-            plot_training_history(history, path=directory / "training_curves.png")
-        else:
-            logger.info("no training history: %s has no training_curves.png", directory)
+        save_training_curves(history, directory)
         return metrics
 
 

@@ -3,7 +3,6 @@ scores: micro and macro F1, subset accuracy and a per-label table (scikit-learn)
 
 import dataclasses
 import json
-import logging
 from pathlib import Path
 from typing import Optional
 
@@ -11,13 +10,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from kerastl.analysis.plots import plot_per_label_f1, plot_training_history
+from kerastl.analysis.plots import plot_per_label_f1, save_training_curves
 from kerastl.config import INFERENCE_BATCH_SIZE
 from kerastl.data.text_examples import as_examples
 from kerastl.errors import DataError
 from kerastl.tasks.thresholds import decide
-
-logger = logging.getLogger(__name__)
 
 PER_LABEL_COLUMNS = ("precision", "recall", "f1", "support", "threshold")  # per_class's, per_label.csv's
 
@@ -165,8 +162,5 @@ class MultiLabelEvaluation:
         (directory / "metrics.json").write_text(json.dumps(metrics, indent=2))
         self.per_label().to_csv(directory / "per_label.csv", index=False)
         self.plot_per_label_f1(path=directory / "per_label_f1.png")
-        if history and any(history.get(phase) for phase in ("head", "fine_tune")):
-            plot_training_history(history, path=directory / "training_curves.png")
-        else:
-            logger.info("no training history: %s has no training_curves.png", directory)
+        save_training_curves(history, directory)
         return metrics

@@ -6,6 +6,7 @@ a window or changes the matplotlib backend of the process that imports kerastl; 
 them with Agg. Every plot function returns its figure and, given `path=`, saves it as a PNG.
 """
 
+import logging
 from pathlib import Path
 from typing import Mapping, Optional
 
@@ -14,6 +15,8 @@ from matplotlib.figure import Figure
 
 from kerastl.analysis.regression import regression_scores
 from kerastl.errors import DataError
+
+logger = logging.getLogger(__name__)
 
 DPI = 120  # saved PNGs: about 800 px wide for the default figure sizes below
 # What the training curves show, where the history has it, and their axis titles.
@@ -72,6 +75,15 @@ def plot_training_history(history: Mapping, *, path=None) -> Figure:
         ax.grid(alpha=0.3)
     figure.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=4, frameon=False)
     return save_figure(figure, path)
+
+
+def save_training_curves(history: Optional[Mapping], directory: Path) -> None:
+    """A report's `training_curves.png` in `directory`, where `history` holds a phase's epochs
+    (`model.training_history`); otherwise a log line says why there is none."""
+    if history and any(history.get(phase) for phase in ("head", "fine_tune")):
+        plot_training_history(history, path=Path(directory) / "training_curves.png")
+    else:
+        logger.info("no training history: %s has no training_curves.png", directory)
 
 
 def plot_predicted_against_true(y_true, y_pred, *, title: Optional[str] = None, path=None) -> Figure:

@@ -3,7 +3,6 @@ examples with the largest errors, as `write_report` writes them for a `TextRegre
 
 import dataclasses
 import json
-import logging
 from pathlib import Path
 from typing import Optional
 
@@ -11,13 +10,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from kerastl.analysis.plots import plot_predicted_against_true, plot_training_history
+from kerastl.analysis.plots import plot_predicted_against_true, save_training_curves
 from kerastl.analysis.regression import predict_scores, regression_scores
 from kerastl.config import INFERENCE_BATCH_SIZE
 from kerastl.data.text_examples import as_examples
 from kerastl.errors import DataError
-
-logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -111,8 +108,5 @@ class RegressionEvaluation:
         (directory / "metrics.json").write_text(json.dumps(metrics, indent=2))
         self.plot_predicted_against_true(path=directory / "predicted_vs_true.png")
         self.largest_errors(top_k).to_csv(directory / "largest_errors.csv", index=False)
-        if history and any(history.get(phase) for phase in ("head", "fine_tune")):
-            plot_training_history(history, path=directory / "training_curves.png")
-        else:
-            logger.info("no training history: %s has no training_curves.png", directory)
+        save_training_curves(history, directory)
         return metrics

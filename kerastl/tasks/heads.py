@@ -86,9 +86,9 @@ class RegressionHead(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="kerastl")
-class MultiLabelHead(keras.layers.Layer):
-    """Dropout, a dense layer and a sigmoid: pooled vector (batch, dim) -> one probability per
-    label (batch, num_labels), each label independent of the others. Runs in float32.
+class MultiLabelHead(ClassificationHead):
+    """`ClassificationHead`'s dropout and dense layer, then a sigmoid: pooled vector (batch, dim) ->
+    one probability per label (batch, num_labels), each label independent of the others.
 
     Example:
     >>> head = MultiLabelHead(num_labels=4)
@@ -96,21 +96,5 @@ class MultiLabelHead(keras.layers.Layer):
     TensorShape([2, 4])
     """
 
-    def __init__(self, num_labels: int, dropout: float = DEFAULT_DROPOUT, **kwargs):
-        kwargs.setdefault("dtype", "float32")
-        super().__init__(**kwargs)
-        if num_labels < 2:
-            raise ValueError(f"num_labels must be >= 2, received num_labels={num_labels}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), received dropout={dropout}")
-        self.num_labels = num_labels
-        self.dropout = dropout
-        self.head_dropout = keras.layers.Dropout(dropout, name="head_dropout", dtype="float32")
-        self.logits = keras.layers.Dense(num_labels, name="logits", dtype="float32")
-
     def call(self, pooled, training=None):
-        pooled = self.head_dropout(tf.cast(pooled, tf.float32), training=training)
-        return tf.sigmoid(self.logits(pooled))  # (batch, num_labels) probabilities
-
-    def get_config(self):
-        return {**super().get_config(), "num_labels": self.num_labels, "dropout": self.dropout}
+        return tf.sigmoid(super().call(pooled, training=training))  # (batch, num_labels) probabilities
