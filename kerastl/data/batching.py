@@ -68,18 +68,12 @@ class EncodedExamples:
     def pad_numpy(self, index: np.ndarray) -> dict:
         """`pad(index)` as NumPy int32 arrays, for runtimes other than TensorFlow (ONNX Runtime)."""
         flat, splits = self._host()
-        starts, lengths = splits[index], splits[index + 1] - splits[index]
-        width = max(int(lengths.max(initial=0)), 1)  # at least one position, as in `pad`
-        mask = np.arange(width) < lengths[:, None]  # (batch, longest)
-        positions = np.minimum(starts[:, None] + np.arange(width), max(len(flat) - 1, 0))
-        ids = np.where(mask, flat[positions] if len(flat) else 0, self.pad_id).astype(np.int32)
-        features = {"input_ids": ids, "attention_mask": mask.astype(np.int32)}
+        segments = None
         if self.segment_ids is not None:
             if "_host_segments" not in self.__dict__:
                 self.__dict__["_host_segments"] = self.segment_ids.flat_values.numpy()
             segments = self.__dict__["_host_segments"]
-            features["token_type_ids"] = np.where(mask, segments[positions] if len(segments) else 0, 0).astype(np.int32)
-        return features
+        return _pad_host(flat, splits[index], splits[index + 1] - splits[index], self.pad_id, segments)
 
     def dataset(self, batch_size: int, *, shuffle: bool = False, seed=None, bucket: bool = True,
                 repeat: bool = False, strategy=None):
@@ -191,6 +185,34 @@ def by_length(lengths, batch_size: int) -> tuple:
     order = np.argsort(lengths, kind="stable")
     sizes = length_batches(lengths[order], batch_size)
     return order, np.split(order, np.cumsum(sizes)[:-1]) if sizes else []
+
+
+def pad_rows(rows, pad_id: int, dtype=np.int64) -> dict:
+    """NumPy `input_ids` and `attention_mask` of token id lists (a few texts' ids, no TensorFlow),
+    padded on the right to the longest of them, as `EncodedExamples.pad_numpy` pads.
+
+    Example:
+    >>> pad_rows([[101, 7, 102], [101, 102]], pad_id=0)["input_ids"].tolist()
+    [[101, 7, 102], [101, 102, 0]]
+    """
+    lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+    flat = np.fromiter((t for row in rows for t in row), dtype=np.int64, count=int(lengths.sum()))
+    features = _pad_host(flat, np.cumsum(lengths) - lengths, lengths, pad_id)
+    return {name: value.astype(dtype, copy=False) for name, value in features.items()}
+
+
+def _pad_host(flat, starts, lengths, pad_id: int, segments=None) -> dict:
+    """Rows `flat[start:start + length]` padded to the longest (at least one position, as in
+    `EncodedExamples.pad`): int32 `input_ids`, `attention_mask` and, with `segments` (flat as the
+    ids), `token_type_ids`."""
+    width = max(int(lengths.max(initial=0)), 1)
+    mask = np.arange(width) < lengths[:, None]  # (batch, longest)
+    positions = np.minimum(starts[:, None] + np.arange(width), max(len(flat) - 1, 0))
+    features = {"input_ids": np.where(mask, flat[positions] if len(flat) else 0, pad_id).astype(np.int32),
+                "attention_mask": mask.astype(np.int32)}
+    if segments is not None:
+        features["token_type_ids"] = np.where(mask, segments[positions] if len(segments) else 0, 0).astype(np.int32)
+    return features
 
 
 def logits_by_length(forward, input_ids, attention_mask, *extra, chunk: int, num_outputs: int):
