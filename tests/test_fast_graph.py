@@ -85,6 +85,35 @@ def test_bf16_fast_graph_computes_in_bf16_near_predict(exports, kind, pooling):
         assert 1e-6 < np.abs(out - expected).max() < 2e-2  # test_export's bf16 tolerance
 
 
+def _kernel_constants(loaded, hidden) -> dict:
+    """{function name: [dtype of each 2-D constant of a (hidden, n * hidden) matmul kernel's shape]}
+    in `serving_default`'s function library."""
+    graph = loaded.signatures["serving_default"].graph.as_graph_def()
+    found = collections.defaultdict(list)
+    for body in graph.library.function:
+        for node in body.node_def:
+            if node.op == "Const" and node.attr["dtype"].type in (tf.bfloat16.as_datatype_enum,
+                                                                  tf.float32.as_datatype_enum):
+                dims = [d.size for d in node.attr["value"].tensor.tensor_shape.dim]
+                if len(dims) == 2 and hidden in dims and max(dims) >= hidden:
+                    found[body.signature.name].append(tf.as_dtype(node.attr["dtype"].type).name)
+    return dict(found)
+
+
+@pytest.mark.parametrize("kind", ["distilbert", "bert"])
+def test_bf16_kernels_are_graph_constants_saved_once_float32_kernels_stay_variables(exports, kind):
+    # oneDNN keeps a constant bf16 weight in its blocked layout instead of reordering it every call.
+    model, bf16 = exports(kind, "cls", "mixed_bfloat16")
+    weights = onnx_weights.read_weights(model)
+    constants = _kernel_constants(bf16, weights.hidden)
+    assert len(constants) == 1, f"the kernels should be in one function both signatures call: {list(constants)}"
+    assert list(constants.values())[0] == ["bfloat16"] * 4 * len(weights.blocks)
+    assert not any("qkv_kernel" in v.name for v in bf16.model_variables)
+    _, float32 = exports(kind)
+    assert _kernel_constants(float32, weights.hidden) == {}
+    assert sum("qkv_kernel" in v.name for v in float32.model_variables) == len(weights.blocks)
+
+
 @pytest.mark.parametrize("kind", ["distilbert", "bert"])
 def test_fast_graph_has_fewer_ops_than_the_keras_path_and_stays_under_its_ceiling(exports, kind):
     _, fast = exports(kind)

@@ -69,7 +69,8 @@ class _ServingModule(tf.Module):
         # Tracked, so saved in variables/. Keras 3 wraps each tf.Variable in its own variable
         # class, which a TF1-style loader (TF Serving, `saved_model_cli run`) does not restore:
         # the tf.Variables themselves are tracked.
-        # fast_graph: a BERT-family encoder runs as `fast_graph.FastEncoder`, on its own variables.
+        # fast_graph: a BERT-family encoder runs as `fast_graph.FastEncoder`, on its own variables
+        # (its matmul kernels are graph constants under a mixed policy: see fast_graph).
         # (A regressor's head is not in the fast graph: it serves the Keras model's call.)
         self.fast = _fast_graph.build(model) if fast_graph and model.task == "classification" else None
         self.model_variables = list(self.fast.variables) if self.fast is not None else tf_variables(model)
@@ -89,6 +90,9 @@ class _ServingModule(tf.Module):
             self.text_pair = tf.Variable(True, trainable=False, name="text_pair")
             self.fast = None  # the fast graph embeds segment 0 only: a pair model serves the Keras call
             self.model_variables = tf_variables(model)
+        if self.fast is not None:  # one traced encoder that both signatures call: its constants saved once
+            object.__setattr__(self, "_fast_call", tf.function(self.fast.__call__, autograph=False, input_signature=[
+                tf.TensorSpec([None, None], tf.int32)] * 2).get_concrete_function())
         # Only the signatures that exist are attributes: tf.saved_model.save traces them all.
         # The code is graph-safe as written; without autograph, tracing is several times faster.
         self.predict_ids = tf.function(self._predict_ids, autograph=False, input_signature=[
@@ -148,7 +152,7 @@ class _ServingModule(tf.Module):
 
     def _logits(self, input_ids, attention_mask, token_type_ids=None):
         if self.fast is not None:
-            return self.fast(input_ids, attention_mask)
+            return self._fast_call(input_ids, attention_mask)
         features = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:
             features["token_type_ids"] = token_type_ids
