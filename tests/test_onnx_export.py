@@ -61,8 +61,12 @@ def test_int8_close_to_predict(exported, kind):
     probabilities = onnx_model.probabilities(TEXTS)
     assert np.abs(probabilities - expected).max() < INT8_TOLERANCE
     assert np.mean(probabilities.argmax(-1) == expected.argmax(-1)) >= INT8_LABEL_AGREEMENT
-    ops = {node.op_type for node in onnx_model_graph(onnx_model).node}
+    graph = onnx_model_graph(onnx_model)
+    ops = {node.op_type for node in graph.node}
     assert ops & {"DynamicQuantizeMatMul", "MatMulInteger", "QAttention"}, ops
+    # A scale per output channel of every quantized weight, not one per matrix.
+    scales = [list(i.dims) for i in graph.initializer if i.name.endswith("_scale")]
+    assert scales and all(len(dims) == 1 and dims[0] > 1 for dims in scales), scales
 
 
 def onnx_model_graph(onnx_model):

@@ -38,8 +38,8 @@ Writing the unfused pattern only for the optimizer to match it back would tie th
 pattern matcher. The optimizer (`onnxruntime.transformers.optimizer.optimize_model`, model type
 `bert`, skip-layer-norm fusion off) still runs over the result, for its remaining fusions and
 clean-ups, and its fused-operator counts go into `kerastl_onnx.json`. `quantize="int8"` then
-applies ONNX Runtime's dynamic quantization (int8 weights, uint8 activations quantized per call)
-to the matmuls and attention.
+applies ONNX Runtime's dynamic quantization (int8 weights with a scale per output channel, uint8
+activations quantized per call) to the matmuls and attention.
 
 Needs `onnx` and `onnxruntime` (`pip install 'kerastl[onnx]'`), imported only when called.
 """
@@ -192,8 +192,11 @@ def _quantize(path: Path) -> None:
     root.setLevel(logging.ERROR)  # it suggests shape pre-processing, which the optimizer has done
     try:
         # ONNX's shape inference does not type the com.microsoft outputs: they are float32.
+        # Per channel: one scale per output column. On MiniLM (random head, emotion texts) the
+        # probabilities moved by at most 0.024 from float32's, against 0.072 with one scale per
+        # matrix (ONNX Runtime's default), at the same speed.
         quantization.quantize_dynamic(str(path), str(staging), weight_type=quantization.QuantType.QInt8,
-                                      op_types_to_quantize=["MatMul", "Attention"],
+                                      per_channel=True, op_types_to_quantize=["MatMul", "Attention"],
                                       extra_options={"DefaultTensorType": TensorProto.FLOAT})
     finally:
         root.setLevel(level)
