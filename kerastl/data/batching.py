@@ -219,22 +219,29 @@ def logits_by_length(forward, input_ids, attention_mask, *extra, chunk: int, num
     """`forward(ids, mask, *extra)` over a right-padded batch, in a TensorFlow graph, as chunks of
     `chunk` texts of similar length, each cut to its own longest: a batch of short texts and one
     long one no longer pays for the long one's padding on every text. Rows come back in input
-    order. `extra`: more (batch, length) features cut as the ids (a pair's `token_type_ids`)."""
-    lengths = tf.reduce_sum(attention_mask, axis=1)  # (batch,)
-    order = tf.argsort(lengths, stable=True)  # shortest first
-    ids, mask, lengths = tf.gather(input_ids, order), tf.gather(attention_mask, order), tf.gather(lengths, order)
-    extra = [tf.gather(feature, order) for feature in extra]
-    count = tf.shape(ids)[0]
-    chunks = (count + chunk - 1) // chunk
+    order. `extra`: more (batch, length) features cut as the ids (a pair's `token_type_ids`).
+    A batch of `chunk` texts or fewer runs whole, skipping the sort and the loop (at batch 1 they
+    cost about as much as the tokenizer)."""
+    count = tf.shape(input_ids)[0]
 
-    def run_chunk(index, outputs):
-        start = index * chunk
-        end = tf.minimum(start + chunk, count)
-        width = lengths[end - 1]  # the chunk's longest: the batch is sorted
-        cut = [feature[start:end, :width] for feature in (ids, mask, *extra)]
-        return index + 1, outputs.write(index, forward(*cut))
+    def in_chunks():
+        lengths = tf.reduce_sum(attention_mask, axis=1)  # (batch,)
+        order = tf.argsort(lengths, stable=True)  # shortest first
+        ids, mask, lengths = tf.gather(input_ids, order), tf.gather(attention_mask, order), tf.gather(lengths, order)
+        sorted_extra = [tf.gather(feature, order) for feature in extra]
 
-    empty = tf.TensorArray(tf.float32, size=chunks, infer_shape=False, element_shape=[None, num_outputs])
-    _, outputs = tf.while_loop(lambda index, _: index < chunks, run_chunk, (0, empty))
-    outputs = outputs.concat()  # in sorted order
-    return tf.scatter_nd(order[:, None], outputs, tf.shape(outputs))  # back in input order
+        def run_chunk(index, outputs):
+            start = index * chunk
+            end = tf.minimum(start + chunk, count)
+            width = lengths[end - 1]  # the chunk's longest: the batch is sorted
+            cut = [feature[start:end, :width] for feature in (ids, mask, *sorted_extra)]
+            return index + 1, outputs.write(index, forward(*cut))
+
+        chunks = (count + chunk - 1) // chunk
+        empty = tf.TensorArray(tf.float32, size=chunks, infer_shape=False, element_shape=[None, num_outputs])
+        _, outputs = tf.while_loop(lambda index, _: index < chunks, run_chunk, (0, empty))
+        outputs = outputs.concat()  # in sorted order
+        return tf.scatter_nd(order[:, None], outputs, tf.shape(outputs))  # back in input order
+
+    # A batch of one chunk or less is already padded to its own longest: it runs as it is.
+    return tf.cond(count <= chunk, lambda: forward(input_ids, attention_mask, *extra), in_chunks)
