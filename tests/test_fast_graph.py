@@ -19,8 +19,8 @@ from tests.tokenizer_cases import hf_features
 TEXTS = ["a good film", "awful plot!!", "", "Très BIEN, the movie 电影 😀", "fun " * 40,
          "the movie was very good and fun", "dull"]
 # serving_default's ops (the tokenizer, the chunk loop and the encoder, function bodies included)
-# of the tiny 2-block models: 2860 (BERT) and 2848 (DistilBERT) when written, against 3057 and
-# 3055 through the Keras model (Keras 3).
+# of the tiny 2-block models: 2866 (BERT) and 2854 (DistilBERT) when written, against 3069 and
+# 3067 through the Keras model (Keras 3).
 OP_CEILING = 2880
 
 
@@ -123,9 +123,13 @@ def test_fast_graph_has_fewer_ops_than_the_keras_path_and_stays_under_its_ceilin
     assert total < sum(keras_ops.values())
     assert total <= OP_CEILING, f"serving_default grew to {total} ops (ceiling {OP_CEILING}): {fast_ops}"
     # Per block: one query-key-value matmul, the output, intermediate and feed-forward
-    # matmuls, each with its BiasAdd; two transposes; and the head's matmul.
-    assert (fast_ops["MatMul"], fast_ops["BiasAdd"], fast_ops["Transpose"]) == (9, 9, 4)
-    assert fast_ops["Einsum"] == 0 and fast_ops["Transpose"] < keras_ops["Transpose"]
+    # matmuls, each with its BiasAdd, and two einsums for the attention; and the head's matmul.
+    # No transposes: oneDNN's cost some 90 us each even on one short text.
+    assert (fast_ops["MatMul"], fast_ops["BiasAdd"], fast_ops["Einsum"]) == (9, 9, 4)
+    graph = fast.signatures["serving_default"].graph.as_graph_def()
+    encoder = [f for f in graph.library.function if "_logits" in f.signature.name]
+    assert len(encoder) == 1 and not [n for n in encoder[0].node_def if n.op == "Transpose"]
+    assert fast_ops["Transpose"] < keras_ops["Transpose"]
 
 
 def test_an_encoder_the_fast_graph_does_not_write_keeps_the_keras_path(make_classifier, tmp_path, monkeypatch):

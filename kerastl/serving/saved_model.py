@@ -90,9 +90,10 @@ class _ServingModule(tf.Module):
             self.text_pair = tf.Variable(True, trainable=False, name="text_pair")
             self.fast = None  # the fast graph embeds segment 0 only: a pair model serves the Keras call
             self.model_variables = tf_variables(model)
-        if self.fast is not None:  # one traced encoder that both signatures call: its constants saved once
-            object.__setattr__(self, "_fast_call", tf.function(self.fast.__call__, autograph=False, input_signature=[
-                tf.TensorSpec([None, None], tf.int32)] * 2).get_concrete_function())
+        # One traced forward pass (encoder, pooling, head) that both signatures, the chunk loop and
+        # the one-chunk branch call: saved once (the fast graph's constant kernels too).
+        object.__setattr__(self, "_forward", tf.function(self._logits, autograph=False, input_signature=[
+            tf.TensorSpec([None, None], tf.int32)] * (2 + self._pairs)).get_concrete_function())
         # Only the signatures that exist are attributes: tf.saved_model.save traces them all.
         # The code is graph-safe as written; without autograph, tracing is several times faster.
         self.predict_ids = tf.function(self._predict_ids, autograph=False, input_signature=[
@@ -130,7 +131,8 @@ class _ServingModule(tf.Module):
                 f"{IDS_SIGNATURE}: input_ids and token_type_ids must have the same shape (batch, length)")))
         with tf.control_dependencies(checks):  # before the encoder
             input_ids, attention_mask = tf.identity(input_ids), tf.identity(attention_mask)
-        return self._outputs(self._logits(input_ids, attention_mask, token_type_ids))
+        extra = () if token_type_ids is None else (token_type_ids,)
+        return self._outputs(self._forward(input_ids, attention_mask, *extra))
 
     def _id_checks(self, input_ids, attention_mask) -> list:
         """Asserts that refuse, naming the input and the fix, ids the encoder would fail on deep in
@@ -152,7 +154,7 @@ class _ServingModule(tf.Module):
 
     def _logits(self, input_ids, attention_mask, token_type_ids=None):
         if self.fast is not None:
-            return self._fast_call(input_ids, attention_mask)
+            return self.fast(input_ids, attention_mask)
         features = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:
             features["token_type_ids"] = token_type_ids
@@ -160,7 +162,7 @@ class _ServingModule(tf.Module):
         return tf.cast(logits, tf.float32)  # (batch, num_labels)
 
     def _logits_by_length(self, input_ids, attention_mask, *extra):
-        return logits_by_length(self._logits, input_ids, attention_mask, *extra, chunk=SERVING_CHUNK,
+        return logits_by_length(self._forward, input_ids, attention_mask, *extra, chunk=SERVING_CHUNK,
                                 num_outputs=self._model.num_outputs)
 
     def _outputs(self, logits):
