@@ -251,6 +251,22 @@ def cpu_name() -> str:
     return platform.processor()
 
 
+# The instruction sets that decide which kernels the runtimes pick (bf16 and int8 above all).
+CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8")
+
+
+def cpu_flags() -> list:
+    """The flags of `CPU_FLAGS` this CPU has (from /proc/cpuinfo; empty where it cannot be read)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                have = set(line.split(":", 1)[1].split())
+                return [flag for flag in CPU_FLAGS if flag in have]
+    except OSError:
+        pass
+    return []
+
+
 def peer_versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -359,7 +375,8 @@ def main():
         "padded_over_real_tokens_at_batch_32": {
             str(chunk): padding(model.tokenizer, texts, 32, chunk)
             for chunk in sorted({32, export_lib.SERVING_CHUNK, *chunk_sizes})},
-        "machine": {"cpus": os.cpu_count(), "cpu": cpu_name(), "load_average_1m": round(os.getloadavg()[0], 2),
+        "machine": {"cpus": os.cpu_count(), "cpu": cpu_name(), "cpu_flags": cpu_flags(),
+                    "load_average_1m": round(os.getloadavg()[0], 2),
                     "tensorflow": tf.__version__, "python": platform.python_version(), **peer_versions()},
         **results,
         "best_peer": best,
