@@ -8,7 +8,7 @@ import dataclasses
 import os
 from typing import Optional
 
-VERSION = "0.10.0"  # kerastl.__version__; here so that every module can read it without importing the package
+VERSION = "0.10.1"  # kerastl.__version__; here so that every module can read it without importing the package
 
 # Which Keras kerastl runs on, read once at import (`kerastl._keras`): "3", Keras 3 with KerasHub
 # backbones (the default), or "2", tf-keras with transformers' TF encoders.
