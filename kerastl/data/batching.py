@@ -3,7 +3,8 @@
 - Training: `index_batches` shuffles every epoch and, with `bucket`, puts texts of similar length in
   the same batch; `EncodedExamples.dataset` pads each batch only to its own longest text.
 - Inference over many texts: `by_length` cuts the texts sorted by length into batches
-  (`length_batches`), padded in NumPy (`EncodedExamples.pad_now`).
+  (`length_batches`), padded in NumPy (`EncodedExamples.pad_now`; `pad_rows` for id lists, as
+  the ONNX loader's).
 - Serving: `logits_by_length` does the same inside a TensorFlow graph, in chunks of a fixed size.
 """
 
